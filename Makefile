@@ -1,0 +1,35 @@
+# Two commands on a fresh machine: `make rate` and `make test`.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+DB ?= rater.db
+
+.PHONY: rate test bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+
+# Light install: rating needs no torch.
+$(VENV)/.rate-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet -e .
+	touch $@
+
+# Full install: torch 2.13.0 (local CPU build) first, so the train extra pulls no CUDA build.
+$(VENV)/.test-installed: pyproject.toml | $(BIN)/python
+	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet -e '.[dev,train]'
+	touch $@ $(VENV)/.rate-installed
+
+rate: $(VENV)/.rate-installed
+	$(BIN)/rater --db $(DB) demo --if-empty
+	$(BIN)/rater --db $(DB) rate
+
+test: $(VENV)/.test-installed
+	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
+
+bench: $(VENV)/.test-installed
+	for f in benchmarks/bench_*.py; do $(BIN)/python $$f || exit 1; done
+
+clean:
+	rm -rf $(VENV) *.egg-info

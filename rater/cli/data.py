@@ -1,0 +1,154 @@
+"""Data commands: import, demo, split, export and db stats."""
+
+from collections import Counter
+from importlib.resources import files
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.table import Table
+from sqlalchemy import Integer, cast, func, select
+
+from rater.cli import app
+from rater.db import session_scope
+from rater.errors import InputError
+from rater.exports import (EXPORT_FORMATS, PAIR_STRATEGIES, kto_rows, preference_rows, rater_ids, sft_rows,
+                           write_kto, write_pref, write_sft)
+from rater.formats import FORMATS, parse_file
+from rater.importing import ingest
+from rater.models import Distractor, Item, Rater, Rating
+from rater.split import approximate_tokens, assign_splits, tokenizer_counter
+from rater.store import count_items
+
+db_app = typer.Typer(help="Inspect the database.")
+export_app = typer.Typer(help="Write training data: SFT rows, preference pairs, KTO labels.")
+app.add_typer(db_app, name="db")
+app.add_typer(export_app, name="export")
+
+
+def _print_counts(state, added: Counter, records: int) -> None:
+    parts = ", ".join(f"{n} {k}" for k, n in sorted(added.items())) or "nothing new"
+    state.console.print(f"Read {records} records; added {parts}.")
+
+
+@app.command("import")
+def import_files(ctx: typer.Context,
+                 paths: List[Path] = typer.Argument(..., help="JSON or JSONL files."),
+                 format: str = typer.Option("auto", "--format", help=f"auto or one of: {', '.join(FORMATS)}."),
+                 dataset: Optional[str] = typer.Option(None, help="Dataset name (default: swequad-mc for "
+                                                                  "SweQUAD-MC, else the file name).")) -> None:
+    """Import question files; re-importing adds nothing, and a broken file imports nothing."""
+    state = ctx.obj
+    batches = [parse_file(path, format, dataset) for path in paths]
+    with session_scope(state.engine) as session:
+        counts = ingest(session, batches=batches)
+    for batch in batches:
+        state.console.print(f"{batch.path}: {batch.format}, {batch.records} records, {len(batch.items)} items")
+    _print_counts(state, counts.added, counts.records)
+
+
+@app.command()
+def demo(ctx: typer.Context,
+         if_empty: bool = typer.Option(False, "--if-empty", help="Only load it into a database with no items.")) -> None:
+    """Load the built-in demo set: short Swedish texts with a question, its answer and four distractors."""
+    state = ctx.obj
+    with session_scope(state.engine) as session:
+        if if_empty and count_items(session):
+            return
+        path = Path(str(files("rater") / "demo" / "demo_set.jsonl"))
+        counts = ingest(session, batches=[parse_file(path, "items", "demo")])
+    _print_counts(state, counts.added, counts.records)
+
+
+@app.command()
+def split(ctx: typer.Context,
+          test_fraction: float = typer.Option(0.1, help="Share of kept items that goes to test."),
+          seed: int = typer.Option(0, help="Seed for the order in which contexts move to test."),
+          max_context_tokens: int = typer.Option(1024, help="Items whose context is longer are excluded."),
+          tokenizer: Optional[Path] = typer.Option(None, help="tokenizer.json (or a model folder) for exact "
+                                                              "counts; without it 1 token per 3 characters."),
+          dataset: Optional[str] = typer.Option(None, help="Only split this dataset's items.")) -> None:
+    """Split items into train and test by context, so no context is in both."""
+    state = ctx.obj
+    counter = tokenizer_counter(tokenizer) if tokenizer else approximate_tokens
+    with session_scope(state.engine) as session:
+        counts = assign_splits(session, test_fraction=test_fraction, seed=seed,
+                               max_context_tokens=max_context_tokens, count_tokens=counter, dataset=dataset)
+    how = "tokenizer" if tokenizer else "estimate: 3 characters a token"
+    state.console.print(f"train {counts['train']}, test {counts['test']}, excluded {counts['excluded']} "
+                        f"(context over {max_context_tokens} tokens, {how})")
+
+
+def _check_format(fmt: str, allowed=EXPORT_FORMATS) -> None:
+    if fmt not in allowed:
+        raise InputError(f"Unknown export format {fmt!r}.", f"use one of: {', '.join(allowed)}")
+
+
+@export_app.command("sft")
+def export_sft(ctx: typer.Context,
+               output: Path = typer.Option(..., "-o", "--output", help="File to write."),
+               split: str = typer.Option("train", help="train, test, dev or all."),
+               source: List[str] = typer.Option(["human"], help="Distractor sources to use as targets."),
+               format: str = typer.Option("alpaca", help="alpaca, trl (prompt/completion JSONL) or llamafactory.")) -> None:
+    """SFT rows in the published prompt format."""
+    _check_format(format)
+    with session_scope(ctx.obj.engine) as session:
+        count = write_sft(sft_rows(session, split=split, sources=source), output, format)
+    ctx.obj.console.print(f"Wrote {count} SFT rows to {output}")
+
+
+@export_app.command("pref")
+def export_pref(ctx: typer.Context,
+                output: Path = typer.Option(..., "-o", "--output", help="File to write."),
+                rater: List[str] = typer.Option([], help="Raters whose ratings count (majority); default all."),
+                pairs: str = typer.Option("disjoint", help=f"One of {', '.join(PAIR_STRATEGIES)}."),
+                split: str = typer.Option("all", help="train, test, dev or all."),
+                format: str = typer.Option("alpaca", help="alpaca (published form), trl or llamafactory.")) -> None:
+    """Preference pairs (chosen = accepted, rejected = rejected) from the ratings."""
+    _check_format(format)
+    if pairs not in PAIR_STRATEGIES:
+        raise InputError(f"Unknown pair strategy {pairs!r}.", f"use one of: {', '.join(PAIR_STRATEGIES)}")
+    with session_scope(ctx.obj.engine) as session:
+        rows = preference_rows(session, raters=rater_ids(session, rater), strategy=pairs, split=split)
+        count = write_pref(rows, output, format)
+    ctx.obj.console.print(f"Wrote {count} preference pairs to {output}")
+
+
+@export_app.command("kto")
+def export_kto(ctx: typer.Context,
+               output: Path = typer.Option(..., "-o", "--output", help="File to write."),
+               rater: List[str] = typer.Option([], help="Raters whose ratings count (majority); default all."),
+               split: str = typer.Option("all", help="train, test, dev or all."),
+               format: str = typer.Option("trl", help="trl or llamafactory.")) -> None:
+    """One row per rated distractor with a boolean label."""
+    _check_format(format, ("trl", "llamafactory"))
+    with session_scope(ctx.obj.engine) as session:
+        count = write_kto(kto_rows(session, raters=rater_ids(session, rater), split=split), output, format)
+    ctx.obj.console.print(f"Wrote {count} KTO rows to {output}")
+
+
+def _table(title: str, header: tuple[str, ...], rows) -> Table:
+    table = Table(title=title, title_justify="left")
+    for name in header:
+        table.add_column(name, justify="left" if name == header[0] else "right")
+    for row in rows:
+        table.add_row(*(str(v) for v in row))
+    return table
+
+
+@db_app.command("stats")
+def db_stats(ctx: typer.Context) -> None:
+    """Counts per dataset, split, source and rater, with acceptance rates."""
+    console = ctx.obj.console
+    with session_scope(ctx.obj.engine) as session:
+        console.print(f"Database: {ctx.obj.url}")
+        console.print(_table("Items per dataset and split", ("dataset", "split", "items"), session.execute(
+            select(Item.dataset, func.coalesce(Item.split, "-"), func.count()).group_by(Item.dataset, Item.split)
+            .order_by(Item.dataset, Item.split))))
+        console.print(_table("Distractors per source", ("source", "distractors"), session.execute(
+            select(Distractor.source, func.count()).group_by(Distractor.source).order_by(Distractor.source))))
+        rows = session.execute(select(Rater.name, Rater.kind, func.count(Rating.id), func.sum(cast(Rating.accepted, Integer)))
+                               .join(Rating, Rating.rater_id == Rater.id, isouter=True).group_by(Rater.id)
+                               .order_by(Rater.name)).all()
+        console.print(_table("Ratings per rater", ("rater", "kind", "ratings", "accepted"),
+                             [(n, k, c, f"{(a or 0) / c:.1%}" if c else "-") for n, k, c, a in rows]))

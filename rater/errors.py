@@ -1,0 +1,25 @@
+"""The one error hierarchy: every user-facing failure carries a message and a hint naming the fix."""
+
+
+class RaterError(Exception):
+    """A failure the user can fix; the CLI shows `message` and `hint` and exits 2."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return f"{self.message} ({self.hint})" if self.hint else self.message
+
+
+class InputError(RaterError):
+    """A file or argument given by the user cannot be read or is malformed."""
+
+
+class StoreError(RaterError):
+    """The database cannot be opened, written or migrated."""
+
+
+class UnknownPluginError(RaterError):
+    """A rater or generator name is not installed."""

@@ -1,0 +1,130 @@
+"""SQLModel tables: contexts, items, distractors, raters, ratings, their history and evaluation sets."""
+
+from datetime import datetime, timezone
+from enum import StrEnum
+
+from sqlalchemy import Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class RaterKind(StrEnum):
+    human = "human"
+    llm = "llm"
+    rule = "rule"
+
+
+class Split(StrEnum):
+    train = "train"
+    dev = "dev"
+    test = "test"
+    excluded = "excluded"  # dropped by `rater split` (context too long)
+
+
+class ContextBase(SQLModel):
+    text: str = Field(sa_type=Text)
+
+
+class Context(ContextBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+    # A hash, not the text, carries the uniqueness: long texts cannot be unique keys on every backend.
+    sha256: str = Field(max_length=64, unique=True)
+
+
+class ItemBase(SQLModel):
+    question: str = Field(sa_type=Text)
+    answer: str = Field(sa_type=Text)
+    split: str | None = Field(default=None, max_length=16, index=True)
+    dataset: str = Field(max_length=200, index=True)
+    record: str = Field(max_length=200)
+
+
+class Item(ItemBase, table=True):
+    __table_args__ = (UniqueConstraint("key", name="uq_item_key"),)
+    id: int | None = Field(default=None, primary_key=True)
+    context_id: int = Field(foreign_key="context.id", index=True)
+    # sha256 of (context, question, answer): the same question imported twice is one item.
+    key: str = Field(max_length=64)
+
+
+class DistractorBase(SQLModel):
+    text: str = Field(sa_type=Text)
+    source: str = Field(max_length=200, index=True)
+    position: int = 0
+
+
+class Distractor(DistractorBase, table=True):
+    __table_args__ = (UniqueConstraint("item_id", "source", "key", name="uq_distractor"),)
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    key: str = Field(max_length=64)  # sha256 of the text
+
+
+class RaterBase(SQLModel):
+    name: str = Field(max_length=200, unique=True)
+    kind: str = Field(max_length=16)
+    settings: str = Field(default="{}", sa_type=Text)
+
+
+class Rater(RaterBase, table=True):
+    id: int | None = Field(default=None, primary_key=True)
+
+
+class RatingBase(SQLModel):
+    accepted: bool
+    score: float | None = None
+    limit: float | None = None
+    reason: str | None = Field(default=None, max_length=200)
+    rationale: str | None = Field(default=None, sa_type=Text)
+
+
+class Rating(RatingBase, table=True):
+    """The current rating of one distractor by one rater; re-rating replaces it (history in RatingHistory)."""
+
+    __table_args__ = (UniqueConstraint("distractor_id", "rater_id", name="uq_rating"),)
+    id: int | None = Field(default=None, primary_key=True)
+    distractor_id: int = Field(foreign_key="distractor.id")
+    rater_id: int = Field(foreign_key="rater.id", index=True)
+    item_id: int = Field(foreign_key="item.id")
+    created_at: datetime = Field(default_factory=utcnow)
+    updated_at: datetime = Field(default_factory=utcnow)
+    revision: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # how many times this rater has rated this distractor
+
+
+class RatingHistory(RatingBase, table=True):
+    """A rating as it was before a re-rating replaced it."""
+
+    __tablename__ = "rating_history"
+    id: int | None = Field(default=None, primary_key=True)
+    rating_id: int = Field(foreign_key="rating.id", index=True)
+    revision: int
+    rated_at: datetime
+    replaced_at: datetime = Field(default_factory=utcnow)
+
+
+class EvalSet(SQLModel, table=True):
+    __tablename__ = "eval_set"
+    id: int | None = Field(default=None, primary_key=True)
+    name: str = Field(max_length=200, unique=True)
+    params: str = Field(default="{}", sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class EvalSlot(SQLModel, table=True):
+    """One distractor at a fixed place of an evaluation set, shared by every rater."""
+
+    __tablename__ = "eval_slot"
+    __table_args__ = (UniqueConstraint("eval_set_id", "position", "slot", name="uq_eval_slot"),)
+    id: int | None = Field(default=None, primary_key=True)
+    eval_set_id: int = Field(foreign_key="eval_set.id", index=True)
+    position: int  # the item's place in the set
+    slot: int  # the distractor's place within the item
+    item_id: int = Field(foreign_key="item.id")
+    distractor_id: int = Field(foreign_key="distractor.id")
+
+
+Index("ix_rating_rater_item", Rating.rater_id, Rating.item_id)
+Index("ix_distractor_item_source", Distractor.item_id, Distractor.source)
