@@ -50,6 +50,8 @@ def _check_sqlite_path(path: Path) -> None:
     if not path.parent.is_dir():
         raise StoreError(f"Cannot open database {path}: the folder {path.parent} does not exist.",
                          "create the folder or pass another --db path")
+    if path.is_dir():
+        raise StoreError(f"Cannot use {path} as the database: it is a folder.", "pass a file path to --db")
     if path.exists() and not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
         raise StoreError(f"Cannot write the database {path}: permission denied.",
                          "pass a writable --db path or fix the file's permissions")

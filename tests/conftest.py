@@ -1,0 +1,59 @@
+"""Shared fixtures: an isolated database per test, the CLI, and the shared data folder."""
+
+import os
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from rater.cli import app
+from rater.db import create_store_engine, database_url
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("RATER_SHARED_DATA", ROOT.parent / "shared" / "data"))
+
+
+def shared_file(relative: str) -> Path:
+    """A file of ../shared/data (or $RATER_SHARED_DATA); a clear failure, never a silent skip, when absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.fail(f"Shared data file {path} is missing: put ../shared/data beside the project "
+                    "or set RATER_SHARED_DATA to its location.", pytrace=False)
+    return path
+
+
+@pytest.fixture
+def db_path(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "rater.db"
+    monkeypatch.setenv("RATER_DB", str(path))
+    return path
+
+
+@pytest.fixture
+def engine(db_path):
+    engine = create_store_engine(database_url(str(db_path)))
+    yield engine
+    engine.dispose()
+
+
+class Cli:
+    def __init__(self, db_path: Path) -> None:
+        self.db_path = db_path
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, ok: bool = True):
+        result = self.runner.invoke(app, ["--db", str(self.db_path), *map(str, args)])
+        if ok and result.exit_code != 0:
+            raise AssertionError(f"rater {' '.join(map(str, args))} exited {result.exit_code}:\n"
+                                 f"{result.output}\n{result.stderr if result.stderr_bytes else ''}\n{result.exception!r}")
+        return result
+
+
+@pytest.fixture
+def cli(db_path) -> Cli:
+    return Cli(db_path)
+
+
+@pytest.fixture
+def swequad_files() -> list[Path]:
+    return [shared_file(f"swequad-mc/{name}.json") for name in ("training", "dev", "test")]

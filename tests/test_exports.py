@@ -1,0 +1,101 @@
+"""Exports: published SFT instructions byte for byte, preference round trip, TRL and LLaMA-Factory forms, KTO."""
+
+import json
+from collections import Counter
+
+from rater.prompts import parse_false_tags, parse_instruction
+from tests.conftest import shared_file
+
+
+def test_sft_instructions_match_published_rows_byte_for_byte(cli, tmp_path, swequad_files):
+    cli("import", *swequad_files)
+    out = tmp_path / "sft.json"
+    cli("export", "sft", "--split", "all", "-o", out)
+    exported = {row["instruction"] for row in json.loads(out.read_text())}
+    published = json.loads(shared_file("published-thesis-samples/pref_sample.json").read_text())
+    questions = {json.loads(line)["question"].strip() for path in swequad_files
+                 for line in [json.dumps(r) for r in json.loads(path.read_text())["data"]]}
+    from_swequad = {row["instruction"] for row in published if parse_instruction(row["instruction"])[1] in questions}
+    assert len(from_swequad) >= 20
+    assert from_swequad <= exported
+
+
+def test_sft_row_shape(cli, tmp_path):
+    cli("demo")
+    out = tmp_path / "sft.json"
+    cli("export", "sft", "--split", "test", "-o", out)
+    row = json.loads(out.read_text())[0]
+    assert row["input"] == ""
+    assert row["instruction"].startswith("<context> Ekorren") and row["instruction"].endswith(" </true>\n")
+    assert row["output"] == ("<false> sover hela dagen </false>\n<false> flyttar söderut </false>\n"
+                             "<false> bygger bo av lera </false>\n<false> Samlar nötter och kottar </false>\n")
+
+
+def pairs_by_instruction(rows, chosen_of, rejected_of):
+    found: dict[str, Counter] = {}
+    for row in rows:
+        found.setdefault(row["instruction"], Counter())[(chosen_of(row), rejected_of(row))] += 1
+    return found
+
+
+def test_pref_sample_round_trip(cli, tmp_path):
+    source = shared_file("published-thesis-samples/pref_sample.json")
+    cli("import", source)
+    out = tmp_path / "pref.json"
+    cli("export", "pref", "--format", "alpaca", "-o", out)
+    original = json.loads(source.read_text())
+    exported = json.loads(out.read_text())
+    assert len(exported) == len(original)
+    assert all(row["input"] == "" and len(row["output"]) == 2 for row in exported)
+    first, second = (lambda r: r["output"][0]), (lambda r: r["output"][1])
+    assert pairs_by_instruction(exported, first, second) == pairs_by_instruction(original, first, second)
+
+
+def test_pref_trl_and_llamafactory_forms(cli, tmp_path):
+    cli("import", shared_file("published-thesis-samples/pref_sample.json"))
+    trl = tmp_path / "pref.jsonl"
+    cli("export", "pref", "--format", "trl", "-o", trl)
+    rows = [json.loads(line) for line in trl.read_text().splitlines()]
+    assert set(rows[0]) == {"prompt", "chosen", "rejected"} and len(rows) == 40
+    assert parse_false_tags(rows[0]["chosen"]) and rows[0]["chosen"].endswith(" </false>\n")
+    lf = tmp_path / "pref_lf.json"
+    cli("export", "pref", "--format", "llamafactory", "-o", lf)
+    info = json.loads((tmp_path / "dataset_info.json").read_text())
+    assert info["pref_lf"]["ranking"] is True and info["pref_lf"]["file_name"] == "pref_lf.json"
+    assert isinstance(json.loads(lf.read_text())[0]["chosen"], str)
+
+
+def test_pair_strategies(cli, tmp_path, engine):
+    cli("demo")
+    cli("judge", "--rater", "rules")
+    counts = {}
+    for strategy in ("disjoint", "all", "one"):
+        out = tmp_path / f"{strategy}.jsonl"
+        cli("export", "pref", "--pairs", strategy, "--format", "trl", "-o", out)
+        rows = [json.loads(line) for line in out.read_text().splitlines()]
+        counts[strategy] = len(rows)
+        if strategy == "disjoint":
+            used = [r["chosen"] for r in rows] + [r["rejected"] for r in rows]
+            assert len(used) == len(set(used))
+    # four demo items have one rule-rejected distractor among four: 1 pair each, or 3 with --pairs all
+    assert counts == {"disjoint": 4, "all": 12, "one": 4}
+
+
+def test_kto_rows_have_boolean_labels(cli, tmp_path):
+    cli("demo")
+    cli("judge", "--rater", "rules")
+    out = tmp_path / "kto.jsonl"
+    cli("export", "kto", "-o", out)
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 48
+    assert Counter(r["label"] for r in rows) == {True: 44, False: 4}
+    lf = tmp_path / "kto_lf.json"
+    cli("export", "kto", "--format", "llamafactory", "-o", lf)
+    assert all(isinstance(r["kto_tag"], bool) for r in json.loads(lf.read_text()))
+    assert json.loads((tmp_path / "dataset_info.json").read_text())["kto_lf"]["columns"]["kto_tag"] == "kto_tag"
+
+
+def test_unknown_rater_in_export_is_a_clear_error(cli, tmp_path):
+    cli("demo")
+    result = cli("export", "pref", "--rater", "nobody", "-o", tmp_path / "x.json", ok=False)
+    assert result.exit_code == 2 and "nobody" in result.stderr

@@ -1,0 +1,64 @@
+"""Migrations: blank database to head, no drift from the models, and an old database upgrades with its rows."""
+
+import sqlite3
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine, text
+from sqlmodel import SQLModel
+
+from rater.db import create_store_engine, current_revision, head_revision, upgrade_to_head
+from rater.errors import StoreError
+
+
+def test_blank_database_reaches_head_in_wal_mode(engine):
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        assert connection.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert connection.execute(text("PRAGMA busy_timeout")).scalar() > 0
+
+
+def test_models_and_migrations_do_not_drift(engine):
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+
+
+def test_first_revision_with_rows_upgrades_with_nothing_lost(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_store_engine(url, upgrade=False)
+    upgrade_to_head(old, "0001")
+    with old.begin() as c:
+        c.execute(text("INSERT INTO context (id, text, sha256) VALUES (1, 'Text', 'h1')"))
+        c.execute(text("INSERT INTO item (id, question, answer, split, dataset, record, context_id, key) "
+                       "VALUES (1, 'Fråga?', 'svar', 'test', 'd', 'r0', 1, 'k1')"))
+        c.execute(text("INSERT INTO distractor (id, text, source, position, item_id, key) VALUES (1, 'fel', 'human', 0, 1, 'dk')"))
+        c.execute(text("INSERT INTO rater (id, name, kind, settings) VALUES (1, 'anna', 'human', '{}')"))
+        c.execute(text("INSERT INTO rating (id, accepted, distractor_id, rater_id, item_id, created_at, updated_at, reason) "
+                       "VALUES (1, 0, 1, 1, 1, '2026-01-01 10:00:00', '2026-01-01 10:00:00', 'unreasonable')"))
+    old.dispose()
+    engine = create_store_engine(url)
+    assert current_revision(engine) == head_revision()
+    with engine.connect() as c:
+        row = c.execute(text("SELECT accepted, reason, revision, rater_id FROM rating")).one()
+        assert tuple(row) == (0, "unreasonable", 1, 1)
+        assert c.execute(text("SELECT question FROM item")).scalar() == "Fråga?"
+        assert c.execute(text("SELECT count(*) FROM rating_history")).scalar() == 0
+
+
+def test_database_from_a_newer_version_is_refused(tmp_path):
+    path = tmp_path / "new.db"
+    create_store_engine(f"sqlite:///{path}").dispose()
+    with sqlite3.connect(path) as connection:
+        connection.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(StoreError, match="newer rater"):
+        create_store_engine(f"sqlite:///{path}")
+
+
+def test_sqlite_only_sql_stays_in_migrations():
+    # The store must run on PostgreSQL later: no PRAGMA or sqlite_ calls outside db.py's dialect hook.
+    from pathlib import Path
+    package = Path(__file__).resolve().parents[1] / "rater"
+    offenders = [p.name for p in package.rglob("*.py")
+                 if "migrations" not in p.parts and p.name != "db.py" and ("PRAGMA" in p.read_text() or "sqlite_" in p.read_text())]
+    assert offenders == []

@@ -1,0 +1,76 @@
+"""Split by context, the token filter, and the layer contracts (rater never imports torch or Textual below the TUI)."""
+
+import subprocess
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from rater.models import Item
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def splits_by_context(engine):
+    with Session(engine) as session:
+        rows = session.execute(select(Item.context_id, Item.split)).all()
+    found = defaultdict(set)
+    for context_id, split in rows:
+        found[context_id].add(split)
+    return found
+
+
+def test_split_by_context_reaches_fraction(cli, engine, swequad_files):
+    cli("import", *swequad_files)
+    result = cli("split", "--test-fraction", "0.1", "--seed", "3", "--max-context-tokens", "100000")
+    assert "excluded 0" in result.output
+    found = splits_by_context(engine)
+    assert all(len(s) == 1 for s in found.values()), "no context is in two splits"
+    with Session(engine) as session:
+        splits = list(session.execute(select(Item.split)).scalars())
+    test = splits.count("test")
+    assert 119 <= test <= 119 + 11  # at least 10 % of 1,190, overshooting by at most one context (<= 11 items)
+    assert f"test {test}" in result.output
+
+
+def test_split_is_deterministic_per_seed(cli, engine, swequad_files):
+    cli("import", *swequad_files)
+    cli("split", "--seed", "1")
+    first = dict(splits_by_context(engine))
+    cli("split", "--seed", "1")
+    assert dict(splits_by_context(engine)) == first
+    cli("split", "--seed", "2")
+    assert dict(splits_by_context(engine)) != first
+
+
+def test_long_contexts_are_excluded(cli, engine, tmp_path):
+    cli("demo")
+    result = cli("split", "--max-context-tokens", "70")
+    with Session(engine) as session:
+        rows = session.execute(select(Item.split, Item.context_id)).all()
+    excluded = [r for r in rows if r.split == "excluded"]
+    assert excluded and f"excluded {len(excluded)}" in result.output
+
+
+def test_split_with_a_real_tokenizer(cli, engine, tmp_path):
+    from tokenizers import Tokenizer, models, pre_tokenizers
+    tokenizer = Tokenizer(models.WordLevel({"[UNK]": 0}, unk_token="[UNK]"))
+    tokenizer.pre_tokenizer = pre_tokenizers.Whitespace()
+    tokenizer.save(str(tmp_path / "tokenizer.json"))
+    cli("demo")
+    # one token per word: every demo context has between 30 and 50 words
+    assert "excluded 0" in cli("split", "--tokenizer", tmp_path, "--max-context-tokens", "60").output
+    assert "excluded 12" in cli("split", "--tokenizer", tmp_path, "--max-context-tokens", "25").output
+
+
+def test_import_contracts_hold():
+    result = subprocess.run([str(Path(sys.executable).parent / "lint-imports")], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "broken" not in result.stdout.lower().replace("0 broken", "")
+
+
+def test_rater_cli_does_not_load_torch():
+    code = "import sys, rater.cli, rater.runner, rater.exports; print('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
