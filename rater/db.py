@@ -24,23 +24,28 @@ def database_url(db: str | None = None) -> str:
     return f"sqlite:///{Path(value).expanduser().resolve()}"
 
 
-def _sqlite_pragmas(dbapi_connection, _record) -> None:
-    # WAL plus a busy timeout lets two rating processes share one file.
-    cursor = dbapi_connection.cursor()
-    cursor.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    cursor.execute("PRAGMA journal_mode = WAL")
-    cursor.execute("PRAGMA synchronous = NORMAL")
-    cursor.execute("PRAGMA foreign_keys = ON")
-    cursor.close()
+def _sqlite_pragmas(busy_timeout_ms: int):
+    def connect(dbapi_connection, _record) -> None:
+        # WAL plus a busy timeout lets two rating processes share one file.
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = NORMAL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+    return connect
 
 
-def create_store_engine(url: str, *, upgrade: bool = True) -> Engine:
-    """An engine for `url`, upgraded to the newest schema unless `upgrade` is False."""
+def create_store_engine(url: str, *, upgrade: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+    """An engine for `url`, upgraded to the newest schema unless `upgrade` is False.
+
+    `busy_timeout_ms` is how long SQLite waits for another process's lock before giving up.
+    """
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         _check_sqlite_path(Path(url.removeprefix("sqlite:///")))
     engine = create_engine(url)
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
     if upgrade:
         upgrade_to_head(engine)
     return engine

@@ -34,7 +34,10 @@ class _Ingest:
 
     def run(self) -> Counter:
         self._load_existing()
-        slots = [[self._distractor(self._item(new), d) for d in new.distractors] for new in self.batch.items]
+        slots = []
+        for new in self.batch.items:
+            item_id = self._item(new)  # created even when it has no distractors yet
+            slots.append([self._distractor(item_id, d) for d in new.distractors])
         self.session.flush()
         if self.batch.rater_name:
             self._ratings(slots)

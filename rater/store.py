@@ -152,3 +152,10 @@ def count_items(session: Session) -> int:
 def ratings_of_item(session: Session, *, rater_id: int, item_id: int) -> dict[int, Rating]:
     rows = session.execute(select(Rating).where(and_(Rating.rater_id == rater_id, Rating.item_id == item_id)))
     return {r.distractor_id: r for r in rows.scalars()}
+
+
+def count_items_without_distractors(session: Session, *, where: ItemFilter = ItemFilter()) -> int:
+    """Items the filter selects that have no distractor (of the filter's sources) at all: nothing to rate."""
+    has_any = exists().where(Distractor.item_id == Item.id, *where.distractor_clauses())
+    query = select(func.count()).select_from(Item).where(~has_any, *where.item_clauses())
+    return session.execute(query).scalar_one()

@@ -1,0 +1,88 @@
+"""Blind evaluation sets: drawing distractors from several sources into a fixed order shared by every rater."""
+
+import json
+import random
+from collections import defaultdict
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from rater.errors import InputError
+from rater.models import Distractor, EvalSet, EvalSlot, Item, Rater, Rating
+
+
+@dataclass
+class BuildResult:
+    items: int
+    slots: int
+    left_out: int  # eligible-split items without enough candidates
+
+
+def draw_slots(by_source: dict[str, list[int]], rng: random.Random, per_item: int, max_per_source: int) -> list[int] | None:
+    """`per_item` distractor ids, at most `max_per_source` from any source, in shuffled order; None if impossible."""
+    pool = []
+    for source in sorted(by_source):
+        ids = by_source[source]
+        pool.extend(rng.sample(ids, min(len(ids), max_per_source)))
+    if len(pool) < per_item:
+        return None
+    chosen = rng.sample(pool, per_item)
+    rng.shuffle(chosen)
+    return chosen
+
+
+def build_eval_set(session: Session, *, name: str, sources: list[str], items: int = 100, per_item: int = 4,
+                   max_per_source: int = 2, split: str | None = "test", seed: int = 0) -> BuildResult:
+    if session.execute(select(EvalSet.id).where(EvalSet.name == name)).first():
+        raise InputError(f"An evaluation set named {name!r} exists already.", "choose another name")
+    if max_per_source * len(sources) < per_item:
+        raise InputError(f"{len(sources)} sources with at most {max_per_source} each cannot fill {per_item} slots.",
+                         "add sources or raise --max-per-source")
+    query = (select(Distractor.item_id, Distractor.source, Distractor.id).join(Item, Item.id == Distractor.item_id)
+             .where(Distractor.source.in_(sources)).order_by(Distractor.item_id, Distractor.id))
+    if split and split != "all":
+        query = query.where(Item.split == split)
+    candidates: dict[int, dict[str, list[int]]] = defaultdict(lambda: defaultdict(list))
+    for item_id, source, distractor_id in session.execute(query):
+        candidates[item_id][source].append(distractor_id)
+    rng = random.Random(seed)
+    chosen: list[tuple[int, list[int]]] = []
+    left_out = 0
+    for item_id in sorted(candidates):
+        if len(chosen) == items:
+            break
+        slots = draw_slots(candidates[item_id], rng, per_item, max_per_source)
+        if slots is None:
+            left_out += 1
+        else:
+            chosen.append((item_id, slots))
+    if not chosen:
+        raise InputError(f"No item has {per_item} distractors from {', '.join(sources)} (at most {max_per_source} "
+                         "per source).", "generate or import more distractors, or lower --per-item")
+    params = dict(sources=sources, items=items, per_item=per_item, max_per_source=max_per_source, split=split, seed=seed)
+    eval_set = EvalSet(name=name, params=json.dumps(params))
+    session.add(eval_set)
+    session.flush()
+    session.add_all(EvalSlot(eval_set_id=eval_set.id, position=p, slot=s, item_id=item_id, distractor_id=d)
+                    for p, (item_id, slots) in enumerate(chosen) for s, d in enumerate(slots))
+    return BuildResult(len(chosen), len(chosen) * per_item, left_out)
+
+
+def eval_set_progress(session: Session) -> list[tuple[str, int, list[tuple[str, int]]]]:
+    """(set name, items, [(rater, items fully rated)]) for every evaluation set."""
+    report = []
+    for eval_set in session.execute(select(EvalSet).order_by(EvalSet.name)).scalars():
+        positions: dict[int, set[int]] = defaultdict(set)
+        for position, distractor_id in session.execute(select(EvalSlot.position, EvalSlot.distractor_id)
+                                                       .where(EvalSlot.eval_set_id == eval_set.id)):
+            positions[position].add(distractor_id)
+        rated: dict[str, set[int]] = defaultdict(set)
+        all_ids = set().union(*positions.values())
+        for rater, distractor_id in session.execute(select(Rater.name, Rating.distractor_id)
+                                                    .join(Rater, Rater.id == Rating.rater_id)
+                                                    .where(Rating.distractor_id.in_(all_ids))):
+            rated[rater].add(distractor_id)
+        done = [(rater, sum(ids <= seen for ids in positions.values())) for rater, seen in sorted(rated.items())]
+        report.append((eval_set.name, len(positions), done))
+    return report

@@ -1,0 +1,1 @@
+"""The teacher's rating screen (Textual): preference mode and blind evaluation mode."""

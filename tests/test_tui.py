@@ -1,0 +1,196 @@
+"""Pilot tests of the rating screen: real key presses, then assertions on what the database holds."""
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from rater.db import create_store_engine, database_url
+from rater.models import Distractor, Item, Rater, Rating
+from rater.runner import Queue
+from rater.tui.app import build_app
+
+DRIVER = Path(__file__).with_name("tui_driver.py")
+SIZE = (100, 30)
+
+
+def ratings(engine, rater: str = "anna") -> dict[tuple[int, int], tuple[bool, str | None, int]]:
+    """{(item id, position): (accepted, reason, revision)} of one rater."""
+    with Session(engine) as session:
+        rows = session.execute(select(Distractor.item_id, Distractor.position, Rating.accepted, Rating.reason,
+                                      Rating.revision).join(Rating, Rating.distractor_id == Distractor.id)
+                               .join(Rater, Rater.id == Rating.rater_id).where(Rater.name == rater)).all()
+    return {(i, p): (a, r, v) for i, p, a, r, v in rows}
+
+
+def shown_question(app) -> str:
+    return str(app.query_one("#question").render())
+
+
+async def test_ticks_and_submit_are_saved(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "3", "space", "2", "2", "4", "enter")
+        assert "Vasaloppet" in shown_question(app) or "långt" in shown_question(app)
+    saved = ratings(engine)
+    assert {k: v[0] for k, v in saved.items()} == {
+        (1, 0): True, (1, 1): False, (1, 2): True, (1, 3): False,
+        (2, 0): False, (2, 1): False, (2, 2): False, (2, 3): True}
+
+
+async def test_escape_keeps_everything_and_resume_starts_at_first_unrated(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "space", "space", "1")  # third item ticked but not submitted
+        await pilot.press("escape")
+        assert app.return_code is not None or not app.is_running
+    assert {k[0] for k in ratings(engine)} == {1, 2}
+    again = build_app(engine, rater_name="anna")
+    async with again.run_test(size=SIZE):
+        assert "Hur långt är Vasaloppet?" == shown_question(again)
+        assert str(again.query_one("#status").render()).startswith("3 / 12")
+
+
+async def test_backspace_shows_saved_ticks_and_rerating_replaces(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("1", "2", "space", "backspace")
+        assert "ekorren" in shown_question(app)
+        assert app.session.shown.ticked == [True, True, False, False]
+        await pilot.press("2", "4", "space")
+        assert "biblioteket" in shown_question(app)
+    saved = ratings(engine)
+    assert saved[(1, 1)] == (False, None, 2) and saved[(1, 3)] == (True, None, 2) and saved[(1, 0)][2] == 2
+
+
+async def test_skip_leaves_item_unrated_and_it_returns_last(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("s")
+        assert "biblioteket" in shown_question(app)
+        await pilot.press(*["space"] * 11)
+        assert "ekorren" in shown_question(app)
+        assert 1 not in {k[0] for k in ratings(engine)}
+        await pilot.press("space")
+    assert {k[0] for k in ratings(engine)} == set(range(1, 13))
+
+
+async def test_reason_is_stored_with_a_rejection(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press("4", "r", "4", "4")  # tick 4, then reason for 4: "Identical" (un-ticks it)
+        await pilot.press("r", "2")
+        await pilot.press("6")
+        await pilot.press(*"för lång", "enter")
+        await pilot.press("space")
+    saved = ratings(engine)
+    assert saved[(1, 3)][:2] == (False, "identical")
+    assert saved[(1, 1)][:2] == (False, "för lång")
+
+
+async def test_summary_after_last_item(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.press(*["1", "space"] * 12)
+        await pilot.pause()
+        assert "All 12 items are rated" in str(app.screen.query_one("#summary").render())
+    assert len(ratings(engine)) == 48
+
+
+async def test_too_small_terminal_shows_a_message(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=(40, 10)) as pilot:
+        await pilot.pause()
+        assert app.query_one("#too-small").display and not app.query_one("#main").display
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        assert app.query_one("#main").display
+
+
+async def test_item_without_distractors_is_skipped_with_notice(cli, engine, tmp_path):
+    path = tmp_path / "items.jsonl"
+    path.write_text(json.dumps({"context": "Tom.", "question": "Tom?", "answer": "ja", "distractors": []}) + "\n" +
+                    json.dumps({"context": "Full.", "question": "Full?", "answer": "a", "distractors": ["b"]}) + "\n")
+    cli("import", path)
+    app = build_app(engine, rater_name="anna", queue=Queue())
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.pause()
+        assert shown_question(app) == "Full?"
+        assert any("without distractors" in n.message for n in app._notifications)
+
+
+async def test_locked_database_keeps_ticks_and_retry_saves(cli, db_path):
+    cli("demo")
+    engine = create_store_engine(database_url(str(db_path)), busy_timeout_ms=100)
+    app = build_app(engine, rater_name="anna")
+    locker = sqlite3.connect(db_path, isolation_level=None)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await pilot.press("1", "2")
+        locker.execute("BEGIN EXCLUSIVE")
+        await pilot.press("space")
+        assert any("Could not save" in n.message for n in app._notifications)
+        assert app.session.shown.ticked == [True, True, False, False] and "ekorren" in shown_question(app)
+        locker.execute("ROLLBACK")
+        await pilot.press("space")
+        assert "biblioteket" in shown_question(app)
+    assert {k: v[0] for k, v in ratings(engine).items()} == {(1, 0): True, (1, 1): True, (1, 2): False, (1, 3): False}
+
+
+def run_driver(db_path, rater, *groups, hold=False):
+    args = [sys.executable, str(DRIVER), str(db_path), rater, *groups] + (["--hold"] if hold else [])
+    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def test_kill_9_loses_nothing_submitted(cli, engine, db_path):
+    cli("demo")
+    process = run_driver(db_path, "anna", "1,space", "2,space", "3", hold=True)
+    for _ in range(3):
+        assert process.stdout.readline().strip() == "READY"
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    saved = ratings(engine)
+    assert {k[0] for k in saved} == {1, 2} and saved[(1, 0)][0] and saved[(2, 1)][0]
+
+
+def test_two_teachers_at_once_on_one_file(cli, engine, db_path):
+    cli("demo")
+    keys = ["1,3,space"] * 12
+    first, second = run_driver(db_path, "anna", *keys), run_driver(db_path, "bo", *keys)
+    for process in (first, second):
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, err
+    for rater in ("anna", "bo"):
+        saved = ratings(engine, rater)
+        assert len(saved) == 48
+        assert sum(accepted for accepted, _, _ in saved.values()) == 24
+
+
+async def test_blind_evaluation_hides_sources_and_opens_instructions(cli, engine):
+    from tests.conftest import shared_file
+    cli("import", shared_file("published-thesis-samples/evaluation_sample.json"))
+    app = build_app(engine, rater_name="lisa", queue=Queue(eval_set="evaluation_sample"), blind=True,
+                    show_instructions=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await pilot.pause()
+        assert type(app.screen).__name__ == "InstructionsScreen"
+        await pilot.press("escape")
+        text = " ".join(str(w.render()) for w in app.query("DistractorOption"))
+        for label in ("human", "sft", "dpo", "dataset", "predict"):
+            assert label not in text
+        await pilot.press("1", "space")
+    with Session(engine) as session:
+        accepted = session.execute(select(Rating.accepted).join(Rater).where(Rater.name == "lisa")).scalars().all()
+    assert len(accepted) == 4 and sum(accepted) == 1
