@@ -159,3 +159,40 @@ def count_items_without_distractors(session: Session, *, where: ItemFilter = Ite
     has_any = exists().where(Distractor.item_id == Item.id, *where.distractor_clauses())
     query = select(func.count()).select_from(Item).where(~has_any, *where.item_clauses())
     return session.execute(query).scalar_one()
+
+
+@dataclass(frozen=True)
+class RatingCell:
+    accepted: bool
+    score: float | None
+    limit: float | None
+    reason: str | None
+    rationale: str | None
+
+
+def rated_item_ids(session: Session, *, rater_names: Sequence[str] = (), where: ItemFilter = ItemFilter(),
+                   eval_set: str | None = None) -> list[int]:
+    """Items with at least one rating by the named raters (any rater when none are named), in item order."""
+    query = select(Rating.item_id).join(Distractor, Distractor.id == Rating.distractor_id).distinct()
+    if rater_names:
+        query = query.join(Rater, Rater.id == Rating.rater_id).where(Rater.name.in_(rater_names))
+    if where.sources:
+        query = query.where(Distractor.source.in_(where.sources))
+    if eval_set:
+        query = query.where(Rating.distractor_id.in_(
+            select(EvalSlot.distractor_id).join(EvalSet, EvalSet.id == EvalSlot.eval_set_id)
+            .where(EvalSet.name == eval_set)))
+    return sorted(session.execute(query).scalars())
+
+
+def item_ratings(session: Session, *, item_id: int,
+                 rater_names: Sequence[str] = ()) -> dict[int, dict[str, RatingCell]]:
+    """{distractor id: {rater name: rating}} for one item."""
+    query = (select(Rating.distractor_id, Rater.name, Rating.accepted, Rating.score, Rating.limit, Rating.reason,
+                    Rating.rationale).join(Rater, Rater.id == Rating.rater_id).where(Rating.item_id == item_id))
+    if rater_names:
+        query = query.where(Rater.name.in_(rater_names))
+    cells: dict[int, dict[str, RatingCell]] = {}
+    for d_id, name, *fields in session.execute(query):
+        cells.setdefault(d_id, {})[name] = RatingCell(*fields)
+    return cells

@@ -88,3 +88,14 @@ def eval_list(ctx: typer.Context) -> None:
     for name, size, done in report:
         progress = ", ".join(f"{rater} {n}/{size}" for rater, n in done) or "not rated yet"
         ctx.obj.console.print(f"[b]{name}[/b]: {size} items; {progress}")
+
+
+@app.command()
+def browse(ctx: typer.Context,
+           rater: List[str] = typer.Option([], help="Show only these raters (default: all)."),
+           set_name: Optional[str] = typer.Option(None, "--set", help="Only items of this evaluation set."),
+           source: List[str] = typer.Option([], help="Only distractors from these sources.")) -> None:
+    """Page through rated items with every rater's judgements side by side (d: disagreements only)."""
+    from rater.tui.browse import build_browse_app
+
+    build_browse_app(ctx.obj.engine, rater_names=rater, where=ItemFilter(tuple(source)), eval_set=set_name).run()

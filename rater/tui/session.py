@@ -12,6 +12,8 @@ from rater.models import Rating
 from rater.runner import Queue, pending_items
 from rater.store import count_items_without_distractors, eval_set_views, get_or_create_rater, item_views, ratings_of_item, save_judgements
 
+MAX_OPTIONS = 9  # number keys 1-9
+
 
 @dataclass
 class Shown:
@@ -121,7 +123,7 @@ class RatingSession:
             else:
                 view = item_views(session, item_ids=[item_id], where=self.queue_spec.where)[0]
             saved = ratings_of_item(session, rater_id=self.rater_id, item_id=item_id)
-        distractors = view.distractors[:9]
+        distractors = view.distractors[:MAX_OPTIONS]
         view = ItemView(view.id, view.context, view.question, view.answer, distractors)
         ticked = [bool(saved[d.id].accepted) if d.id in saved else False for d in distractors]
         reasons = [saved[d.id].reason if d.id in saved else None for d in distractors]

@@ -7,6 +7,7 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from rater.domain import Reason
+from rater.tui.session import MAX_OPTIONS
 
 
 def reason_label(reason: str | None) -> str:
@@ -23,11 +24,11 @@ class DistractorOption(Static):
 
     ticked: reactive[bool] = reactive(False)
     reason: reactive[str | None] = reactive(None)
+    text: reactive[str] = reactive("")
 
-    def __init__(self, number: int, text: str, **kwargs) -> None:
+    def __init__(self, number: int, **kwargs) -> None:
         super().__init__(**kwargs)
         self.number = number
-        self.text = text
 
     def render(self) -> Text:
         box = ("[x] ", "bold green") if self.ticked else ("[ ] ", "")
@@ -61,20 +62,19 @@ class ItemPanel(Vertical):
         yield Static(id="question")
         yield Static(id="answer")
         yield ContextPanel(id="context")
-        yield Vertical(id="options")
+        with Vertical(id="options"):
+            # Nine options are built once and reused: re-mounting widgets per item costs a frame.
+            for number in range(1, MAX_OPTIONS + 1):
+                yield DistractorOption(number, classes="option")
 
     def show(self, question: str, answer: str, context: str, options: list[tuple[str, bool, str | None]]) -> None:
         self.query_one("#question", Static).update(Text(question, style="bold"))
         self.query_one("#answer", Static).update(Text.assemble(("Rätt svar / Correct answer: ", "bold green"), answer))
         self.query_one(ContextPanel).show(context)
-        box = self.query_one("#options", Vertical)
-        box.remove_children()
-        widgets = []
-        for number, (text, ticked, reason) in enumerate(options, 1):
-            option = DistractorOption(number, text, classes="option")
-            option.ticked, option.reason = ticked, reason
-            widgets.append(option)
-        box.mount_all(widgets)
+        for index, option in enumerate(self.query(DistractorOption)):
+            option.display = index < len(options)
+            if option.display:
+                option.text, option.ticked, option.reason = options[index]
 
     def refresh_options(self, ticked: list[bool], reasons: list[str | None]) -> None:
         for option, tick, reason in zip(self.query(DistractorOption), ticked, reasons):

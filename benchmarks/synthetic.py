@@ -1,0 +1,33 @@
+"""A synthetic database for the benchmarks: 100,000 items with 4 distractors, 1,000,000 ratings by 3 raters."""
+
+from datetime import datetime, timezone
+
+from sqlalchemy import insert
+
+from rater.models import Context, Distractor, Item, Rater, Rating
+
+ITEMS = 100_000
+
+
+def build_synthetic(engine, ratings: bool = True) -> None:
+    now = datetime.now(timezone.utc)
+    with engine.begin() as c:
+        c.execute(insert(Context), [{"id": i, "text": f"Kontext {i} " * 40, "sha256": f"c{i}"}
+                                    for i in range(1, ITEMS // 4 + 1)])
+        c.execute(insert(Item), [{"id": i, "context_id": (i - 1) // 4 + 1, "question": f"Fråga {i}?",
+                                  "answer": f"svar {i}", "split": "train", "dataset": "synthetic",
+                                  "record": str(i), "key": f"k{i}"} for i in range(1, ITEMS + 1)])
+        c.execute(insert(Distractor), [{"id": d, "item_id": (d - 1) // 4 + 1, "text": f"fel {d}", "source": "sft",
+                                        "position": (d - 1) % 4, "key": f"d{d}"} for d in range(1, 4 * ITEMS + 1)])
+        if not ratings:
+            return
+        c.execute(insert(Rater), [{"id": r, "name": f"rater{r}", "kind": "llm", "settings": "{}"} for r in (1, 2, 3)])
+        # raters 1 and 2 rated everything (800,000), rater 3 the first half (200,000): 1,000,000 ratings
+        for rater_id, last in ((1, 4 * ITEMS), (2, 4 * ITEMS), (3, 2 * ITEMS)):
+            for start in range(1, last + 1, 100_000):
+                c.execute(insert(Rating), [{"distractor_id": d, "rater_id": rater_id, "item_id": (d - 1) // 4 + 1,
+                                            "accepted": (d * rater_id) % 3 != 0, "score": float((d * 7) % 5 + 1),
+                                            "created_at": now, "updated_at": now, "revision": 1}
+                                           for d in range(start, min(start + 100_000, last + 1))])
+
+
