@@ -23,3 +23,7 @@ class StoreError(RaterError):
 
 class UnknownPluginError(RaterError):
     """A rater or generator name is not installed."""
+
+
+class FatalRaterError(RaterError):
+    """A failure that ends the whole run (bad key, unknown model, unreachable server), not just one item."""

@@ -128,3 +128,24 @@ class EvalSlot(SQLModel, table=True):
 
 Index("ix_rating_rater_item", Rating.rater_id, Rating.item_id)
 Index("ix_distractor_item_source", Distractor.item_id, Distractor.source)
+
+
+class JudgeRequest(SQLModel, table=True):
+    """One request to an LLM judge: its cache key, outcome, raw answer, usage and latency. Never the API key."""
+
+    __tablename__ = "judge_request"
+    id: int | None = Field(default=None, primary_key=True)
+    key: str = Field(max_length=64, index=True)  # hash of model, messages and parameters
+    rater_id: int = Field(foreign_key="rater.id", index=True)
+    item_id: int = Field(foreign_key="item.id")
+    model: str = Field(max_length=200)
+    status: str = Field(max_length=16)  # ok | parse_error | failed
+    response: str | None = Field(default=None, sa_type=Text)
+    scores: str | None = Field(default=None, sa_type=Text)  # JSON list, in the order sent
+    order: str | None = Field(default=None, sa_type=Text)  # JSON list of distractor ids, in the order sent
+    error: str | None = Field(default=None, sa_type=Text)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_ms: int = 0
+    attempts: int = 0
+    created_at: datetime = Field(default_factory=utcnow)

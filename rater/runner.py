@@ -8,7 +8,7 @@ from sqlalchemy import Engine
 
 from rater.db import session_scope
 from rater.domain import ItemView, Judgement
-from rater.errors import RaterError
+from rater.errors import FatalRaterError, RaterError
 from rater.raters.base import Rater
 from rater.store import (ItemFilter, eval_set_views, get_or_create_rater, item_views, rated_distractor_ids,
                          save_judgements, unrated_item_ids)
@@ -87,6 +87,7 @@ async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
                     on_start: Callable[[int], None] | None = None) -> RunSummary:
     """Rate every pending item of `queue`; each item's judgements are committed as soon as they exist."""
     rater_id = register_rater(engine, rater)
+    rater.started(rater_id)
     items = pending_items(engine, rater_id=rater_id, queue=queue)
     if on_start:
         on_start(len(items))
@@ -98,6 +99,8 @@ async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
         async with slots:
             try:
                 judgements = await rater.rate(item)
+            except FatalRaterError:
+                raise
             except RaterError as exc:
                 summary.failures.append(f"item {item.id}: {exc.message}")
                 return
@@ -106,12 +109,19 @@ async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
             on_item(item, judgements)
 
     pending: set[asyncio.Task] = set()
-    for item in items:
-        if len(pending) >= window:
-            _, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-        pending.add(asyncio.create_task(rate_one(item)))
-    if pending:
-        await asyncio.gather(*pending)
+    try:
+        for item in items:
+            if len(pending) >= window:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()  # a fatal error stops the run here
+            pending.add(asyncio.create_task(rate_one(item)))
+        if pending:
+            await asyncio.gather(*pending)
+    finally:
+        for task in pending:
+            task.cancel()
+        await rater.finished()
     return summary
 
 

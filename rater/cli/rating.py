@@ -1,6 +1,8 @@
-"""Rating commands: list raters and run a non-interactive rater headless over the store."""
+"""Headless rating: `rater judge` runs the rules rater, any installed rater, or an LLM judge over the store."""
 
 import asyncio
+import time
+from pathlib import Path
 from typing import List, Optional
 
 import typer
@@ -8,7 +10,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from rater.cli import app
 from rater.raters import installed_raters, load_rater
-from rater.runner import Queue, run_rater
+from rater.runner import Queue, RunSummary, run_rater
 from rater.store import ItemFilter
 
 
@@ -19,34 +21,103 @@ def list_raters(ctx: typer.Context) -> None:
         ctx.obj.console.print(name)
 
 
+def _llm_judge(ctx, judge, model, **options):
+    from rater.judge.client import Endpoint
+    from rater.judge.config import JudgeConfig, api_key, load_judge, with_overrides
+    from rater.judge.prompt import load_template
+    from rater.judge.rater import JudgeSettings, JudgeStats, LLMJudge
+    from rater.judge.scoring import Acceptance
+
+    config = load_judge(judge, options["config"]) if judge else JudgeConfig(name=model, model=model)
+    config = with_overrides(config, model=model, base_url=options["base_url"], api_key_env=options["api_key_env"],
+                            structured=options["structured"] or None)
+    if options["threshold"] is not None:
+        config = with_overrides(config, acceptance=Acceptance(rule="threshold", threshold=options["threshold"]))
+    endpoint = Endpoint(model=config.model, base_url=config.base_url, timeout=options["timeout"],
+                        max_attempts=options["max_attempts"], rpm=options["rpm"], retry_base=options["retry_base"],
+                        structured=config.structured)
+    settings = JudgeSettings(template=load_template(options["prompt"]), with_context=options["with_context"],
+                             orders=options["orders"], acceptance=config.acceptance)
+    stats = JudgeStats(price_in=config.price_in, price_out=config.price_out)
+    return LLMJudge(options["as_name"] or config.name, engine=ctx.obj.engine, endpoint=endpoint,
+                    api_key=api_key(config), settings=settings, concurrency=options["concurrency"], stats=stats)
+
+
 @app.command()
 def judge(ctx: typer.Context,
           rater: str = typer.Option("rules", "--rater", help="Installed rater to run (see `rater raters`)."),
+          model: Optional[str] = typer.Option(None, help="LLM judge: the model name on an OpenAI-compatible server."),
+          judge_name: Optional[str] = typer.Option(None, "--judge", help="LLM judge defined in $RATER_HOME/judges.yaml."),
+          base_url: Optional[str] = typer.Option(None, help="Server URL, e.g. http://localhost:8000/v1."),
+          api_key_env: Optional[str] = typer.Option(None, help="Variable holding the API key (default OPENAI_API_KEY)."),
+          config: Optional[Path] = typer.Option(None, help="Judges file (default $RATER_HOME/judges.yaml)."),
+          concurrency: int = typer.Option(8, min=1, help="Requests in flight at once."),
+          with_context: bool = typer.Option(False, help="Send the reading text too (costs tokens)."),
           as_name: Optional[str] = typer.Option(None, "--as", help="Name the ratings are stored under."),
           source: List[str] = typer.Option([], help="Only distractors from these sources."),
           split: Optional[str] = typer.Option(None, help="Only items of this split (train, dev, test)."),
           dataset: Optional[str] = typer.Option(None, help="Only items of this dataset."),
           eval_set: Optional[str] = typer.Option(None, help="Rate an evaluation set's distractors, in its order."),
-          limit: Optional[int] = typer.Option(None, help="Rate at most this many items.")) -> None:
+          limit: Optional[int] = typer.Option(None, help="Rate at most this many items."),
+          prompt: Optional[Path] = typer.Option(None, help="Own prompt file with {{question}}, {{answer}}, "
+                                                            "{{distractors}} (and {{context}})."),
+          orders: int = typer.Option(1, min=1, help="Rate each item in K orders and average (position bias)."),
+          structured: bool = typer.Option(False, help="Ask for a JSON object via response_format (json_schema)."),
+          threshold: Optional[float] = typer.Option(None, help="Accept scores above this fixed limit instead of "
+                                                               "the weighted limit."),
+          timeout: float = typer.Option(60.0, help="Seconds before a request is abandoned and retried."),
+          max_attempts: int = typer.Option(5, min=1, help="Attempts per request before the item is marked failed."),
+          retry_base: float = typer.Option(1.0, help="Seconds before the first retry; doubles each time, with jitter."),
+          rpm: Optional[float] = typer.Option(None, help="At most this many requests per minute.")) -> None:
     """Rate distractors headless; only what this rater has not rated yet, each item committed at once."""
-    console = ctx.obj.console
-    instance = load_rater(rater)(as_name)
+    if model or judge_name:
+        instance = _llm_judge(ctx, judge_name, model, base_url=base_url, api_key_env=api_key_env, config=config,
+                              structured=structured, threshold=threshold, timeout=timeout, max_attempts=max_attempts,
+                              rpm=rpm, retry_base=retry_base, prompt=prompt, with_context=with_context, orders=orders,
+                              as_name=as_name, concurrency=concurrency)
+    else:
+        instance = load_rater(rater)(as_name)
     queue = Queue(ItemFilter(tuple(source), split, dataset), eval_set, limit)
+    started = time.perf_counter()
+    summary = _run_with_progress(ctx.obj.console, instance, ctx.obj.engine, queue)
+    _print_summary(ctx.obj.console, instance, summary, time.perf_counter() - started)
+
+
+def _live_counts(instance, summary_counts: dict) -> str:
+    judged = summary_counts["judged"]
+    text = f"accepted {summary_counts['accepted'] / judged:.1%}" if judged else ""
+    stats = getattr(instance, "stats", None)
+    if stats is not None:
+        text += (f"  failed {stats.failed_items}  tokens {stats.prompt_tokens + stats.completion_tokens:,}"
+                 f"  ${stats.cost:.4f}")
+    return text
+
+
+def _run_with_progress(console, instance, engine, queue) -> RunSummary:
     counts = {"accepted": 0, "judged": 0}
     with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), console=console) as progress:
-        task = progress.add_task(f"{instance.name}", total=None, rate="")
-
-        def started(total: int) -> None:
-            progress.update(task, total=total)
+                  TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), console=console) as progress:
+        task = progress.add_task(instance.name, total=None, counts="")
 
         def rated(_item, judgements) -> None:
             counts["judged"] += len(judgements)
             counts["accepted"] += sum(j.accepted for j in judgements)
-            progress.update(task, advance=1, rate=f"accepted {counts['accepted'] / counts['judged']:.1%}")
+            progress.update(task, advance=1, counts=_live_counts(instance, counts))
 
-        summary = asyncio.run(run_rater(instance, ctx.obj.engine, queue, on_item=rated, on_start=started))
+        return asyncio.run(run_rater(instance, engine, queue, on_item=rated,
+                                     on_start=lambda total: progress.update(task, total=total)))
+
+
+def _print_summary(console, instance, summary: RunSummary, seconds: float) -> None:
     console.print(f"{instance.name}: rated {summary.items} items, {summary.judgements} distractors, "
-                  f"accepted {summary.accepted_rate:.1%}; skipped {summary.skipped}; failed {len(summary.failures)}")
+                  f"accepted {summary.accepted_rate:.1%}; skipped {summary.skipped}; failed {len(summary.failures)}; "
+                  f"{seconds:.1f} s")
+    stats = getattr(instance, "stats", None)
+    if stats is not None:
+        console.print(f"requests {stats.requests} (cached {stats.cached}), retries {instance.client.retries}, "
+                      f"parse failures {stats.parse_failures}, tokens in {stats.prompt_tokens:,} "
+                      f"out {stats.completion_tokens:,}, estimated cost ${stats.cost:.4f}")
     for failure in summary.failures[:10]:
         console.print(f"[red]{failure}[/red]")
+    if len(summary.failures) > 10:
+        console.print(f"[red]... and {len(summary.failures) - 10} more failed items; rerun to retry them[/red]")

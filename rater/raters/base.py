@@ -23,6 +23,12 @@ class Rater(ABC):
     async def rate(self, item: ItemView) -> list[Judgement]:
         """One judgement per distractor of `item`, or an empty list to leave the item unrated (skipped)."""
 
+    def started(self, rater_id: int) -> None:
+        """Called by the runner before the first item, with the rater's database id."""
+
+    async def finished(self) -> None:
+        """Called by the runner after the last item (close clients here)."""
+
     def settings(self) -> dict[str, Any]:
         """What is stored with the rater row; never a secret."""
         return {}

@@ -1,0 +1,1 @@
+"""The LLM judge: any OpenAI-compatible chat model scores distractors through the Rater interface."""

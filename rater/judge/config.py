@@ -1,0 +1,95 @@
+"""Named judges from a config file, so a new endpoint is configuration, not code; and the API key lookup."""
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import yaml
+
+from rater.errors import InputError, RaterError
+from rater.judge.scoring import Acceptance
+
+DEFAULT_KEY_ENV = "OPENAI_API_KEY"
+
+
+def rater_home() -> Path:
+    return Path(os.environ.get("RATER_HOME", Path.home() / ".rater"))
+
+
+def config_path() -> Path:
+    return rater_home() / "judges.yaml"
+
+
+@dataclass(frozen=True)
+class JudgeConfig:
+    """One judge: `judges: {NAME: {model, base_url, api_key_env, api_key_file, price_in, price_out, structured,
+    acceptance: {rule: weighted|threshold, ...}}}` in $RATER_HOME/judges.yaml. Prices are per million tokens."""
+
+    name: str
+    model: str
+    base_url: str | None = None
+    api_key_env: str = DEFAULT_KEY_ENV
+    api_key_file: str | None = None
+    price_in: float = 0.0
+    price_out: float = 0.0
+    structured: bool = False
+    acceptance: Acceptance = field(default_factory=Acceptance)
+
+
+def _read(path: Path) -> dict:
+    if not path.exists():
+        return {}
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path} is not valid YAML: {exc}", "fix the judges file") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("judges", {}), dict):
+        raise InputError(f"{path} must hold a mapping 'judges: {{NAME: {{model: ...}}}}'.", "fix the judges file")
+    return data
+
+
+def load_judge(name: str, path: Path | None = None) -> JudgeConfig:
+    path = path or config_path()
+    judges = _read(path).get("judges", {})
+    if name not in judges:
+        known = ", ".join(sorted(judges)) or "none"
+        raise InputError(f"No judge named {name!r} in {path}.", f"judges defined there: {known}; or pass --model")
+    entry = dict(judges[name])
+    if "model" not in entry:
+        raise InputError(f"Judge {name!r} in {path} has no model.", "add 'model: NAME' to it")
+    acceptance = Acceptance.from_dict(entry.pop("acceptance", None))
+    allowed = set(JudgeConfig.__dataclass_fields__) - {"name", "acceptance"}
+    unknown = set(entry) - allowed
+    if unknown:
+        raise InputError(f"Judge {name!r} in {path} has unknown fields: {', '.join(sorted(unknown))}.",
+                         f"allowed: {', '.join(sorted(allowed | {'acceptance'}))}")
+    return JudgeConfig(name=name, acceptance=acceptance, **entry)
+
+
+def save_acceptance(name: str, acceptance: Acceptance, path: Path | None = None) -> Path:
+    """Store a (calibrated) acceptance rule in the judge's entry, creating the entry when needed."""
+    path = path or config_path()
+    data = _read(path)
+    data.setdefault("judges", {}).setdefault(name, {})["acceptance"] = acceptance.as_dict()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(data, sort_keys=True, allow_unicode=True), encoding="utf-8")
+    return path
+
+
+def with_overrides(config: JudgeConfig, **overrides) -> JudgeConfig:
+    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+
+
+def api_key(config: JudgeConfig) -> str:
+    """The key from the named variable, else the key file; the error names both and never a key."""
+    value = os.environ.get(config.api_key_env, "").strip()
+    if value:
+        return value
+    if config.api_key_file:
+        path = Path(config.api_key_file).expanduser()
+        if path.exists() and path.read_text(encoding="utf-8").strip():
+            return path.read_text(encoding="utf-8").strip()
+        raise RaterError(f"No API key: the key file {path} is missing or empty.",
+                         f"write the key into {path} or set {config.api_key_env}")
+    raise RaterError(f"No API key: the environment variable {config.api_key_env} is not set.",
+                     f"set {config.api_key_env} or pass --api-key-env with the name of the variable that holds it")

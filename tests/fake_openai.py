@@ -1,0 +1,136 @@
+"""A real HTTP server on 127.0.0.1 that speaks the chat-completions protocol, scripted per test.
+
+Each request takes the next scripted behaviour (then the default): a reply text, an HTTP status with headers,
+a stall longer than the client's timeout, a dropped connection, or a delay before a good reply. The server
+counts requests, and counts them per prompt, so tests can prove nothing was sent twice.
+"""
+
+import hashlib
+import json
+import re
+import socket
+import threading
+import time
+from collections import Counter
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Callable
+
+DISTRACTOR_LINE = re.compile(r"^(\d+)\. (.*)$", re.MULTILINE)
+
+
+def default_scores(prompt: str) -> list[float]:
+    """4 for distractors with "bra" ("good"), 1 for ones with "dålig" ("bad"), else 3."""
+    lines = prompt.split("Distractors:", 1)[-1]
+    texts = [m.group(2) for m in DISTRACTOR_LINE.finditer(lines)]
+    return [4.0 if "bra" in t else 1.0 if "dålig" in t else 3.0 for t in texts]
+
+
+def good_reply(prompt: str) -> str:
+    scores = default_scores(prompt)
+    return "Distractor by distractor, step by step: they look fine.\n$" + json.dumps(scores) + "$"
+
+
+class FakeOpenAI:
+    def __init__(self, models: tuple[str, ...] = ("judge-model",), api_key: str = "test-key",
+                 default: Callable[[str], str] = good_reply, delay: float = 0.0) -> None:
+        self.models, self.api_key, self.default, self.delay = models, api_key, default, delay
+        self.script: list[tuple] = []
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.per_prompt: Counter = Counter()
+        self.per_question: Counter = Counter()  # by the "Question: ..." line of the prompt
+        self.auth_headers: list[str] = []
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def start(self) -> "FakeOpenAI":
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+    def then(self, *behaviours: tuple) -> "FakeOpenAI":
+        with self.lock:
+            self.script.extend(behaviours)
+        return self
+
+    def _next(self) -> tuple:
+        with self.lock:
+            self.requests += 1
+            return self.script.pop(0) if self.script else ("default",)
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _send(self, status: int, body: dict, headers: dict | None = None) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in fake.models]})
+
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
+                fake.auth_headers.append(self.headers.get("Authorization", ""))
+                if self.headers.get("Authorization") != f"Bearer {fake.api_key}":
+                    return self._send(401, {"error": {"message": "Incorrect API key", "code": "invalid_api_key"}})
+                if body.get("model") not in fake.models:
+                    return self._send(404, {"error": {"message": "model not found", "code": "model_not_found"}})
+                prompt = body["messages"][0]["content"]
+                with fake.lock:
+                    fake.per_prompt[hashlib.sha256(prompt.encode()).hexdigest()] += 1
+                    question = re.search(r"^Question: (.*)$", prompt, re.MULTILINE)
+                    fake.per_question[question.group(1) if question else ""] += 1
+                self._behave(fake._next(), body, prompt)
+
+            def _behave(self, behaviour: tuple, body: dict, prompt: str) -> None:
+                kind = behaviour[0]
+                if kind == "status":
+                    _, code, headers = behaviour
+                    return self._send(code, {"error": {"message": f"scripted {code}"}}, headers)
+                if kind == "drop":  # close the socket without an answer
+                    self.close_connection = True
+                    self.connection.shutdown(socket.SHUT_RDWR)
+                    return None
+                if kind == "stall":
+                    time.sleep(behaviour[1])
+                    self.close_connection = True
+                    return None
+                text = behaviour[1] if kind == "reply" else fake.default(prompt)
+                if fake.delay:
+                    time.sleep(fake.delay)
+                try:
+                    self._answer(body, prompt, text)
+                except BrokenPipeError:
+                    pass  # the client is gone (killed or timed out)
+
+            def _answer(self, body: dict, prompt: str, text: str) -> None:
+                self._send(200, {
+                    "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()),
+                    "model": body["model"],
+                    "choices": [{"index": 0, "finish_reason": "stop",
+                                 "message": {"role": "assistant", "content": text}}],
+                    "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4,
+                              "total_tokens": len(prompt) // 4 + len(text) // 4},
+                })
+
+        return Handler
