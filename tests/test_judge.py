@@ -244,3 +244,12 @@ class socket_closed_port:
 
     def __exit__(self, *exc) -> None:
         pass
+
+
+def test_a_saved_calibrated_rule_is_used_by_later_runs(cli, engine, server, items, tmp_path, monkeypatch):
+    monkeypatch.setenv("RATER_HOME", str(tmp_path))
+    (tmp_path / "judges.yaml").write_text("judges:\n  gpt:\n    model: judge-model\n"
+                                          "    acceptance: {rule: threshold, threshold: 3.5}\n")
+    judge(cli, server, "--as", "gpt")
+    rows = judged(engine)
+    assert {limit for _, _, limit in rows.values()} == {3.5} and not rows["mitten 0"][0]

@@ -23,12 +23,16 @@ def list_raters(ctx: typer.Context) -> None:
 
 def _llm_judge(ctx, judge, model, **options):
     from rater.judge.client import Endpoint
-    from rater.judge.config import JudgeConfig, api_key, load_judge, with_overrides
+    from rater.judge.config import JudgeConfig, api_key, find_judge, load_judge, with_overrides
     from rater.judge.prompt import load_template
     from rater.judge.rater import JudgeSettings, JudgeStats, LLMJudge
     from rater.judge.scoring import Acceptance
 
-    config = load_judge(judge, options["config"]) if judge else JudgeConfig(name=model, model=model)
+    if judge:
+        config = load_judge(judge, options["config"])
+    else:  # a judge run by --model still picks up a rule calibrated and saved under its name
+        name = options["as_name"] or model
+        config = find_judge(name, options["config"]) or JudgeConfig(name=name, model=model)
     config = with_overrides(config, model=model, base_url=options["base_url"], api_key_env=options["api_key_env"],
                             structured=options["structured"] or None)
     if options["threshold"] is not None:

@@ -66,11 +66,22 @@ def load_judge(name: str, path: Path | None = None) -> JudgeConfig:
     return JudgeConfig(name=name, acceptance=acceptance, **entry)
 
 
-def save_acceptance(name: str, acceptance: Acceptance, path: Path | None = None) -> Path:
-    """Store a (calibrated) acceptance rule in the judge's entry, creating the entry when needed."""
+def find_judge(name: str, path: Path | None = None) -> JudgeConfig | None:
+    """The named judge when the file defines it, else None."""
+    path = path or config_path()
+    return load_judge(name, path) if name in _read(path).get("judges", {}) else None
+
+
+def save_acceptance(name: str, acceptance: Acceptance, path: Path | None = None, **endpoint) -> Path:
+    """Store a (calibrated) acceptance rule in the judge's entry, creating the entry (with `endpoint` fields such
+    as model and base_url) when needed."""
     path = path or config_path()
     data = _read(path)
-    data.setdefault("judges", {}).setdefault(name, {})["acceptance"] = acceptance.as_dict()
+    entry = data.setdefault("judges", {}).setdefault(name, {})
+    for key, value in endpoint.items():
+        if value is not None:
+            entry.setdefault(key, value)
+    entry["acceptance"] = acceptance.as_dict()
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(yaml.safe_dump(data, sort_keys=True, allow_unicode=True), encoding="utf-8")
     return path

@@ -1,0 +1,80 @@
+"""Report and calibration commands."""
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from rater.cli import app
+from rater.db import session_scope
+from rater.errors import InputError
+from rater.report import load_rows, report_data
+from rater.report_render import as_csv, as_json, as_markdown, as_tables, write_plot
+from rater.store import find_rater
+
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+@app.command()
+def report(ctx: typer.Context,
+           set_name: Optional[str] = typer.Option(None, "--set", help="Only distractors of this evaluation set."),
+           source: List[str] = typer.Option([], help="Only these sources."),
+           rater: List[str] = typer.Option([], help="Only these raters (default: all; per-source figures use the "
+                                                    "teachers when there are any)."),
+           format: str = typer.Option("table", help="table, markdown, csv or json."),
+           plot: Optional[Path] = typer.Option(None, help="Also write a PNG: acceptance per source and by length.")) -> None:
+    """Compare sources and raters: acceptance with 95% intervals, filtered and length views, agreement."""
+    if format not in FORMATS:
+        raise InputError(f"Unknown report format {format!r}.", f"use one of: {', '.join(FORMATS)}")
+    with session_scope(ctx.obj.engine) as session:
+        rows = load_rows(session, eval_set=set_name, sources=source, raters=rater)
+    if not rows:
+        raise InputError("No ratings match.", "rate something first, or check --set, --source and --rater")
+    data = report_data(rows, rater)
+    console = ctx.obj.console
+    if format == "table":
+        console.print(as_tables(data))
+    else:
+        typer.echo({"markdown": as_markdown, "csv": as_csv, "json": as_json}[format](data), nl=False)
+    if plot:
+        write_plot(data, plot)
+        typer.echo(f"Plot written to {plot}", err=True)  # stderr, so JSON or CSV on stdout stays clean
+
+
+@app.command()
+def calibrate(ctx: typer.Context,
+              judge: str = typer.Option(..., help="The LLM judge's rater name."),
+              against: str = typer.Option(..., help="Teacher rater names, comma-separated (majority when several)."),
+              folds: int = typer.Option(5, min=2, help="Cross-validation folds, grouped by item."),
+              seed: int = typer.Option(0, help="Seed of the fold assignment."),
+              min_shared: int = typer.Option(30, help="Refuse with fewer shared ratings than this."),
+              save: bool = typer.Option(False, help="Store the rule in $RATER_HOME/judges.yaml and re-decide the "
+                                                    "judge's stored ratings with it."),
+              config: Optional[Path] = typer.Option(None, help="Judges file (default $RATER_HOME/judges.yaml).")) -> None:
+    """Fit the judge's acceptance rule to the teachers' decisions, cross-validated by item."""
+    from rater.calibration import calibrate as fit, load_cases, reapply
+    from rater.judge.config import save_acceptance
+
+    teachers = [a.strip() for a in against.split(",") if a.strip()]
+    with session_scope(ctx.obj.engine) as session:
+        result = fit(load_cases(session, judge=judge, against=teachers), folds=folds, seed=seed, min_shared=min_shared)
+    console = ctx.obj.console
+    console.print(f"{result.shared} distractors rated by {judge} and {', '.join(teachers)}")
+    for label, card in (("before", result.before), ("after (cross-validated)", result.after)):
+        console.print(f"{label:>24}: kappa {_fmt(card.kappa)}, precision {_fmt(card.precision)}, "
+                      f"recall {_fmt(card.recall)}, judge accepts {card.judge_rate:.1%} vs teachers "
+                      f"{card.human_rate:.1%} (gap {card.gap:+.1%})")
+    console.print(f"fitted rule: {result.rule.as_dict()}")
+    if save:
+        with session_scope(ctx.obj.engine) as session:
+            settings = json.loads(find_rater(session, name=judge).settings or "{}")
+        path = save_acceptance(judge, result.rule, config, model=settings.get("model") or judge,
+                               base_url=settings.get("base_url"))
+        with session_scope(ctx.obj.engine) as session:
+            changed = reapply(session, judge=judge, rule=result.rule)
+        console.print(f"saved to {path}; {changed} stored ratings of {judge} changed (history kept)")
+
+
+def _fmt(value) -> str:
+    return "-" if value is None else f"{value:.3f}"

@@ -1,0 +1,151 @@
+"""The evaluation report: acceptance per source and rater, filtered and length views, judge versus teachers,
+agreement between raters. Pure computation over rating rows; `report_data` builds the JSON contract."""
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass
+from itertools import combinations
+from typing import Iterable, Sequence
+
+from sqlalchemy import select
+from sqlmodel import Session
+
+from rater.agreement import cohen_kappa, krippendorff_alpha, precision_recall, wilson
+from rater.models import Distractor, EvalSet, EvalSlot, Rater, Rating
+
+SHORT_WORDS = 2  # "short" distractors have at most this many words
+
+
+@dataclass(frozen=True)
+class RatingRow:
+    distractor_id: int
+    item_id: int
+    source: str
+    text: str
+    rater: str
+    kind: str
+    accepted: bool
+    reason: str | None
+
+
+def load_rows(session: Session, *, eval_set: str | None = None, sources: Sequence[str] = (),
+              raters: Sequence[str] = ()) -> list[RatingRow]:
+    query = (select(Rating.distractor_id, Rating.item_id, Distractor.source, Distractor.text, Rater.name, Rater.kind,
+                    Rating.accepted, Rating.reason)
+             .join(Distractor, Distractor.id == Rating.distractor_id).join(Rater, Rater.id == Rating.rater_id))
+    if eval_set:
+        query = query.where(Rating.distractor_id.in_(
+            select(EvalSlot.distractor_id).join(EvalSet, EvalSet.id == EvalSlot.eval_set_id)
+            .where(EvalSet.name == eval_set)))
+    if sources:
+        query = query.where(Distractor.source.in_(sources))
+    if raters:
+        query = query.where(Rater.name.in_(raters))
+    return [RatingRow(*row) for row in session.execute(query.order_by(Rating.distractor_id, Rater.name))]
+
+
+def rate_entry(accepted: int, total: int) -> dict:
+    lo, hi = wilson(accepted, total)
+    return {"accepted": accepted, "total": total, "rate": accepted / total if total else None, "ci95": [lo, hi]}
+
+
+def by_source(rows: Iterable[RatingRow]) -> dict[str, dict]:
+    counts: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for row in rows:
+        counts[row.source][0] += row.accepted
+        counts[row.source][1] += 1
+    return {source: rate_entry(a, t) for source, (a, t) in sorted(counts.items())}
+
+
+def human_names(rows: Sequence[RatingRow]) -> list[str]:
+    return sorted({r.rater for r in rows if r.kind == "human"})
+
+
+def filtered_rows(rows: Sequence[RatingRow], humans: Sequence[str], human_source: str = "human") -> list[RatingRow]:
+    """Rows of items that have human distractors, every one of them accepted by every human rater."""
+    human = [r for r in rows if r.rater in humans]
+    has_human, rejected = set(), set()
+    for r in human:
+        if r.source == human_source:
+            has_human.add(r.item_id)
+            if not r.accepted:
+                rejected.add(r.item_id)
+    # a human distractor some human rater did not rate at all also disqualifies the item
+    rated = defaultdict(set)
+    for r in human:
+        if r.source == human_source:
+            rated[r.distractor_id].add(r.rater)
+    incomplete = {r.item_id for r in human if r.source == human_source and rated[r.distractor_id] != set(humans)}
+    keep = has_human - rejected - incomplete
+    return [r for r in human if r.item_id in keep]
+
+
+def word_count(text: str) -> int:
+    return len(text.split())
+
+
+def labels_by_distractor(rows: Iterable[RatingRow]) -> dict[int, dict[str, bool]]:
+    table: dict[int, dict[str, bool]] = defaultdict(dict)
+    for r in rows:
+        table[r.distractor_id][r.rater] = r.accepted
+    return table
+
+
+def agreement(rows: Sequence[RatingRow]) -> dict:
+    table = labels_by_distractor(rows)
+    names = sorted({r.rater for r in rows})
+    pairs = []
+    for a, b in combinations(names, 2):
+        shared = [(v[a], v[b]) for v in table.values() if a in v and b in v]
+        if not shared:
+            continue
+        xs, ys = zip(*shared)
+        pairs.append({"a": a, "b": b, "n": len(shared), "percent": sum(x == y for x, y in shared) / len(shared),
+                      "kappa": cohen_kappa(xs, ys)})
+    alpha = krippendorff_alpha([list(v.values()) for v in table.values()])
+    return {"pairs": pairs, "alpha": alpha}
+
+
+def human_majority(labels: dict[str, bool], humans: Sequence[str]) -> bool | None:
+    votes = [labels[h] for h in humans if h in labels]
+    yes = sum(votes)
+    return None if not votes or 2 * yes == len(votes) else 2 * yes > len(votes)
+
+
+def judges_vs_humans(rows: Sequence[RatingRow]) -> dict:
+    table = labels_by_distractor(rows)
+    humans = human_names(rows)
+    machine = sorted({r.rater for r in rows if r.kind in ("llm", "rule")})
+    result = {}
+    for judge in machine:
+        versus = {}
+        for human in humans + (["majority"] if len(humans) > 1 else []):
+            pairs = []
+            for labels in table.values():
+                truth = human_majority(labels, humans) if human == "majority" else labels.get(human)
+                if judge in labels and truth is not None:
+                    pairs.append((labels[judge], truth))
+            if pairs:
+                predicted, truth = zip(*pairs)
+                precision, recall = precision_recall(predicted, truth)
+                versus[human] = {"n": len(pairs), "precision": precision, "recall": recall,
+                                 "kappa": cohen_kappa(predicted, truth), "judge_rate": sum(predicted) / len(pairs),
+                                 "human_rate": sum(truth) / len(pairs)}
+        result[judge] = {"vs": versus}
+    return result
+
+
+def report_data(rows: Sequence[RatingRow], raters: Sequence[str] = ()) -> dict:
+    """The documented JSON contract (README): sources, raters, filtered, by_length, agreement, judges, reasons."""
+    humans = human_names(rows)
+    # Without --rater, acceptance per source is the teachers' view when there are teachers.
+    headline = [r for r in rows if r.rater in humans] if humans and not raters else list(rows)
+    return {
+        "sources": by_source(headline),
+        "raters": {name: by_source(r for r in rows if r.rater == name) for name in sorted({r.rater for r in rows})},
+        "filtered": by_source(filtered_rows(rows, humans)) if humans else {},
+        "by_length": {"short": by_source(r for r in headline if word_count(r.text) <= SHORT_WORDS),
+                      "long": by_source(r for r in headline if word_count(r.text) > SHORT_WORDS)},
+        "agreement": agreement(rows),
+        "judges": judges_vs_humans(rows),
+        "reasons": dict(Counter(r.reason for r in rows if r.reason and not r.accepted).most_common()),
+    }
