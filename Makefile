@@ -22,7 +22,7 @@ $(VENV)/.test-installed: pyproject.toml | $(BIN)/python
 	touch $@ $(VENV)/.rate-installed
 
 rate: $(VENV)/.rate-installed
-	$(BIN)/rater --db $(DB) demo --if-empty
+	$(BIN)/rater --db $(DB) demo --if-empty --baseline 2
 	$(BIN)/rater --db $(DB) rate
 
 test: $(VENV)/.test-installed

@@ -39,6 +39,7 @@ class FakeOpenAI:
         self.requests = 0
         self.per_prompt: Counter = Counter()
         self.per_question: Counter = Counter()  # by the "Question: ..." line of the prompt
+        self.prompts: list[str] = []
         self.auth_headers: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -95,8 +96,10 @@ class FakeOpenAI:
                     return self._send(401, {"error": {"message": "Incorrect API key", "code": "invalid_api_key"}})
                 if body.get("model") not in fake.models:
                     return self._send(404, {"error": {"message": "model not found", "code": "model_not_found"}})
-                prompt = body["messages"][0]["content"]
+                self.completions = self.path.endswith("/completions") and not self.path.endswith("/chat/completions")
+                prompt = body["prompt"] if self.completions else body["messages"][0]["content"]
                 with fake.lock:
+                    fake.prompts.append(prompt)
                     fake.per_prompt[hashlib.sha256(prompt.encode()).hexdigest()] += 1
                     question = re.search(r"^Question: (.*)$", prompt, re.MULTILINE)
                     fake.per_question[question.group(1) if question else ""] += 1
@@ -124,11 +127,11 @@ class FakeOpenAI:
                     pass  # the client is gone (killed or timed out)
 
             def _answer(self, body: dict, prompt: str, text: str) -> None:
+                choice = ({"index": 0, "finish_reason": "stop", "text": text} if self.completions else
+                          {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": text}})
                 self._send(200, {
-                    "id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()),
-                    "model": body["model"],
-                    "choices": [{"index": 0, "finish_reason": "stop",
-                                 "message": {"role": "assistant", "content": text}}],
+                    "id": "cmpl-1", "object": "text_completion" if self.completions else "chat.completion",
+                    "created": int(time.time()), "model": body["model"], "choices": [choice],
                     "usage": {"prompt_tokens": len(prompt) // 4, "completion_tokens": len(text) // 4,
                               "total_tokens": len(prompt) // 4 + len(text) // 4},
                 })

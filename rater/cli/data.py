@@ -49,7 +49,8 @@ def import_files(ctx: typer.Context,
 
 @app.command()
 def demo(ctx: typer.Context,
-         if_empty: bool = typer.Option(False, "--if-empty", help="Only load it into a database with no items.")) -> None:
+         if_empty: bool = typer.Option(False, "--if-empty", help="Only load it into a database with no items."),
+         baseline: int = typer.Option(0, help="Also add this many baseline-generated distractors per item.")) -> None:
     """Load the built-in demo set: short Swedish texts with a question, its answer and four distractors."""
     state = ctx.obj
     with session_scope(state.engine) as session:
@@ -58,6 +59,13 @@ def demo(ctx: typer.Context,
         path = Path(str(files("rater") / "demo" / "demo_set.jsonl"))
         counts = ingest(session, batches=[parse_file(path, "items", "demo")])
     _print_counts(state, counts.added, counts.records)
+    if baseline:
+        from rater.cli.generating import generate_into
+        from rater.generators.baseline import BaselineGenerator
+
+        summary = generate_into(state.engine, state.console, BaselineGenerator(), source="baseline", num=baseline,
+                                split="all", limit=None, dataset="demo")
+        state.console.print(f"Added {summary.added} baseline distractors.")
 
 
 @app.command()

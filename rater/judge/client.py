@@ -21,6 +21,8 @@ class Endpoint:
     retry_base: float = 1.0  # seconds before the first retry; doubles each time
     temperature: float = 0.0
     structured: bool = False
+    api: str = "chat"  # chat (messages) or completions (a raw prompt)
+    max_tokens: int | None = None
 
 
 @dataclass
@@ -115,6 +117,11 @@ class ChatClient:
 
     async def _create(self, messages: list[dict], response_format: dict | None):
         extra = {"response_format": response_format} if response_format else {}
+        if self.endpoint.max_tokens:
+            extra["max_tokens"] = self.endpoint.max_tokens
+        if self.endpoint.api == "completions":
+            return await self.client.completions.create(model=self.endpoint.model, prompt=messages[-1]["content"],
+                                                        temperature=self.endpoint.temperature, **extra)
         return await self.client.chat.completions.create(model=self.endpoint.model, messages=messages,
                                                          temperature=self.endpoint.temperature, **extra)
 
@@ -130,7 +137,10 @@ class ChatClient:
     def _reply(response, started: float, attempt: int) -> Reply:
         usage = getattr(response, "usage", None)
         choice = response.choices[0] if response.choices else None
-        text = (choice.message.content if choice and choice.message else None) or ""
+        if choice is not None and hasattr(choice, "text") and not hasattr(choice, "message"):
+            text = choice.text or ""  # the completions API
+        else:
+            text = (choice.message.content if choice and choice.message else None) or ""
         return Reply(text=text, prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
                      completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
                      latency_ms=int((time.perf_counter() - started) * 1000), attempts=attempt)

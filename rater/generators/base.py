@@ -1,0 +1,67 @@
+"""The Generator interface and the generation loop shared by model-backed generators (SPEC section 3)."""
+
+import random
+from abc import ABC, abstractmethod
+from typing import Any, Awaitable, Callable, ClassVar, Sequence
+
+from rater.domain import ItemView
+from rater.prompts import parse_false_tags, render_false, render_instruction
+from rater.raters.rules import normalised_words
+
+MAX_ATTEMPTS = 8
+
+
+class Generator(ABC):
+    """Returns up to `num` distinct distractors per item; `batch_size` items are handed over at once."""
+
+    name: ClassVar[str]
+    default_batch_size: ClassVar[int] = 8
+
+    @classmethod
+    def from_options(cls, **options: Any) -> "Generator":
+        """Build from the CLI's options (model, adapter, base_url, ...); ignore the ones that do not apply."""
+        return cls()
+
+    @abstractmethod
+    async def generate(self, items: Sequence[ItemView], num: int) -> list[list[str]]:
+        """Distractor texts per item, in the order of `items`."""
+
+    async def close(self) -> None:
+        """Release clients or models."""
+
+
+def continuation_prompt(item: ItemView, found: Sequence[str], rng: random.Random) -> str:
+    """The published instruction, followed by the distractors found so far as `<false>` tags in shuffled order."""
+    shown = list(found)
+    rng.shuffle(shown)
+    return render_instruction(item.context, item.question, item.answer) + "".join(render_false(d) for d in shown)
+
+
+def accept_new(found: list[str], candidates: Sequence[str], answer: str, num: int) -> None:
+    """Add candidates that are non-empty, not the answer and not a repeat (ignoring case and punctuation)."""
+    seen = {normalised_words(d) for d in found}
+    answer_words = normalised_words(answer)
+    for text in candidates:
+        words = normalised_words(text)
+        if len(found) >= num:
+            return
+        if words and words != answer_words and words not in seen:
+            seen.add(words)
+            found.append(text.strip())
+
+
+async def generate_with_loop(items: Sequence[ItemView], num: int,
+                             complete: Callable[[list[str]], Awaitable[list[str]]],
+                             seed: int = 0) -> list[list[str]]:
+    """SPEC section 3: prompt, parse every `<false>` tag, re-prompt with what was found (shuffled) until `num`
+    distinct distractors or `MAX_ATTEMPTS` attempts. `complete` maps prompts to continuations, batched."""
+    found: list[list[str]] = [[] for _ in items]
+    rngs = [random.Random(f"{seed}:{item.id}") for item in items]
+    for _ in range(MAX_ATTEMPTS):
+        open_items = [i for i, f in enumerate(found) if len(f) < num]
+        if not open_items:
+            break
+        prompts = [continuation_prompt(items[i], found[i], rngs[i]) for i in open_items]
+        for i, text in zip(open_items, await complete(prompts)):
+            accept_new(found[i], parse_false_tags(text or ""), items[i].answer, num)
+    return found
