@@ -1,6 +1,7 @@
 """The Generator interface and the generation loop shared by model-backed generators (SPEC section 3)."""
 
 import random
+import re
 from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable, ClassVar, Sequence
 
@@ -37,15 +38,19 @@ def continuation_prompt(item: ItemView, found: Sequence[str], rng: random.Random
     return render_instruction(item.context, item.question, item.answer) + "".join(render_false(d) for d in shown)
 
 
+_TAG_DEBRIS = re.compile(r"</?\s*(false|true|context|question)\b|\b(false|true)>|\n")
+
+
 def accept_new(found: list[str], candidates: Sequence[str], answer: str, num: int) -> None:
-    """Add candidates that are non-empty, not the answer and not a repeat (ignoring case and punctuation)."""
+    """Add candidates that are non-empty, not the answer, not a repeat (ignoring case and punctuation) and not
+    broken markup (tag fragments or line breaks inside a tag)."""
     seen = {normalised_words(d) for d in found}
     answer_words = normalised_words(answer)
     for text in candidates:
         words = normalised_words(text)
         if len(found) >= num:
             return
-        if words and words != answer_words and words not in seen:
+        if words and words != answer_words and words not in seen and not _TAG_DEBRIS.search(text):
             seen.add(words)
             found.append(text.strip())
 

@@ -1,0 +1,108 @@
+"""SFT, DPO and KTO with TRL on a LoRA adapter (QLoRA where 4-bit is supported), with manifest and loss plot."""
+
+from pathlib import Path
+
+from training.data import as_dataset, rows_hash
+from training.manifest import Timer, write_loss_plot, write_manifest
+from training.models import device, four_bit_supported, keep_cpu_4bit_gradients, load_model, load_tokenizer
+from training.settings import TrainSettings
+
+
+def lora_config(settings: TrainSettings):
+    from peft import LoraConfig
+
+    return LoraConfig(r=settings.lora_r, lora_alpha=settings.lora_alpha, lora_dropout=settings.lora_dropout,
+                      target_modules=list(settings.target_modules), task_type="CAUSAL_LM")
+
+
+def common_args(settings: TrainSettings, output: Path) -> dict:
+    on_cuda = device() == "cuda"
+    return dict(output_dir=str(output), learning_rate=settings.learning_rate, num_train_epochs=settings.epochs,
+                max_steps=settings.max_steps, per_device_train_batch_size=settings.batch_size,
+                gradient_accumulation_steps=settings.grad_accum, lr_scheduler_type=settings.scheduler,
+                save_steps=settings.save_steps, logging_steps=settings.logging_steps, seed=settings.seed,
+                report_to="none", fp16=on_cuda, bf16=False, use_cpu=not on_cuda, max_length=settings.max_length,
+                save_only_model=True, disable_tqdm=True)
+
+
+def prepare(model_path: Path, settings: TrainSettings):
+    quantize = settings.quantize and four_bit_supported()
+    model = load_model(model_path, quantize=quantize)
+    if quantize:
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=False)
+    return model, load_tokenizer(model_path), quantize
+
+
+def finish(trainer, output: Path, *, stage: str, settings: TrainSettings, rows: list[dict], timer: Timer,
+           quantized: bool, base: Path) -> Path:
+    trainer.save_model(str(output))
+    write_loss_plot(trainer.state.log_history, output / "loss.png", f"{stage} loss")
+    write_manifest(output, stage=stage, config={**settings.as_dict(), "base_model": str(base)},
+                   data_sha256=rows_hash(rows), device=device(), timer=timer,
+                   extra={"rows": len(rows), "quantized_4bit": quantized, "steps": trainer.state.global_step,
+                          "log_history": trainer.state.log_history})
+    return output
+
+
+def _keep_gradients(trainer) -> None:
+    # The trainers' own eval-mode forwards (reference log-probs) would switch 4-bit layers to a kernel without a
+    # backward pass on AVX512-BF16 CPUs: re-apply the guard to the model the trainer actually holds.
+    keep_cpu_4bit_gradients(trainer.model)
+
+
+def train_sft(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Path:
+    from trl import SFTConfig, SFTTrainer
+
+    with Timer() as timer:
+        model, tokenizer, quantized = prepare(model_path, settings)
+        trainer = SFTTrainer(model=model, args=SFTConfig(**common_args(settings, output), completion_only_loss=True),
+                             train_dataset=as_dataset(rows, tokenizer), processing_class=tokenizer,
+                             peft_config=lora_config(settings))
+        _keep_gradients(trainer)
+        trainer.train()
+    return finish(trainer, output, stage="sft", settings=settings, rows=rows, timer=timer, quantized=quantized,
+                  base=model_path)
+
+
+def train_dpo(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Path:
+    from trl import DPOConfig, DPOTrainer
+
+    with Timer() as timer:
+        model, tokenizer, quantized = prepare(model_path, settings)
+        # ref_model=None with a LoRA config: the reference is the same model with the adapter disabled
+        trainer = DPOTrainer(model=model, ref_model=None, args=DPOConfig(**common_args(settings, output),
+                                                                          beta=settings.beta),
+                             train_dataset=as_dataset(rows, tokenizer), processing_class=tokenizer,
+                             peft_config=lora_config(settings))
+        _keep_gradients(trainer)
+        trainer.train()
+    return finish(trainer, output, stage="dpo", settings=settings, rows=rows, timer=timer, quantized=quantized,
+                  base=model_path)
+
+
+def train_kto(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Path:
+    from trl import KTOConfig, KTOTrainer
+
+    from rater.errors import InputError
+
+    if settings.batch_size < 2:
+        raise InputError("KTO needs --batch-size 2 or more.", "pass --batch-size 2")
+    good = sum(row["label"] for row in rows)
+    bad = len(rows) - good
+    if not good or not bad:
+        raise InputError(f"KTO needs accepted and rejected distractors; found {good} accepted, {bad} rejected.",
+                         "rate more distractors")
+    # weigh the smaller class up so both sides count about equally (TRL's recommended range)
+    weights = {"desirable_weight": bad / good} if good > bad else {"undesirable_weight": good / bad}
+    with Timer() as timer:
+        model, tokenizer, quantized = prepare(model_path, settings)
+        trainer = KTOTrainer(model=model, ref_model=None, args=KTOConfig(**common_args(settings, output),
+                                                                          beta=settings.beta, **weights),
+                             train_dataset=as_dataset(rows, tokenizer), processing_class=tokenizer,
+                             peft_config=lora_config(settings))
+        _keep_gradients(trainer)
+        trainer.train()
+    return finish(trainer, output, stage="kto", settings=settings, rows=rows, timer=timer, quantized=quantized,
+                  base=model_path)
