@@ -35,7 +35,7 @@ class HFGenerator(Generator):
         import torch
 
         self.tokenizer = load_tokenizer(model, padding_side="left")
-        self.model = load_model(model, quantize=load_in_4bit and device() == "cuda")
+        self.model = load_model(model, quantize=load_in_4bit and device().startswith("cuda"))
         if adapter:
             from peft import PeftModel
 

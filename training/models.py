@@ -6,9 +6,15 @@ from rater.errors import InputError
 
 
 def device() -> str:
+    """cuda (this process's GPU under `accelerate launch`, which sets LOCAL_RANK), else cpu."""
+    import os
+
     import torch
 
-    return "cuda" if torch.cuda.is_available() else "cpu"
+    if not torch.cuda.is_available():
+        return "cpu"
+    rank = os.environ.get("LOCAL_RANK")
+    return f"cuda:{rank}" if rank is not None else "cuda"
 
 
 def nf4_config():
@@ -16,7 +22,7 @@ def nf4_config():
     import torch
     from transformers import BitsAndBytesConfig
 
-    compute = torch.bfloat16 if device() == "cuda" else torch.float32
+    compute = torch.bfloat16 if device().startswith("cuda") else torch.float32
     return BitsAndBytesConfig(load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
                               bnb_4bit_compute_dtype=compute)
 
@@ -29,7 +35,7 @@ def four_bit_supported() -> bool:
         import bitsandbytes  # noqa: F401
     except ImportError:
         return False
-    return device() == "cuda" or platform.machine() in ("x86_64", "AMD64")
+    return device().startswith("cuda") or platform.machine() in ("x86_64", "AMD64")
 
 
 def keep_cpu_4bit_gradients(model) -> int:
@@ -70,7 +76,7 @@ def load_model(path: Path | str, *, quantize: bool = False, dtype=None):
     if quantize:
         kwargs["quantization_config"] = nf4_config()
     else:
-        kwargs["dtype"] = dtype or (torch.bfloat16 if device() == "cuda" else torch.float32)
+        kwargs["dtype"] = dtype or (torch.bfloat16 if device().startswith("cuda") else torch.float32)
     model = AutoModelForCausalLM.from_pretrained(check_model_path(path), **kwargs)
     if quantize:
         keep_cpu_4bit_gradients(model)

@@ -16,7 +16,7 @@ def lora_config(settings: TrainSettings):
 
 
 def common_args(settings: TrainSettings, output: Path) -> dict:
-    on_cuda = device() == "cuda"
+    on_cuda = device().startswith("cuda")
     return dict(output_dir=str(output), learning_rate=settings.learning_rate, num_train_epochs=settings.epochs,
                 max_steps=settings.max_steps, per_device_train_batch_size=settings.batch_size,
                 gradient_accumulation_steps=settings.grad_accum, lr_scheduler_type=settings.scheduler,
