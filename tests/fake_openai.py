@@ -40,6 +40,7 @@ class FakeOpenAI:
         self.per_prompt: Counter = Counter()
         self.per_question: Counter = Counter()  # by the "Question: ..." line of the prompt
         self.prompts: list[str] = []
+        self.bodies: list[dict] = []
         self.auth_headers: list[str] = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
@@ -100,6 +101,7 @@ class FakeOpenAI:
                 prompt = body["prompt"] if self.completions else body["messages"][0]["content"]
                 with fake.lock:
                     fake.prompts.append(prompt)
+                    fake.bodies.append(body)
                     fake.per_prompt[hashlib.sha256(prompt.encode()).hexdigest()] += 1
                     question = re.search(r"^Question: (.*)$", prompt, re.MULTILINE)
                     fake.per_question[question.group(1) if question else ""] += 1

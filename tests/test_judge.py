@@ -253,3 +253,22 @@ def test_a_saved_calibrated_rule_is_used_by_later_runs(cli, engine, server, item
     judge(cli, server, "--as", "gpt")
     rows = judged(engine)
     assert {limit for _, _, limit in rows.values()} == {3.5} and not rows["mitten 0"][0]
+
+
+def test_structured_output_is_requested_and_parsed(cli, engine, server, items):
+    server.default = lambda prompt: json.dumps({"reasoning": "First the grammar, then the meaning.",
+                                                "scores": [5, 1, 2]})
+    judge(cli, server, "--structured", "--limit", "1")
+    schema = server.bodies[0]["response_format"]["json_schema"]["schema"]
+    assert server.bodies[0]["response_format"]["type"] == "json_schema"
+    assert list(schema["properties"]) == ["reasoning", "scores"]  # the reasoning comes first
+    rows = judged(engine)
+    assert rows["bra 0"][1] == 5.0 and rows["dålig 0"][1] == 1.0
+    with Session(engine) as session:
+        assert session.execute(select(Rating.rationale)).scalars().first() == "First the grammar, then the meaning."
+
+
+def test_rpm_limit_spaces_requests(cli, engine, server, items):
+    started = time.monotonic()
+    judge(cli, server, "--rpm", "60", "--concurrency", "4")  # 2 items: the second waits a second
+    assert time.monotonic() - started >= 1.0 and len(judged(engine)) == 6

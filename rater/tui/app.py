@@ -74,7 +74,7 @@ class RatingApp(App[None]):
 
     def _status(self) -> None:
         s = self.session
-        tally = f"accepted {s.tally.rate:.0%} this session" if s.tally.judgements else "nothing rated yet this session"
+        tally = f"you accepted {s.acceptance:.0%} so far" if s.acceptance is not None else "nothing rated yet"
         review = ("   reviewing an earlier item", "bold yellow") if s.shown and s.shown.reviewing else ""
         mode = "blind evaluation" if self.blind else "preference"
         self.query_one("#status", Static).update(Text.assemble(

@@ -4,7 +4,7 @@ import random
 from collections import deque
 from dataclasses import dataclass, field
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, case, func, select
 
 from rater.db import session_scope
 from rater.domain import ItemView, Judgement
@@ -60,6 +60,7 @@ class RatingSession:
     def _pending_ids(self, shuffle_seed: int | None) -> list[int]:
         with session_scope(self.engine) as session:
             self.rated_before = self._rated_items(session)
+            self.accepted_before, self.judged_before = self._acceptance_before(session)
         if self.queue_spec.eval_set:
             with session_scope(self.engine) as session:
                 self.fixed = {v.id: v for v in eval_set_views(session, name=self.queue_spec.eval_set)}
@@ -68,6 +69,17 @@ class RatingSession:
         if shuffle_seed is not None:
             random.Random(shuffle_seed).shuffle(ids)
         return ids
+
+    def _acceptance_before(self, session) -> tuple[int, int]:
+        accepted, judged = session.execute(select(func.coalesce(func.sum(case((Rating.accepted, 1), else_=0)), 0),
+                                                  func.count()).where(Rating.rater_id == self.rater_id)).one()
+        return int(accepted), int(judged)
+
+    @property
+    def acceptance(self) -> float | None:
+        """This rater's share of accepted distractors over everything rated, before and in this session."""
+        judged = self.judged_before + self.tally.judgements
+        return (self.accepted_before + self.tally.accepted) / judged if judged else None
 
     def _rated_items(self, session) -> int:
         query = select(func.count(func.distinct(Rating.item_id))).where(Rating.rater_id == self.rater_id)
