@@ -52,39 +52,34 @@ def _keep_gradients(trainer) -> None:
     keep_cpu_4bit_gradients(trainer.model)
 
 
-def train_sft(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Path:
-    from trl import SFTConfig, SFTTrainer
+def _train(stage: str, model_path: Path, rows: list[dict], output: Path, settings: TrainSettings, **config) -> Path:
+    """One TRL trainer on a new LoRA adapter; DPO and KTO get `ref_model=None`, so their reference is the same
+    model with the adapter disabled."""
+    import trl
 
+    trainer_class, config_class = {"sft": (trl.SFTTrainer, trl.SFTConfig), "dpo": (trl.DPOTrainer, trl.DPOConfig),
+                                   "kto": (trl.KTOTrainer, trl.KTOConfig)}[stage]
     with Timer() as timer:
         model, tokenizer, quantized = prepare(model_path, settings)
-        trainer = SFTTrainer(model=model, args=SFTConfig(**common_args(settings, output), completion_only_loss=True),
-                             train_dataset=as_dataset(rows, tokenizer), processing_class=tokenizer,
-                             peft_config=lora_config(settings))
+        reference = {} if stage == "sft" else {"ref_model": None}
+        trainer = trainer_class(model=model, args=config_class(**common_args(settings, output), **config),
+                                train_dataset=as_dataset(rows, tokenizer), processing_class=tokenizer,
+                                peft_config=lora_config(settings), **reference)
         _keep_gradients(trainer)
         trainer.train()
-    return finish(trainer, output, stage="sft", settings=settings, rows=rows, timer=timer, quantized=quantized,
+    return finish(trainer, output, stage=stage, settings=settings, rows=rows, timer=timer, quantized=quantized,
                   base=model_path)
+
+
+def train_sft(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Path:
+    return _train("sft", model_path, rows, output, settings, completion_only_loss=True)
 
 
 def train_dpo(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Path:
-    from trl import DPOConfig, DPOTrainer
-
-    with Timer() as timer:
-        model, tokenizer, quantized = prepare(model_path, settings)
-        # ref_model=None with a LoRA config: the reference is the same model with the adapter disabled
-        trainer = DPOTrainer(model=model, ref_model=None, args=DPOConfig(**common_args(settings, output),
-                                                                          beta=settings.beta),
-                             train_dataset=as_dataset(rows, tokenizer), processing_class=tokenizer,
-                             peft_config=lora_config(settings))
-        _keep_gradients(trainer)
-        trainer.train()
-    return finish(trainer, output, stage="dpo", settings=settings, rows=rows, timer=timer, quantized=quantized,
-                  base=model_path)
+    return _train("dpo", model_path, rows, output, settings, beta=settings.beta)
 
 
 def train_kto(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Path:
-    from trl import KTOConfig, KTOTrainer
-
     from rater.errors import InputError
 
     if settings.batch_size < 2:
@@ -96,13 +91,4 @@ def train_kto(model_path: Path, rows: list[dict], output: Path, settings: TrainS
                          "rate more distractors")
     # weigh the smaller class up so both sides count about equally (TRL's recommended range)
     weights = {"desirable_weight": bad / good} if good > bad else {"undesirable_weight": good / bad}
-    with Timer() as timer:
-        model, tokenizer, quantized = prepare(model_path, settings)
-        trainer = KTOTrainer(model=model, ref_model=None, args=KTOConfig(**common_args(settings, output),
-                                                                          beta=settings.beta, **weights),
-                             train_dataset=as_dataset(rows, tokenizer), processing_class=tokenizer,
-                             peft_config=lora_config(settings))
-        _keep_gradients(trainer)
-        trainer.train()
-    return finish(trainer, output, stage="kto", settings=settings, rows=rows, timer=timer, quantized=quantized,
-                  base=model_path)
+    return _train("kto", model_path, rows, output, settings, beta=settings.beta, **weights)
