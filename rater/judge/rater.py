@@ -58,6 +58,7 @@ class LLMJudge(Rater):
         self.client = ChatClient(endpoint, api_key)
         self.config = settings
         self.max_concurrency = concurrency  # instance-level capability
+        self.in_flight = asyncio.Semaphore(concurrency)  # with --orders K an item sends K requests: cap them all
         self.stats = stats or JudgeStats()
         self.rater_id: int | None = None
 
@@ -120,7 +121,8 @@ class LLMJudge(Rater):
         fmt = {"type": "json_schema", "json_schema": STRUCTURED_SCHEMA} if self.endpoint.structured else None
         for asked in range(self.config.reasks + 1):
             try:
-                reply = await self.client.complete(messages, fmt)
+                async with self.in_flight:
+                    reply = await self.client.complete(messages, fmt)
             except RequestFailed as failure:
                 self._record(key, item.id, order, "failed", error=failure.message, attempts=failure.attempts)
                 raise
