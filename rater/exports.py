@@ -7,7 +7,7 @@ from itertools import product
 from pathlib import Path
 from typing import Iterable, Iterator, Sequence
 
-from sqlalchemy import select
+from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from rater.errors import InputError
@@ -74,36 +74,27 @@ def rater_ids(session: Session, names: Sequence[str]) -> list[int]:
 
 
 def verdicts(session: Session, *, raters: Sequence[int], split: str = "all") -> Iterator[tuple[int, list[Verdict]]]:
-    """(item id, verdicts) for every item with ratings by `raters`; ties between raters are left out."""
-    query = (select(Rating.item_id, Rating.distractor_id, Rating.accepted, Rating.score, Distractor.text,
+    """(item id, verdicts) for every item with ratings by `raters`; ties between raters are left out.
+
+    The votes are counted in SQL (one row per distractor), which keeps a million ratings within seconds."""
+    yes = func.sum(case((Rating.accepted, 1), else_=0))
+    query = (select(Rating.item_id, Rating.distractor_id, yes, func.count(), func.avg(Rating.score), Distractor.text,
                     Distractor.source, Distractor.position)
              .join(Distractor, Distractor.id == Rating.distractor_id).where(Rating.rater_id.in_(raters))
+             .group_by(Rating.item_id, Rating.distractor_id, Distractor.text, Distractor.source, Distractor.position)
              .order_by(Rating.item_id, Rating.distractor_id))
     if split != "all":
         query = query.join(Item, Item.id == Rating.item_id).where(Item.split == split)
-    current, votes = None, {}
-    for item_id, d_id, accepted, score, text, source, position in session.execute(query).yield_per(10_000):
+    current, found = None, []
+    for item_id, d_id, accepted, votes, score, text, source, position in session.execute(query).yield_per(10_000):
         if item_id != current and current is not None:
-            yield current, _combine(votes)
-            votes = {}
+            yield current, sorted(found, key=lambda v: v.order)
+            found = []
         current = item_id
-        votes.setdefault(d_id, [text, (source, position, d_id), [], []])
-        votes[d_id][2].append(accepted)
-        if score is not None:
-            votes[d_id][3].append(score)
+        if 2 * accepted != votes:  # an even split between raters gives no label
+            found.append(Verdict(d_id, text, (source, position, d_id), 2 * accepted > votes, score))
     if current is not None:
-        yield current, _combine(votes)
-
-
-def _combine(votes: dict) -> list[Verdict]:
-    combined = []
-    for d_id, (text, order, accepts, scores) in votes.items():
-        yes = sum(accepts)
-        if 2 * yes == len(accepts):
-            continue  # the raters are split evenly: no label
-        combined.append(Verdict(d_id, text, order, 2 * yes > len(accepts),
-                                sum(scores) / len(scores) if scores else None))
-    return sorted(combined, key=lambda v: v.order)
+        yield current, sorted(found, key=lambda v: v.order)
 
 
 def pairs_of(item_verdicts: list[Verdict], strategy: str = "disjoint") -> list[tuple[str, str]]:
