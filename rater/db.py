@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError, SQLAlchemyError
+from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
 from rater.errors import StoreError
@@ -57,7 +57,7 @@ def _check_sqlite_path(path: Path) -> None:
                          "create the folder or pass another --db path")
     if path.is_dir():
         raise StoreError(f"Cannot use {path} as the database: it is a folder.", "pass a file path to --db")
-    if path.exists() and not os.access(path, os.W_OK) or not os.access(path.parent, os.W_OK):
+    if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK):
         raise StoreError(f"Cannot write the database {path}: permission denied.",
                          "pass a writable --db path or fix the file's permissions")
 
@@ -127,9 +127,6 @@ def session_scope(engine: Engine) -> Iterator[Session]:
         try:
             yield session
             session.commit()
-        except SQLAlchemyError:
-            session.rollback()
-            raise
-        except BaseException:
+        except BaseException:  # including KeyboardInterrupt: nothing half-written stays
             session.rollback()
             raise

@@ -58,7 +58,8 @@ class Pending:
         for start in range(0, len(self.ids), BATCH):
             with session_scope(self.engine) as session:
                 views = item_views(session, item_ids=self.ids[start:start + BATCH], where=self.queue.where)
-                yield from _without_rated(session, self.rater_id, views)
+                batch = _without_rated(session, self.rater_id, views)
+            yield from batch  # outside the session: no read transaction stays open while items are rated
 
 
 def _without_rated(session, rater_id: int, views: list[ItemView]) -> list[ItemView]:
