@@ -141,6 +141,7 @@ class JudgeRequest(SQLModel, table=True):
     model: str = Field(max_length=200)
     status: str = Field(max_length=16)  # ok | parse_error | failed
     response: str | None = Field(default=None, sa_type=Text)
+    rationale: str | None = Field(default=None, sa_type=Text)
     scores: str | None = Field(default=None, sa_type=Text)  # JSON list, in the order sent
     order: str | None = Field(default=None, sa_type=Text)  # JSON list of distractor ids, in the order sent
     error: str | None = Field(default=None, sa_type=Text)

@@ -79,6 +79,7 @@ def test_good_answers_store_scores_limits_and_requests(cli, engine, server, item
     assert rows["mitten 0"][0] is (3.0 > limit)
     requests = request_rows(engine)
     assert [r.status for r in requests] == ["ok", "ok"] and all(r.prompt_tokens > 0 and r.latency_ms >= 0 for r in requests)
+    assert all(r.response.endswith("]$") and r.rationale.startswith("Distractor by") for r in requests)
     with Session(engine) as session:
         rationale = session.execute(select(Rating.rationale)).scalars().first()
         settings = session.execute(select(Rater.settings).where(Rater.kind == "llm")).scalar_one()
@@ -148,6 +149,12 @@ def test_orders_average_scores_over_shuffles(cli, engine, server, items):
     judge(cli, server, "--orders", "3", "--limit", "1")
     assert server.requests == 3 and len(server.per_prompt) == 3
     assert judged(engine)["bra 0"][1] == 4.0
+
+
+def test_llm_rater_is_listed_and_needs_an_endpoint(cli, items):
+    assert "llm" in cli("raters").output.split()
+    result = cli("judge", "--rater", "llm", ok=False)
+    assert result.exit_code == 2 and "--model" in result.stderr
 
 
 def test_missing_key_names_the_variable(cli, server, items, monkeypatch):

@@ -69,7 +69,12 @@ def load_tokenizer(path: Path | str, padding_side: str = "right"):
 
 def load_model(path: Path | str, *, quantize: bool = False, dtype=None):
     """A causal LM on the best device; 4-bit NF4 when `quantize` and supported."""
+    import logging
+
     import torch
+
+    # bitsandbytes warns on every CPU 4-bit load that an optional kernel package is missing; its own CPU path works
+    logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     from transformers import AutoModelForCausalLM
 
     kwargs = {"device_map": {"": device()}}

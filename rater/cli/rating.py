@@ -9,6 +9,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rater.cli import app
+from rater.errors import InputError
 from rater.raters import installed_raters, load_rater
 from rater.runner import Queue, RunSummary, run_rater
 from rater.store import ItemFilter
@@ -74,6 +75,8 @@ def judge(ctx: typer.Context,
           retry_base: float = typer.Option(1.0, help="Seconds before the first retry; doubles each time, with jitter."),
           rpm: Optional[float] = typer.Option(None, help="At most this many requests per minute.")) -> None:
     """Rate distractors headless; only what this rater has not rated yet, each item committed at once."""
+    if rater == "llm" and not (model or judge_name):
+        raise InputError("The llm rater needs an endpoint.", "pass --model NAME (and --base-url) or --judge NAME")
     if model or judge_name:
         instance = _llm_judge(ctx, judge_name, model, base_url=base_url, api_key_env=api_key_env, config=config,
                               structured=structured, threshold=threshold, timeout=timeout, max_attempts=max_attempts,

@@ -117,7 +117,7 @@ class LLMJudge(Rater):
         cached = self._cached(key)
         if cached is not None:
             self.stats.cached += 1
-            return dict(zip([d.id for d in order], json.loads(cached.scores))), rationale_of(cached.response)
+            return dict(zip([d.id for d in order], json.loads(cached.scores))), cached.rationale
         fmt = {"type": "json_schema", "json_schema": STRUCTURED_SCHEMA} if self.endpoint.structured else None
         for asked in range(self.config.reasks + 1):
             try:
@@ -158,7 +158,8 @@ class LLMJudge(Rater):
         with session_scope(self.engine) as session:
             session.add(JudgeRequest(
                 key=key, rater_id=self.rater_id, item_id=item_id, model=self.endpoint.model, status=status,
-                response=reply.text if reply else None, scores=json.dumps(scores) if scores else None,
+                response=reply.text if reply else None, rationale=rationale_of(reply.text) if reply else None,
+                scores=json.dumps(scores) if scores else None,
                 order=json.dumps([d.id for d in order]), error=error,
                 prompt_tokens=reply.prompt_tokens if reply else 0,
                 completion_tokens=reply.completion_tokens if reply else 0,

@@ -24,6 +24,7 @@ def upgrade() -> None:
     sa.Column('model', sqlmodel.sql.sqltypes.AutoString(length=200), nullable=False),
     sa.Column('status', sqlmodel.sql.sqltypes.AutoString(length=16), nullable=False),
     sa.Column('response', sa.Text(), nullable=True),
+    sa.Column('rationale', sa.Text(), nullable=True),
     sa.Column('scores', sa.Text(), nullable=True),
     sa.Column('order', sa.Text(), nullable=True),
     sa.Column('error', sa.Text(), nullable=True),
