@@ -1,7 +1,6 @@
 """Generators: the offline baseline on SweQUAD-MC, and the openai generator's loop against the loopback server."""
 
 import asyncio
-import json
 import os
 
 import pytest

@@ -5,7 +5,7 @@ import sqlite3
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
-from sqlalchemy import create_engine, text
+from sqlalchemy import text
 from sqlmodel import SQLModel
 
 from rater.db import create_store_engine, current_revision, head_revision, upgrade_to_head

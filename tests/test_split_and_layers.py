@@ -74,3 +74,10 @@ def test_import_contracts_hold():
 def test_rater_cli_does_not_load_torch():
     code = "import sys, rater.cli, rater.runner, rater.exports; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
+
+
+def test_no_unused_imports_or_undefined_names():
+    ruff = Path(sys.executable).parent / "ruff"
+    result = subprocess.run([str(ruff), "check", "rater", "training", "tests", "benchmarks"], cwd=ROOT,
+                            capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout

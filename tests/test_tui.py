@@ -12,7 +12,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from rater.db import create_store_engine, database_url
-from rater.models import Distractor, Item, Rater, Rating
+from rater.models import Distractor, Rater, Rating
 from rater.runner import Queue
 from rater.tui.app import build_app
 

@@ -3,7 +3,7 @@
 import asyncio
 import json
 import random
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import ClassVar
 
 from sqlalchemy import Engine, select
@@ -30,7 +30,6 @@ class JudgeStats:
     completion_tokens: int = 0
     price_in: float = 0.0  # per million tokens
     price_out: float = 0.0
-    seen: set = field(default_factory=set)
 
     @property
     def cost(self) -> float:
