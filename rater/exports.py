@@ -173,13 +173,13 @@ def write_kto(rows: Iterable[tuple[str, str, bool]], path: Path, fmt: str) -> in
 
 
 def _write_json(rows: list, path: Path) -> int:
-    _writable(path)
+    check_output_folder(path)
     path.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
     return len(rows)
 
 
 def _write_jsonl(rows: Iterable[dict], path: Path) -> int:
-    _writable(path)
+    check_output_folder(path)
     count = 0
     with path.open("w", encoding="utf-8") as out:
         for row in rows:
@@ -188,7 +188,8 @@ def _write_jsonl(rows: Iterable[dict], path: Path) -> int:
     return count
 
 
-def _writable(path: Path) -> None:
+def check_output_folder(path: Path) -> None:
+    """A clear error before any work when the file's folder is missing."""
     if not path.parent.is_dir():
         raise InputError(f"Cannot write {path}: the folder {path.parent} does not exist.", "create it first")
 

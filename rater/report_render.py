@@ -9,6 +9,7 @@ from rich.console import Group
 from rich.table import Table
 
 from rater.errors import InputError
+from rater.exports import check_output_folder
 
 RATE_SECTIONS = ("sources", "filtered")
 
@@ -118,8 +119,7 @@ def write_plot(data: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    if not path.parent.is_dir():
-        raise InputError(f"Cannot write {path}: the folder {path.parent} does not exist.", "create it first")
+    check_output_folder(path)
     sources = list(data["sources"])
     figure, (overall, lengths) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
     rates = [data["sources"][s]["rate"] or 0 for s in sources]

@@ -196,3 +196,14 @@ def item_ratings(session: Session, *, item_id: int,
     for d_id, name, *fields in session.execute(query):
         cells.setdefault(d_id, {})[name] = RatingCell(*fields)
     return cells
+
+
+def disagreement_item_ids(session: Session, *, item_ids: Sequence[int], rater_names: Sequence[str] = ()) -> list[int]:
+    """Of `item_ids`, those with a distractor that the (named) raters judged differently, in one query (no IN
+    list, so any number of items works)."""
+    query = (select(Rating.item_id).join(Rater, Rater.id == Rating.rater_id)
+             .group_by(Rating.item_id, Rating.distractor_id).having(func.count(func.distinct(Rating.accepted)) > 1))
+    if rater_names:
+        query = query.where(Rater.name.in_(rater_names))
+    found = set(session.execute(query).scalars())
+    return [i for i in item_ids if i in found]

@@ -9,7 +9,8 @@ from textual.widgets import DataTable, Footer, Static
 
 from rater.db import session_scope
 from rater.domain import ItemView
-from rater.store import ItemFilter, RatingCell, item_ratings, item_views, rated_item_ids
+from rater.store import (ItemFilter, RatingCell, disagreement_item_ids, item_ratings, item_views,
+                         rated_item_ids)
 from rater.tui.widgets import reason_label
 
 
@@ -23,10 +24,6 @@ def cell_text(cell: RatingCell | None) -> Text:
     if cell.reason:
         mark.append(f"  ({reason_label(cell.reason)})", style="italic")
     return mark
-
-
-def disagrees(cells: dict[int, dict[str, RatingCell]]) -> bool:
-    return any(len({c.accepted for c in by_rater.values()}) > 1 for by_rater in cells.values())
 
 
 class BrowseApp(App[None]):
@@ -109,8 +106,7 @@ class BrowseApp(App[None]):
         self.only_disagreements = not self.only_disagreements
         if self.only_disagreements:
             with session_scope(self.engine) as session:
-                self.ids = [i for i in self.all_ids
-                            if disagrees(item_ratings(session, item_id=i, rater_names=self.rater_names))]
+                self.ids = disagreement_item_ids(session, item_ids=self.all_ids, rater_names=self.rater_names)
         else:
             self.ids = self.all_ids
         self.index = 0
