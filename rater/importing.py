@@ -10,7 +10,7 @@ from sqlmodel import Session
 from rater.domain import Judgement
 from rater.errors import InputError
 from rater.models import Context, Distractor, EvalSet, EvalSlot, Item, Rating
-from rater.records import ImportBatch
+from rater.records import ImportBatch, NewDistractor
 from rater.store import get_or_create_rater, item_key, save_judgements, sha256
 
 
@@ -18,6 +18,9 @@ from rater.store import get_or_create_rater, item_key, save_judgements, sha256
 class ImportCounts:
     records: int = 0
     added: Counter = field(default_factory=Counter)  # contexts, items, distractors, ratings, eval slots
+
+
+IN_CHUNK = 5000
 
 
 class _Ingest:
@@ -34,62 +37,73 @@ class _Ingest:
 
     def run(self) -> Counter:
         self._load_existing()
-        slots = []
-        for new in self.batch.items:
-            item_id = self._item(new)  # created even when it has no distractors yet
-            slots.append([self._distractor(item_id, d) for d in new.distractors])
-        self.session.flush()
+        self._add_contexts()
+        item_ids = self._add_items()  # created even when they have no distractors yet
+        slots = self._add_distractors(item_ids)
         if self.batch.rater_name:
             self._ratings(slots)
         if self.batch.eval_set:
             self._eval_set(slots)
         return self.added
 
+    def _rows_in(self, columns, column, values) -> list:
+        """Rows whose `column` is in `values`, asked in chunks: SQLite caps the parameters of one query."""
+        values = list(values)
+        rows = []
+        for start in range(0, len(values), IN_CHUNK):
+            rows += self.session.execute(select(*columns).where(column.in_(values[start:start + IN_CHUNK]))).all()
+        return rows
+
     def _load_existing(self) -> None:
         shas = {sha256(i.context) for i in self.batch.items}
-        for sha, cid in self.session.execute(select(Context.sha256, Context.id).where(Context.sha256.in_(shas))):
-            self.contexts[sha] = cid
+        self.contexts = dict(self._rows_in((Context.sha256, Context.id), Context.sha256, shas))
         keys = {item_key(i.context, i.question, i.answer) for i in self.batch.items}
-        for key, iid in self.session.execute(select(Item.key, Item.id).where(Item.key.in_(keys))):
-            self.items[key] = iid
-        if self.items:
-            rows = self.session.execute(select(Distractor.item_id, Distractor.source, Distractor.key, Distractor.id)
-                                        .where(Distractor.item_id.in_(list(self.items.values()))))
-            self.distractors = {(r[0], r[1], r[2]): r[3] for r in rows}
-            self.positions.update((item_id, source) for item_id, source, _ in self.distractors)
+        self.items = dict(self._rows_in((Item.key, Item.id), Item.key, keys))
+        rows = self._rows_in((Distractor.item_id, Distractor.source, Distractor.key, Distractor.id),
+                             Distractor.item_id, self.items.values())
+        self.distractors = {(r[0], r[1], r[2]): r[3] for r in rows}
+        self.positions.update((item_id, source) for item_id, source, _ in self.distractors)
 
-    def _context(self, text: str) -> int:
-        sha = sha256(text)
-        if sha not in self.contexts:
-            context = Context(text=text, sha256=sha)
-            self.session.add(context)
-            self.session.flush()
-            self.contexts[sha] = context.id
-            self.added["contexts"] += 1
-        return self.contexts[sha]
+    # Three passes with one flush each: a row at a time would cost a round trip per row.
 
-    def _item(self, new) -> int:
-        key = item_key(new.context, new.question, new.answer)
-        if key not in self.items:
-            item = Item(context_id=self._context(new.context), question=new.question, answer=new.answer,
-                        split=new.split, dataset=self.batch.dataset, record=new.record, key=key)
-            self.session.add(item)
-            self.session.flush()
-            self.items[key] = item.id
-            self.added["items"] += 1
-        return self.items[key]
+    def _add_contexts(self) -> None:
+        new = {}
+        for item in self.batch.items:
+            sha = sha256(item.context)
+            if sha not in self.contexts and sha not in new:
+                new[sha] = Context(text=item.context, sha256=sha)
+        self._flush(new, "contexts", self.contexts)
 
-    def _distractor(self, item_id: int, new) -> tuple[int, int, object]:
-        key = (item_id, new.source, sha256(new.text))
-        if key not in self.distractors:
-            distractor = Distractor(item_id=item_id, source=new.source, text=new.text, key=key[2],
-                                    position=self.positions[item_id, new.source])
-            self.positions[item_id, new.source] += 1
-            self.session.add(distractor)
-            self.session.flush()
-            self.distractors[key] = distractor.id
-            self.added["distractors"] += 1
-        return item_id, self.distractors[key], new
+    def _add_items(self) -> list[int]:
+        keys = [item_key(i.context, i.question, i.answer) for i in self.batch.items]
+        new = {}
+        for key, item in zip(keys, self.batch.items):
+            if key not in self.items and key not in new:
+                new[key] = Item(context_id=self.contexts[sha256(item.context)], question=item.question,
+                                answer=item.answer, split=item.split, dataset=self.batch.dataset, record=item.record,
+                                key=key)
+        self._flush(new, "items", self.items)
+        return [self.items[key] for key in keys]
+
+    def _add_distractors(self, item_ids: list[int]) -> list[list[tuple[int, int, NewDistractor]]]:
+        new = {}
+        for item_id, item in zip(item_ids, self.batch.items):
+            for d in item.distractors:
+                key = (item_id, d.source, sha256(d.text))
+                if key not in self.distractors and key not in new:
+                    new[key] = Distractor(item_id=item_id, source=d.source, text=d.text, key=key[2],
+                                          position=self.positions[item_id, d.source])
+                    self.positions[item_id, d.source] += 1
+        self._flush(new, "distractors", self.distractors)
+        return [[(item_id, self.distractors[item_id, d.source, sha256(d.text)], d) for d in item.distractors]
+                for item_id, item in zip(item_ids, self.batch.items)]
+
+    def _flush(self, new: dict, label: str, ids: dict) -> None:
+        self.session.add_all(new.values())
+        self.session.flush()
+        ids.update((key, row.id) for key, row in new.items())
+        if new:
+            self.added[label] += len(new)
 
     def _ratings(self, slots) -> None:
         rater = get_or_create_rater(self.session, name=self.batch.rater_name, kind=self.batch.rater_kind,
