@@ -28,8 +28,9 @@ def items_needing(session: Session, *, source: str, num: int, split: str | None,
     if dataset:
         query = query.where(Item.dataset == dataset)
     chosen = list(session.execute(query.limit(limit)).scalars())
-    have = dict(session.execute(select(Distractor.item_id, func.count()).where(
-        Distractor.source == source, Distractor.item_id.in_(chosen)).group_by(Distractor.item_id)).all())
+    # counted for every item of the source, not through an IN list of `chosen` (SQLite caps query parameters)
+    have = dict(session.execute(select(Distractor.item_id, func.count()).where(Distractor.source == source)
+                                .group_by(Distractor.item_id)).all())
     return [i for i in chosen if have.get(i, 0) < num]
 
 
