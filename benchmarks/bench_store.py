@@ -15,11 +15,11 @@ from pathlib import Path
 
 from sqlmodel import Session
 
-from rater.db import create_store_engine, session_scope
-from rater.exports import preference_rows, write_pref
-from rater.formats import parse_file
-from rater.importing import ingest
-from rater.store import ItemFilter, next_unrated_item
+from rater.store.engine import create_store_engine, session_scope
+from rater.data.exports import preference_rows, write_pref
+from rater.data.formats import parse_file
+from rater.data.importing import ingest
+from rater.store.items import ItemFilter, next_unrated_item
 from synthetic import ITEMS, build_synthetic
 
 SHARED = Path(os.environ.get("RATER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))

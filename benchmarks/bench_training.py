@@ -19,7 +19,7 @@ from pathlib import Path
 STAGE = r"""
 import json, resource, sys, time
 from pathlib import Path
-from rater.db import create_store_engine, database_url
+from rater.store.engine import create_store_engine, database_url
 from training import data, settings, trainers, merge
 db, stage, model, out, extra = sys.argv[1:6]
 engine = create_store_engine(database_url(db))
@@ -52,7 +52,7 @@ def stage(db, name, model, out, extra) -> dict:
 def bench_generation(model: Path, adapter: Path) -> None:
     import asyncio
 
-    from rater.domain import ItemView
+    from rater.core.domain import ItemView
     from training.generate import HFGenerator
 
     rows = [json.loads(line) for line in (Path(__file__).resolve().parents[1] / "rater" / "demo" /

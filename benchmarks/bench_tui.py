@@ -17,7 +17,7 @@ from pathlib import Path
 
 from synthetic import ITEMS, build_synthetic
 
-from rater.db import create_store_engine
+from rater.store.engine import create_store_engine
 from rater.tui.app import build_app
 
 ROUNDS = 200

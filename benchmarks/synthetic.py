@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import insert
 
-from rater.models import Context, Distractor, Item, Rater, Rating
+from rater.store.tables import Context, Distractor, Item, Rater, Rating
 
 ITEMS = 100_000
 

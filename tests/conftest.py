@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from rater.cli import app
-from rater.db import create_store_engine, database_url
+from rater.store.engine import create_store_engine, database_url
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED_DATA = Path(os.environ.get("RATER_SHARED_DATA", ROOT.parent / "shared" / "data"))
@@ -24,7 +24,7 @@ def shared_file(relative: str) -> Path:
 
 @pytest.fixture
 def db_path(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "rater.db"
+    path = tmp_path / "rater.store.engine"
     monkeypatch.setenv("RATER_DB", str(path))
     return path
 

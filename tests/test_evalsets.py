@@ -6,7 +6,7 @@ from collections import Counter
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.models import Distractor, EvalSet, EvalSlot
+from rater.store.tables import Distractor, EvalSet, EvalSlot
 
 
 def make_items(cli, tmp_path):
@@ -50,7 +50,7 @@ def test_same_seed_same_draw(cli, engine, tmp_path):
 
 
 async def test_list_shows_each_raters_progress(cli, engine, tmp_path):
-    from rater.runner import Queue
+    from rater.raters.runner import Queue
     from rater.tui.app import build_app
 
     make_items(cli, tmp_path)

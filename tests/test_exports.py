@@ -3,7 +3,7 @@
 import json
 from collections import Counter
 
-from rater.prompts import parse_false_tags, parse_instruction
+from rater.core.prompts import parse_false_tags, parse_instruction
 from tests.conftest import shared_file
 
 

@@ -7,18 +7,18 @@ import pytest
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.domain import ItemView
+from rater.core.domain import ItemView
 from rater.generators import installed_generators, load_generator
 from rater.generators.base import MAX_ATTEMPTS
 from rater.generators.baseline import BaselineGenerator
-from rater.models import Distractor
-from rater.prompts import parse_instruction, render_instruction
+from rater.store.tables import Distractor
+from rater.core.prompts import parse_instruction, render_instruction
 from rater.raters.rules import contains_words, normalised_words
 from tests.fake_openai import FakeOpenAI
 
 
 def swequad_views(swequad_files):
-    from rater.formats import parse_file
+    from rater.data.formats import parse_file
     batch = parse_file(swequad_files[2])  # test.json
     return [ItemView(n, i.context, i.question, i.answer, ()) for n, i in enumerate(batch.items)], batch.items
 

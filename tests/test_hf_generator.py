@@ -4,8 +4,8 @@ import asyncio
 
 import pytest
 
-from rater.domain import ItemView
-from rater.prompts import render_instruction
+from rater.core.domain import ItemView
+from rater.core.prompts import render_instruction
 from training.generate import HFGenerator, model_input
 from training.settings import resolve
 from training.tiny import build_tiny_model

@@ -5,7 +5,7 @@ import json
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from rater.models import Context, Distractor, EvalSet, EvalSlot, Item, Rater, Rating
+from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rater, Rating
 from tests.conftest import shared_file
 
 

@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from rater.judge.scoring import Acceptance, ParseFailure, parse_scores
-from rater.models import Distractor, Item, JudgeRequest, Rater, Rating
+from rater.store.tables import Distractor, Item, JudgeRequest, Rater, Rating
 from tests.fake_openai import FakeOpenAI
 
 KEY = "test-key"

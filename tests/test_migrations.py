@@ -8,8 +8,8 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 from sqlmodel import SQLModel
 
-from rater.db import create_store_engine, current_revision, head_revision, upgrade_to_head
-from rater.errors import StoreError
+from rater.store.engine import create_store_engine, current_revision, head_revision, upgrade_to_head
+from rater.core.errors import StoreError
 
 
 def test_blank_database_reaches_head_in_wal_mode(engine):
@@ -56,9 +56,9 @@ def test_database_from_a_newer_version_is_refused(tmp_path):
 
 
 def test_sqlite_only_sql_stays_in_migrations():
-    # The store must run on PostgreSQL later: no PRAGMA or sqlite_ calls outside db.py's dialect hook.
+    # The store must run on PostgreSQL later: no PRAGMA or sqlite_ calls outside store/engine.py's dialect hook.
     from pathlib import Path
     package = Path(__file__).resolve().parents[1] / "rater"
     offenders = [p.name for p in package.rglob("*.py")
-                 if "migrations" not in p.parts and p.name != "db.py" and ("PRAGMA" in p.read_text() or "sqlite_" in p.read_text())]
+                 if "migrations" not in p.parts and p.name != "engine.py" and ("PRAGMA" in p.read_text() or "sqlite_" in p.read_text())]
     assert offenders == []

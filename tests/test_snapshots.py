@@ -2,7 +2,7 @@
 
 import pytest
 
-from rater.runner import Queue
+from rater.raters.runner import Queue
 from rater.tui.app import build_app
 from tests.conftest import shared_file
 

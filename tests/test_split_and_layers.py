@@ -8,7 +8,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.models import Item
+from rater.store.tables import Item
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -72,7 +72,7 @@ def test_import_contracts_hold():
 
 
 def test_rater_cli_does_not_load_torch():
-    code = "import sys, rater.cli, rater.runner, rater.exports; print('torch' in sys.modules)"
+    code = "import sys, rater.cli, rater.raters.runner, rater.data.exports; print('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 

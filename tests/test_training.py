@@ -9,7 +9,7 @@ from safetensors.torch import load_file
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.models import Distractor
+from rater.store.tables import Distractor
 from training.data import sft_from_store
 from training.models import four_bit_supported, keep_cpu_4bit_gradients, load_model, load_tokenizer
 from training.settings import resolve

@@ -11,9 +11,9 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.db import create_store_engine, database_url
-from rater.models import Distractor, Rater, Rating
-from rater.runner import Queue
+from rater.store.engine import create_store_engine, database_url
+from rater.store.tables import Distractor, Rater, Rating
+from rater.raters.runner import Queue
 from rater.tui.app import build_app
 
 DRIVER = Path(__file__).with_name("tui_driver.py")

@@ -6,7 +6,7 @@ Used by tests that need a separate process (kill -9, two teachers at once). Prin
 import asyncio
 import sys
 
-from rater.db import create_store_engine, database_url
+from rater.store.engine import create_store_engine, database_url
 from rater.tui.app import build_app
 
 

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import ClassVar, Sequence
 
-from rater.domain import ItemView
+from rater.core.domain import ItemView
 from rater.generators.base import Generator, generate_with_loop
 from training.models import device, load_model, load_tokenizer
 
@@ -51,7 +51,7 @@ class HFGenerator(Generator):
     @classmethod
     def from_options(cls, *, model=None, adapter=None, temperature: float = 0.7, top_p: float = 0.95,
                      max_new_tokens: int = 128, seed: int = 0, load_in_4bit: bool = False, **_ignored) -> "HFGenerator":
-        from rater.errors import InputError
+        from rater.core.errors import InputError
 
         if not model:
             raise InputError("The hf generator needs --model (a local model folder).", "pass --model PATH")

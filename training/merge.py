@@ -9,7 +9,7 @@ saved in bf16 with no quantization config left.
 import json
 from pathlib import Path
 
-from rater.errors import InputError
+from rater.core.errors import InputError
 from training.manifest import Timer, write_manifest
 from training.models import check_model_path, device
 

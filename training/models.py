@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from rater.errors import InputError
+from rater.core.errors import InputError
 
 
 def device() -> str:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import yaml
 
-from rater.errors import InputError
+from rater.core.errors import InputError
 
 
 @dataclass(frozen=True)

@@ -1,8 +1,9 @@
 """A tiny Mistral-architecture model and BPE tokenizer built offline (no hub), for tests and benchmarks."""
 
 import json
-from importlib.resources import files
 from pathlib import Path
+
+from rater.data.demo import demo_set_path
 
 MISTRAL_CHAT_TEMPLATE = (
     "{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
@@ -12,7 +13,7 @@ MISTRAL_CHAT_TEMPLATE = (
 
 def corpus() -> list[str]:
     """Training text for the tokenizer: the demo set and the prompt tags."""
-    rows = [json.loads(line) for line in (files("rater") / "demo" / "demo_set.jsonl").read_text("utf-8").splitlines()]
+    rows = [json.loads(line) for line in demo_set_path().read_text("utf-8").splitlines()]
     texts = [" ".join([r["context"], r["question"], r["answer"], *r["distractors"]]) for r in rows]
     return texts + ["<context> </context> <question> </question> <true> </true> <false> </false> [INST] [/INST]"] * 20
 

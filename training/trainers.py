@@ -80,7 +80,7 @@ def train_dpo(model_path: Path, rows: list[dict], output: Path, settings: TrainS
 
 
 def train_kto(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Path:
-    from rater.errors import InputError
+    from rater.core.errors import InputError
 
     if settings.batch_size < 2:
         raise InputError("KTO needs --batch-size 2 or more.", "pass --batch-size 2")

@@ -1,7 +1,6 @@
 """Data commands: import, demo, split, export and db stats."""
 
 from collections import Counter
-from importlib.resources import files
 from pathlib import Path
 from typing import List, Optional
 
@@ -10,15 +9,16 @@ from rich.table import Table
 from sqlalchemy import Integer, cast, func, select
 
 from rater.cli import app
-from rater.db import session_scope
-from rater.errors import InputError
-from rater.exports import (EXPORT_FORMATS, PAIR_STRATEGIES, kto_rows, preference_rows, rater_ids, sft_rows,
+from rater.store.engine import session_scope
+from rater.core.errors import InputError
+from rater.data.demo import load_demo
+from rater.data.exports import (EXPORT_FORMATS, PAIR_STRATEGIES, kto_rows, preference_rows, rater_ids, sft_rows,
                            write_kto, write_pref, write_sft)
-from rater.formats import FORMATS, parse_file
-from rater.importing import ingest
-from rater.models import Distractor, Item, Rater, Rating
-from rater.split import approximate_tokens, assign_splits, tokenizer_counter
-from rater.store import count_items
+from rater.data.formats import FORMATS, parse_file
+from rater.data.importing import ingest
+from rater.store.tables import Distractor, Item, Rater, Rating
+from rater.data.split import approximate_tokens, assign_splits, tokenizer_counter
+from rater.store.items import count_items
 
 db_app = typer.Typer(help="Inspect the database.")
 export_app = typer.Typer(help="Write training data: SFT rows, preference pairs, KTO labels.")
@@ -56,8 +56,7 @@ def demo(ctx: typer.Context,
     with session_scope(state.engine) as session:
         if if_empty and count_items(session):
             return
-        path = Path(str(files("rater") / "demo" / "demo_set.jsonl"))
-        counts = ingest(session, batches=[parse_file(path, "items", "demo")])
+        counts = load_demo(session)
     _print_counts(state, counts.added, counts.records)
     if baseline:
         from rater.cli.generating import generate_into

@@ -9,10 +9,10 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rater.cli import app
-from rater.errors import InputError
+from rater.core.errors import InputError
 from rater.raters import installed_raters, load_rater
-from rater.runner import Queue, RunSummary, run_rater
-from rater.store import ItemFilter
+from rater.raters.runner import Queue, RunSummary, run_rater
+from rater.store.items import ItemFilter
 
 
 @app.command("raters")
@@ -23,7 +23,7 @@ def list_raters(ctx: typer.Context) -> None:
 
 
 def _llm_judge(ctx, judge, model, **options):
-    from rater.judge.client import Endpoint
+    from rater.llm.client import Endpoint
     from rater.judge.config import JudgeConfig, api_key, find_judge, load_judge, with_overrides
     from rater.judge.prompt import load_template
     from rater.judge.rater import JudgeSettings, JudgeStats, LLMJudge

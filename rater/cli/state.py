@@ -3,7 +3,7 @@
 from rich.console import Console
 from sqlalchemy import Engine
 
-from rater.db import create_store_engine, database_url
+from rater.store.engine import create_store_engine, database_url
 
 
 class State:

@@ -7,11 +7,12 @@ from typing import List, Optional
 import typer
 
 from rater.cli import app
-from rater.db import session_scope
-from rater.errors import InputError
-from rater.evalsets import build_eval_set, eval_set_progress
-from rater.runner import Queue
-from rater.store import ItemFilter, find_rater
+from rater.store.engine import session_scope
+from rater.core.errors import InputError
+from rater.evaluation.evalsets import build_eval_set, eval_set_progress
+from rater.raters.runner import Queue
+from rater.store.items import ItemFilter
+from rater.store.ratings import find_rater
 
 eval_app = typer.Typer(help="Blind evaluation sets: build, rate, list.")
 app.add_typer(eval_app, name="eval")

@@ -6,7 +6,7 @@ from typing import List, Optional
 import typer
 
 from rater.cli import app
-from rater.errors import InputError
+from rater.core.errors import InputError
 
 STAGES = ("sft", "merge", "dpo", "kto", "predict")
 

@@ -1,6 +1,6 @@
 """Distractor generators: an abstract base plus the `rater.generators` entry points, like raters."""
 
-from rater import plugins
+from rater.core import plugins
 from rater.generators.base import Generator
 
 GROUP = "rater.generators"

@@ -5,8 +5,8 @@ import re
 from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable, ClassVar, Sequence
 
-from rater.domain import ItemView
-from rater.prompts import parse_false_tags, render_false, render_instruction
+from rater.core.domain import ItemView
+from rater.core.prompts import parse_false_tags, render_false, render_instruction
 from rater.raters.rules import normalised_words
 
 MAX_ATTEMPTS = 8

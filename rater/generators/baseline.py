@@ -17,7 +17,7 @@ near-duplicates (one inside another) are skipped so the distractors differ.
 import re
 from typing import ClassVar, Sequence
 
-from rater.domain import ItemView
+from rater.core.domain import ItemView
 from rater.generators.base import Generator
 from rater.raters.rules import contains_words, normalised_words
 

@@ -3,11 +3,11 @@
 import asyncio
 from typing import ClassVar, Sequence
 
-from rater.domain import ItemView
-from rater.errors import InputError
+from rater.core.domain import ItemView
+from rater.core.errors import InputError
 from rater.generators.base import Generator, generate_with_loop
-from rater.judge.client import ChatClient, Endpoint, RequestFailed
-from rater.judge.config import JudgeConfig, api_key
+from rater.llm.client import ChatClient, Endpoint, RequestFailed
+from rater.llm.keys import DEFAULT_KEY_ENV, read_api_key
 
 
 class OpenAIGenerator(Generator):
@@ -25,10 +25,9 @@ class OpenAIGenerator(Generator):
                      max_attempts: int = 5, retry_base: float = 1.0, timeout: float = 60.0, **_ignored) -> "OpenAIGenerator":
         if not model:
             raise InputError("The openai generator needs --model.", "pass the model name the server offers")
-        config = JudgeConfig(name=model, model=model, base_url=base_url, **({"api_key_env": api_key_env} if api_key_env else {}))
         endpoint = Endpoint(model=model, base_url=base_url, api=api, temperature=temperature, max_tokens=max_tokens,
                             max_attempts=max_attempts, retry_base=retry_base, timeout=timeout)
-        return cls(endpoint, api_key(config), concurrency)
+        return cls(endpoint, read_api_key(api_key_env or DEFAULT_KEY_ENV), concurrency)
 
     async def _one(self, prompt: str) -> str:
         async with self.slots:

@@ -1,20 +1,14 @@
 """Named judges from a config file, so a new endpoint is configuration, not code; and the API key lookup."""
 
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import yaml
 
-from rater.errors import InputError, RaterError
+from rater.core.errors import InputError
+from rater.core.paths import rater_home
+from rater.llm.keys import DEFAULT_KEY_ENV, read_api_key
 from rater.judge.scoring import Acceptance
-
-DEFAULT_KEY_ENV = "OPENAI_API_KEY"
-
-
-def rater_home() -> Path:
-    return Path(os.environ.get("RATER_HOME", Path.home() / ".rater"))
-
 
 def config_path() -> Path:
     return rater_home() / "judges.yaml"
@@ -92,15 +86,4 @@ def with_overrides(config: JudgeConfig, **overrides) -> JudgeConfig:
 
 
 def api_key(config: JudgeConfig) -> str:
-    """The key from the named variable, else the key file; the error names both and never a key."""
-    value = os.environ.get(config.api_key_env, "").strip()
-    if value:
-        return value
-    if config.api_key_file:
-        path = Path(config.api_key_file).expanduser()
-        if path.exists() and path.read_text(encoding="utf-8").strip():
-            return path.read_text(encoding="utf-8").strip()
-        raise RaterError(f"No API key: the key file {path} is missing or empty.",
-                         f"write the key into {path} or set {config.api_key_env}")
-    raise RaterError(f"No API key: the environment variable {config.api_key_env} is not set.",
-                     f"set {config.api_key_env} or pass --api-key-env with the name of the variable that holds it")
+    return read_api_key(config.api_key_env, config.api_key_file)

@@ -2,10 +2,10 @@
 
 import hashlib
 import json
-from importlib.resources import files
 from pathlib import Path
 
-from rater.errors import InputError
+from rater.core.errors import InputError
+from rater.core.paths import instructions_text
 
 STRUCTURED_SCHEMA = {
     "name": "distractor_scores",
@@ -26,7 +26,7 @@ STRUCTURED_NOTE = ("\n\nAnswer with a JSON object: first 'reasoning' (your step-
 
 def load_template(path: Path | None = None) -> str:
     if path is None:
-        return (files("rater") / "instructions" / "judge_prompt.md").read_text(encoding="utf-8")
+        return instructions_text("judge_prompt.md")
     if not path.exists():
         raise InputError(f"Prompt file {path} does not exist.", "check the --prompt path")
     template = path.read_text(encoding="utf-8")

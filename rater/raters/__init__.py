@@ -1,6 +1,6 @@
 """Rater plugins, found through the `rater.raters` entry points exactly as third-party raters are."""
 
-from rater import plugins
+from rater.core import plugins
 from rater.raters.base import Rater
 
 GROUP = "rater.raters"

@@ -3,7 +3,7 @@
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from rater.domain import ItemView, Judgement
+from rater.core.domain import ItemView, Judgement
 
 
 class Rater(ABC):

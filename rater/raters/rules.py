@@ -3,7 +3,7 @@
 import re
 from typing import ClassVar
 
-from rater.domain import ItemView, Judgement, Reason
+from rater.core.domain import ItemView, Judgement, Reason
 from rater.raters.base import Rater
 
 _PUNCTUATION = re.compile(r"[^\w\s]")

@@ -8,7 +8,7 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import Footer, Static
 
-from rater.runner import Queue
+from rater.raters.runner import Queue
 from rater.tui.screens import InstructionsScreen, ReasonScreen, SummaryScreen
 from rater.tui.session import RatingSession, Shown
 from rater.tui.widgets import ContextPanel, ItemPanel

@@ -7,10 +7,10 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from rater.db import session_scope
-from rater.domain import ItemView
-from rater.store import (ItemFilter, RatingCell, disagreement_item_ids, item_ratings, item_views,
-                         rated_item_ids)
+from rater.store.engine import session_scope
+from rater.core.domain import ItemView
+from rater.store.items import ItemFilter, item_views
+from rater.store.ratings import RatingCell, disagreement_item_ids, item_ratings, rated_item_ids
 from rater.tui.widgets import reason_label
 
 

@@ -1,7 +1,5 @@
 """Modal and end screens: instructions, rejection reasons and the summary."""
 
-from importlib.resources import files
-
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,11 +8,12 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Input, Markdown, OptionList, Static
 from textual.widgets.option_list import Option
 
-from rater.domain import Reason
+from rater.core import paths
+from rater.core.domain import Reason
 
 
 def instructions_text(name: str) -> str:
-    return (files("rater") / "instructions" / name).read_text(encoding="utf-8")
+    return paths.instructions_text(name)
 
 
 class InstructionsScreen(ModalScreen[None]):

@@ -6,11 +6,12 @@ from dataclasses import dataclass
 
 from sqlalchemy import Engine, case, func, select
 
-from rater.db import session_scope
-from rater.domain import ItemView, Judgement
-from rater.models import Rating
-from rater.runner import Queue, pending_items
-from rater.store import count_items_without_distractors, eval_set_views, get_or_create_rater, item_views, ratings_of_item, save_judgements
+from rater.store.engine import session_scope
+from rater.core.domain import ItemView, Judgement
+from rater.store.tables import Rating
+from rater.raters.runner import Queue, pending_items
+from rater.store.items import count_items_without_distractors, eval_set_views, item_views
+from rater.store.ratings import get_or_create_rater, ratings_of_item, save_judgements
 
 MAX_OPTIONS = 9  # number keys 1-9
 

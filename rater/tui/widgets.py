@@ -6,7 +6,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from rater.domain import Reason
+from rater.core.domain import Reason
 from rater.tui.session import MAX_OPTIONS
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import openai
 
-from rater.errors import FatalRaterError, RaterError
+from rater.core.errors import FatalRaterError, RaterError
 
 
 @dataclass(frozen=True)

@@ -7,11 +7,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.domain import Judgement
-from rater.errors import InputError
-from rater.models import Context, Distractor, EvalSet, EvalSlot, Item, Rating
-from rater.records import ImportBatch, NewDistractor
-from rater.store import get_or_create_rater, item_key, save_judgements, sha256
+from rater.core.domain import Judgement
+from rater.core.errors import InputError
+from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rating
+from rater.data.records import ImportBatch, NewDistractor
+from rater.store.items import item_key, sha256
+from rater.store.ratings import get_or_create_rater, save_judgements
 
 
 @dataclass

@@ -9,8 +9,8 @@ from typing import Iterable, Sequence
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.agreement import cohen_kappa, krippendorff_alpha, precision_recall, wilson
-from rater.models import Distractor, EvalSet, EvalSlot, Rater, Rating
+from rater.evaluation.agreement import cohen_kappa, krippendorff_alpha, precision_recall, wilson
+from rater.store.tables import Distractor, EvalSet, EvalSlot, Rater, Rating
 
 SHORT_WORDS = 2  # "short" distractors have at most this many words
 

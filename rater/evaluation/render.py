@@ -8,8 +8,8 @@ from pathlib import Path
 from rich.console import Group
 from rich.table import Table
 
-from rater.errors import InputError
-from rater.exports import check_output_folder
+from rater.core.errors import InputError
+from rater.data.exports import check_output_folder
 
 RATE_SECTIONS = ("sources", "filtered")
 

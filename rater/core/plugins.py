@@ -2,7 +2,7 @@
 
 from importlib.metadata import entry_points
 
-from rater.errors import UnknownPluginError
+from rater.core.errors import UnknownPluginError
 
 
 def installed(group: str) -> list[str]:

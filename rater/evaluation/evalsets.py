@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.errors import InputError
-from rater.models import Distractor, EvalSet, EvalSlot, Item, Rater, Rating
+from rater.core.errors import InputError
+from rater.store.tables import Distractor, EvalSet, EvalSlot, Item, Rater, Rating
 
 
 @dataclass

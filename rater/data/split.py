@@ -9,8 +9,8 @@ from typing import Callable
 from sqlalchemy import select, update
 from sqlmodel import Session
 
-from rater.errors import InputError
-from rater.models import Context, Item, Split
+from rater.core.errors import InputError
+from rater.store.tables import Context, Item, Split
 
 CHARS_PER_TOKEN = 3.0
 

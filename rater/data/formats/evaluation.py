@@ -3,9 +3,9 @@
 from pathlib import Path
 from typing import Any
 
-from rater.errors import InputError
-from rater.formats.common import list_field, text_field
-from rater.records import ImportBatch, NewDistractor, NewItem
+from rater.core.errors import InputError
+from rater.data.formats.common import list_field, text_field
+from rater.data.records import ImportBatch, NewDistractor, NewItem
 
 EVALUATION = "evaluation"
 ITEMS = "items"

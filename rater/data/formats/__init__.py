@@ -4,10 +4,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-from rater.errors import InputError
-from rater.formats import alpaca, annotations, evaluation, swequad
-from rater.formats.common import read_json
-from rater.records import ImportBatch
+from rater.core.errors import InputError
+from rater.data.formats import alpaca, annotations, evaluation, swequad
+from rater.data.formats.common import read_json
+from rater.data.records import ImportBatch
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,7 @@
 from alembic import context
 from sqlmodel import SQLModel
 
-import rater.models  # noqa: F401  (registers the tables on SQLModel.metadata)
+import rater.store.tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
 config = context.config
 target_metadata = SQLModel.metadata

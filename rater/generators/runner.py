@@ -6,10 +6,10 @@ from typing import Callable
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from rater.db import session_scope
+from rater.store.engine import session_scope
 from rater.generators.base import Generator
-from rater.models import Distractor, Item
-from rater.store import item_views, sha256
+from rater.store.tables import Distractor, Item
+from rater.store.items import item_views, sha256
 
 
 @dataclass

@@ -8,13 +8,13 @@ from typing import Sequence
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.agreement import cohen_kappa, precision_recall
-from rater.domain import Judgement
-from rater.errors import InputError
+from rater.evaluation.agreement import cohen_kappa, precision_recall
+from rater.core.domain import Judgement
+from rater.core.errors import InputError
 from rater.judge.scoring import Acceptance
-from rater.models import Rater, Rating
-from rater.report import human_majority
-from rater.store import save_judgements
+from rater.store.tables import Rater, Rating
+from rater.evaluation.report import human_majority
+from rater.store.ratings import save_judgements
 
 THRESHOLDS = [1 + 0.25 * i for i in range(17)]  # 1.0 .. 5.0
 CENTERS = [1.5 + 0.25 * i for i in range(13)]  # 1.5 .. 4.5

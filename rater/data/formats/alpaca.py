@@ -3,10 +3,10 @@
 from pathlib import Path
 from typing import Any
 
-from rater.errors import InputError
-from rater.formats.common import text_field
-from rater.prompts import parse_false_tags, parse_instruction
-from rater.records import ImportBatch, NewDistractor, NewItem
+from rater.core.errors import InputError
+from rater.data.formats.common import text_field
+from rater.core.prompts import parse_false_tags, parse_instruction
+from rater.data.records import ImportBatch, NewDistractor, NewItem
 
 SFT = "alpaca-sft"
 PREF = "alpaca-pref"

@@ -3,9 +3,9 @@
 from pathlib import Path
 from typing import Any
 
-from rater.errors import InputError
-from rater.formats.common import list_field, text_field, unique_texts
-from rater.records import ImportBatch, NewDistractor, NewItem
+from rater.core.errors import InputError
+from rater.data.formats.common import list_field, text_field, unique_texts
+from rater.data.records import ImportBatch, NewDistractor, NewItem
 
 NAME = "annotations"
 YES_NO = {"ja", "nej"}

@@ -4,7 +4,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from rater.errors import InputError
+from rater.core.errors import InputError
 
 
 def read_json(path: Path) -> Any:

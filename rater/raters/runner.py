@@ -6,12 +6,12 @@ from typing import Callable, Iterator
 
 from sqlalchemy import Engine
 
-from rater.db import session_scope
-from rater.domain import ItemView, Judgement
-from rater.errors import FatalRaterError, RaterError
+from rater.store.engine import session_scope
+from rater.core.domain import ItemView, Judgement
+from rater.core.errors import FatalRaterError, RaterError
 from rater.raters.base import Rater
-from rater.store import (ItemFilter, eval_set_views, get_or_create_rater, item_views, rated_distractor_ids,
-                         save_judgements, unrated_item_ids)
+from rater.store.items import ItemFilter, eval_set_views, item_views, unrated_item_ids
+from rater.store.ratings import get_or_create_rater, rated_distractor_ids, save_judgements
 
 BATCH = 256  # items loaded from the store at a time
 

@@ -2,6 +2,7 @@
 
 import os
 from contextlib import contextmanager
+from importlib.resources import files
 from pathlib import Path
 from typing import Iterator
 
@@ -9,15 +10,14 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from sqlalchemy.exc import OperationalError
 from sqlmodel import Session
 
-from rater.errors import StoreError
+from rater.core.errors import StoreError
 
-MIGRATIONS = Path(__file__).parent / "migrations"
-DEFAULT_DB = "rater.db"
+DEFAULT_DB = "rater.store.engine"
 BUSY_TIMEOUT_MS = 30_000
 
 
 def database_url(db: str | None = None) -> str:
-    """`--db` value, else `RATER_DB`, else ./rater.db; a path becomes a SQLite URL, a URL is used as it is."""
+    """`--db` value, else `RATER_DB`, else ./rater.store.engine; a path becomes a SQLite URL, a URL is used as it is."""
     value = db or os.environ.get("RATER_DB") or DEFAULT_DB
     if "://" in value:
         return value
@@ -66,7 +66,7 @@ def _alembic_config(connection):
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(MIGRATIONS))
+    config.set_main_option("script_location", str(files("rater.migrations")))
     config.attributes["connection"] = connection
     return config
 

@@ -10,9 +10,9 @@ from typing import Iterable, Iterator, Sequence
 from sqlalchemy import case, func, select
 from sqlmodel import Session
 
-from rater.errors import InputError
-from rater.models import Context, Distractor, Item, Rater, Rating
-from rater.prompts import render_false, render_instruction, render_output
+from rater.core.errors import InputError
+from rater.store.tables import Context, Distractor, Item, Rater, Rating
+from rater.core.prompts import render_false, render_instruction, render_output
 
 PAIR_STRATEGIES = ("disjoint", "all", "one")
 ITEM_BATCH = 2000

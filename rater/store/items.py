@@ -1,0 +1,109 @@
+"""Item queries: keys, filters, the items a rater has not rated yet, and item views with their distractors."""
+
+import hashlib
+from dataclasses import dataclass
+from typing import Sequence
+
+from sqlalchemy import exists, func, select
+from sqlmodel import Session
+
+from rater.core.domain import DistractorView, ItemView
+from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rating
+
+
+def sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def item_key(context: str, question: str, answer: str) -> str:
+    return sha256("\x1f".join((sha256(context), question, answer)))
+
+
+@dataclass(frozen=True)
+class ItemFilter:
+    """Which items and distractors a command works on; empty fields mean no restriction."""
+
+    sources: tuple[str, ...] = ()
+    split: str | None = None
+    dataset: str | None = None
+
+    def item_clauses(self) -> list:
+        clauses = []
+        if self.split and self.split != "all":
+            clauses.append(Item.split == self.split)
+        if self.dataset:
+            clauses.append(Item.dataset == self.dataset)
+        return clauses
+
+    def distractor_clauses(self) -> list:
+        return [Distractor.source.in_(self.sources)] if self.sources else []
+
+
+def _unrated_distractor(rater_id: int, where: ItemFilter):
+    rated = exists().where(Rating.distractor_id == Distractor.id, Rating.rater_id == rater_id)
+    return exists().where(Distractor.item_id == Item.id, ~rated, *where.distractor_clauses())
+
+
+def unrated_item_ids(session: Session, *, rater_id: int, where: ItemFilter = ItemFilter(),
+                     limit: int | None = None) -> list[int]:
+    """Items, in id order, that have at least one distractor this rater has not rated."""
+    query = select(Item.id).where(_unrated_distractor(rater_id, where), *where.item_clauses()).order_by(Item.id)
+    return list(session.execute(query.limit(limit)).scalars())
+
+
+def next_unrated_item(session: Session, *, rater_id: int, where: ItemFilter = ItemFilter(),
+                      after_id: int = 0) -> int | None:
+    """The first item after `after_id` with a distractor this rater has not rated."""
+    query = (select(Item.id).where(Item.id > after_id, _unrated_distractor(rater_id, where), *where.item_clauses())
+             .order_by(Item.id).limit(1))
+    return session.execute(query).scalar()
+
+
+def item_views(session: Session, *, item_ids: Sequence[int], where: ItemFilter = ItemFilter()) -> list[ItemView]:
+    """Items with their (filtered) distractors, in the order of `item_ids`."""
+    if not item_ids:
+        return []
+    texts = _item_texts(session, item_ids)
+    distractors: dict[int, list[DistractorView]] = {i: [] for i in item_ids}
+    for d in session.execute(select(Distractor.id, Distractor.item_id, Distractor.text, Distractor.source)
+                             .where(Distractor.item_id.in_(item_ids), *where.distractor_clauses())
+                             .order_by(Distractor.item_id, Distractor.source, Distractor.position, Distractor.id)):
+        distractors[d.item_id].append(DistractorView(d.id, d.text, d.source))
+    return [ItemView(i, *texts[i], tuple(distractors[i])) for i in item_ids if i in texts]
+
+
+def _item_texts(session: Session, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+    """(context, question, answer) by item id."""
+    rows = session.execute(
+        select(Item.id, Context.text, Item.question, Item.answer).join(Context, Context.id == Item.context_id)
+        .where(Item.id.in_(item_ids)))
+    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+
+
+def eval_set_views(session: Session, *, name: str) -> list[ItemView]:
+    """The items of an evaluation set in its fixed order, each with exactly its slots' distractors."""
+    eval_set = session.execute(select(EvalSet).where(EvalSet.name == name)).scalars().first()
+    if eval_set is None:
+        return []
+    rows = session.execute(
+        select(EvalSlot.position, EvalSlot.item_id, Distractor.id, Distractor.text, Distractor.source)
+        .join(Distractor, Distractor.id == EvalSlot.distractor_id)
+        .where(EvalSlot.eval_set_id == eval_set.id).order_by(EvalSlot.position, EvalSlot.slot)).all()
+    order: dict[int, int] = {}
+    slots: dict[int, list[DistractorView]] = {}
+    for position, item_id, d_id, text, source in rows:
+        order.setdefault(position, item_id)
+        slots.setdefault(position, []).append(DistractorView(d_id, text, source))
+    base = _item_texts(session, list(set(order.values())))
+    return [ItemView(i, *base[i], tuple(slots[p])) for p, i in sorted(order.items())]
+
+
+def count_items(session: Session) -> int:
+    return session.execute(select(func.count()).select_from(Item)).scalar_one()
+
+
+def count_items_without_distractors(session: Session, *, where: ItemFilter = ItemFilter()) -> int:
+    """Items the filter selects that have no distractor (of the filter's sources) at all: nothing to rate."""
+    has_any = exists().where(Distractor.item_id == Item.id, *where.distractor_clauses())
+    query = select(func.count()).select_from(Item).where(~has_any, *where.item_clauses())
+    return session.execute(query).scalar_one()
