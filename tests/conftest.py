@@ -24,7 +24,7 @@ def shared_file(relative: str) -> Path:
 
 @pytest.fixture
 def db_path(tmp_path, monkeypatch) -> Path:
-    path = tmp_path / "rater.store.engine"
+    path = tmp_path / "rater.db"
     monkeypatch.setenv("RATER_DB", str(path))
     return path
 
@@ -57,3 +57,24 @@ def cli(db_path) -> Cli:
 @pytest.fixture
 def swequad_files() -> list[Path]:
     return [shared_file(f"swequad-mc/{name}.json") for name in ("training", "dev", "test")]
+
+
+def settled(app) -> bool:
+    """Whether the rating app is at rest: an item or the summary on screen, no save running, no keys waiting."""
+    if not app.is_running:
+        return True
+    at_rest = app.shown is not None or type(app.screen).__name__ in ("SummaryScreen", "ErrorScreen")
+    return at_rest and not app.saving and not app.typeahead
+
+
+async def press(pilot, *keys: str, timeout: float = 30.0) -> None:
+    """Press keys, then wait until the app has saved and shows the next item (saves run in a worker thread)."""
+    import asyncio
+    import time
+
+    await pilot.press(*keys)
+    deadline = time.monotonic() + timeout
+    while not settled(pilot.app):
+        assert time.monotonic() < deadline, "the rating app did not settle"
+        await asyncio.sleep(0.005)
+    await pilot.pause()

@@ -2,6 +2,8 @@
 
 import pytest
 
+from tests.conftest import press
+
 from rater.tui.app import build_app
 from rater.tui.browse import build_browse_app
 
@@ -16,7 +18,7 @@ def rated(cli, engine):
 async def rate_all_accepting_first_two(engine):
     app = build_app(engine, rater_name="anna")
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press(*["1", "2", "space"] * 12)
+        await press(pilot, *["1", "2", "space"] * 12)
 
 
 async def test_browse_shows_raters_side_by_side_and_filters_disagreements(rated):

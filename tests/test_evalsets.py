@@ -52,12 +52,13 @@ def test_same_seed_same_draw(cli, engine, tmp_path):
 async def test_list_shows_each_raters_progress(cli, engine, tmp_path):
     from rater.raters.runner import Queue
     from rater.tui.app import build_app
+    from tests.conftest import press
 
     make_items(cli, tmp_path)
     cli("eval", "build", "blind", "--sources", "human,sft")
     app = build_app(engine, rater_name="lisa", queue=Queue(eval_set="blind"), blind=True)
     async with app.run_test(size=(100, 30)) as pilot:
-        await pilot.press("1", "space", "2", "space", "3", "space")
+        await press(pilot, "1", "space", "2", "space", "3", "space")
     assert "blind: 8 items; lisa 3/8" in cli("eval", "list").output
     result = cli("eval", "rate", "nope", "--as", "x", ok=False)
     assert result.exit_code == 2 and "blind" in result.stderr

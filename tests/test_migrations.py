@@ -6,6 +6,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from rater.store.engine import create_store_engine, current_revision, head_revision, upgrade_to_head
@@ -56,9 +57,36 @@ def test_database_from_a_newer_version_is_refused(tmp_path):
 
 
 def test_sqlite_only_sql_stays_in_migrations():
-    # The store must run on PostgreSQL later: no PRAGMA or sqlite_ calls outside store/engine.py's dialect hook.
+    # The store runs on PostgreSQL too: no PRAGMA or sqlite_* calls outside store/engine.py's dialect hook
+    # (the `sqlite_where=` index keyword, declared beside `postgresql_where=`, is dialect-neutral).
+    import re
     from pathlib import Path
     package = Path(__file__).resolve().parents[1] / "rater"
-    offenders = [p.name for p in package.rglob("*.py")
-                 if "migrations" not in p.parts and p.name != "engine.py" and ("PRAGMA" in p.read_text() or "sqlite_" in p.read_text())]
+    sqlite_only = re.compile(r"PRAGMA|sqlite_(?!where)")
+    offenders = [p.name for p in package.rglob("*.py") if p.name != "engine.py" and sqlite_only.search(p.read_text())]
     assert offenders == []
+
+
+def test_ratings_of_revision_0003_upgrade_into_the_preference_scope(tmp_path):
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    old = create_store_engine(url, upgrade=False)
+    upgrade_to_head(old, "0003")
+    with old.begin() as c:
+        c.execute(text("INSERT INTO context (id, text, sha256) VALUES (1, 'Text', 'h1')"))
+        c.execute(text("INSERT INTO item (id, question, answer, split, dataset, record, context_id, key) "
+                       "VALUES (1, 'Fråga?', 'svar', 'test', 'd', 'r0', 1, 'k1')"))
+        c.execute(text("INSERT INTO distractor (id, text, source, position, item_id, key) VALUES (1, 'fel', 'human', 0, 1, 'dk')"))
+        c.execute(text("INSERT INTO rater (id, name, kind, settings) VALUES (1, 'anna', 'human', '{}')"))
+        c.execute(text("INSERT INTO rating (id, accepted, distractor_id, rater_id, item_id, created_at, updated_at, "
+                       "reason, revision) VALUES (1, 1, 1, 1, 1, '2026-01-01 10:00:00', '2026-01-01 10:00:00', NULL, 2)"))
+        c.execute(text("INSERT INTO rating_history (id, rating_id, revision, rated_at, replaced_at, accepted) "
+                       "VALUES (1, 1, 1, '2026-01-01 09:00:00', '2026-01-01 10:00:00', 0)"))
+    old.dispose()
+    engine = create_store_engine(url)
+    with engine.connect() as c:
+        assert tuple(c.execute(text("SELECT accepted, revision, eval_set_id FROM rating")).one()) == (1, 2, None)
+        assert c.execute(text("SELECT count(*) FROM rating_history")).scalar() == 1
+    with pytest.raises(IntegrityError):  # still one preference rating per distractor and rater
+        with engine.begin() as c:
+            c.execute(text("INSERT INTO rating (accepted, distractor_id, rater_id, item_id, created_at, updated_at, "
+                           "revision) VALUES (0, 1, 1, 1, '2026-01-02', '2026-01-02', 1)"))

@@ -14,7 +14,10 @@ from sqlmodel import Session
 from rater.store.engine import create_store_engine, database_url
 from rater.store.tables import Distractor, Rater, Rating
 from rater.raters.runner import Queue
+from rater.store.items import ItemFilter
 from rater.tui.app import build_app
+from rater.tui.widgets import ContextPanel
+from tests.conftest import press
 
 DRIVER = Path(__file__).with_name("tui_driver.py")
 SIZE = (100, 30)
@@ -29,6 +32,11 @@ def ratings(engine, rater: str = "anna") -> dict[tuple[int, int], tuple[bool, st
     return {(i, p): (a, r, v) for i, p, a, r, v in rows}
 
 
+def all_ratings(engine, rater: str = "anna") -> list[bool]:
+    with Session(engine) as session:
+        return list(session.execute(select(Rating.accepted).join(Rater).where(Rater.name == rater)).scalars())
+
+
 def shown_question(app) -> str:
     return str(app.query_one("#question").render())
 
@@ -37,7 +45,7 @@ async def test_ticks_and_submit_are_saved(cli, engine):
     cli("demo")
     app = build_app(engine, rater_name="anna")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("1", "3", "space", "2", "2", "4", "enter")
+        await press(pilot, "1", "3", "space", "2", "2", "4", "enter")
         assert "Vasaloppet" in shown_question(app) or "långt" in shown_question(app)
     saved = ratings(engine)
     assert {k: v[0] for k, v in saved.items()} == {
@@ -49,12 +57,13 @@ async def test_escape_keeps_everything_and_resume_starts_at_first_unrated(cli, e
     cli("demo")
     app = build_app(engine, rater_name="anna")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("1", "space", "space", "1")  # third item ticked but not submitted
-        await pilot.press("escape")
+        await press(pilot, "1", "space", "space", "1")  # third item ticked but not submitted
+        await press(pilot, "escape")
         assert app.return_code is not None or not app.is_running
     assert {k[0] for k in ratings(engine)} == {1, 2}
     again = build_app(engine, rater_name="anna")
-    async with again.run_test(size=SIZE):
+    async with again.run_test(size=SIZE) as pilot:
+        await press(pilot)
         assert "Hur långt är Vasaloppet?" == shown_question(again)
         status = str(again.query_one("#status").render())
         assert status.startswith("3 / 12") and "you accepted 12% so far" in status  # 1 of 8 ticked before
@@ -64,10 +73,10 @@ async def test_backspace_shows_saved_ticks_and_rerating_replaces(cli, engine):
     cli("demo")
     app = build_app(engine, rater_name="anna")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("1", "2", "space", "backspace")
+        await press(pilot, "1", "2", "space", "backspace")
         assert "ekorren" in shown_question(app)
-        assert app.session.shown.ticked == [True, True, False, False]
-        await pilot.press("2", "4", "space")
+        assert app.shown.ticked == [True, True, False, False]
+        await press(pilot, "2", "4", "space")
         assert "biblioteket" in shown_question(app)
     saved = ratings(engine)
     assert saved[(1, 1)] == (False, None, 2) and saved[(1, 3)] == (True, None, 2) and saved[(1, 0)][2] == 2
@@ -77,12 +86,12 @@ async def test_skip_leaves_item_unrated_and_it_returns_last(cli, engine):
     cli("demo")
     app = build_app(engine, rater_name="anna")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("s")
+        await press(pilot, "s")
         assert "biblioteket" in shown_question(app)
-        await pilot.press(*["space"] * 11)
+        await press(pilot, *["space"] * 11)
         assert "ekorren" in shown_question(app)
         assert 1 not in {k[0] for k in ratings(engine)}
-        await pilot.press("space")
+        await press(pilot, "space")
     assert {k[0] for k in ratings(engine)} == set(range(1, 13))
 
 
@@ -90,11 +99,11 @@ async def test_reason_is_stored_with_a_rejection(cli, engine):
     cli("demo")
     app = build_app(engine, rater_name="anna")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("4", "r", "4", "4")  # tick 4, then reason for 4: "Identical" (un-ticks it)
-        await pilot.press("r", "2")
-        await pilot.press("6")
-        await pilot.press(*"för lång", "enter")
-        await pilot.press("space")
+        await press(pilot, "4", "r", "4", "4")  # tick 4, then reason for 4: "Identical" (un-ticks it)
+        await press(pilot, "r", "2")
+        await press(pilot, "6")
+        await press(pilot, *"för lång", "enter")
+        await press(pilot, "space")
     saved = ratings(engine)
     assert saved[(1, 3)][:2] == (False, "identical")
     assert saved[(1, 1)][:2] == (False, "för lång")
@@ -104,7 +113,7 @@ async def test_summary_after_last_item(cli, engine):
     cli("demo")
     app = build_app(engine, rater_name="anna")
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press(*["1", "space"] * 12)
+        await press(pilot, *["1", "space"] * 12)
         await pilot.pause()
         assert "All 12 items are rated" in str(app.screen.query_one("#summary").render())
     assert len(ratings(engine)) == 48
@@ -139,13 +148,13 @@ async def test_locked_database_keeps_ticks_and_retry_saves(cli, db_path):
     app = build_app(engine, rater_name="anna")
     locker = sqlite3.connect(db_path, isolation_level=None)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
-        await pilot.press("1", "2")
+        await press(pilot, "1", "2")
         locker.execute("BEGIN EXCLUSIVE")
-        await pilot.press("space")
+        await press(pilot, "space")
         assert any("Could not save" in n.message for n in app._notifications)
-        assert app.session.shown.ticked == [True, True, False, False] and "ekorren" in shown_question(app)
+        assert app.shown.ticked == [True, True, False, False] and "ekorren" in shown_question(app)
         locker.execute("ROLLBACK")
-        await pilot.press("space")
+        await press(pilot, "space")
         assert "biblioteket" in shown_question(app)
     assert {k: v[0] for k, v in ratings(engine).items()} == {(1, 0): True, (1, 1): True, (1, 2): False, (1, 3): False}
 
@@ -187,11 +196,127 @@ async def test_blind_evaluation_hides_sources_and_opens_instructions(cli, engine
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert type(app.screen).__name__ == "InstructionsScreen"
-        await pilot.press("escape")
+        await press(pilot, "escape")
         text = " ".join(str(w.render()) for w in app.query("DistractorOption"))
         for label in ("human", "sft", "dpo", "dataset", "predict"):
             assert label not in text
-        await pilot.press("1", "space")
+        await press(pilot, "1", "space")
     with Session(engine) as session:
         accepted = session.execute(select(Rating.accepted).join(Rater).where(Rater.name == "lisa")).scalars().all()
     assert len(accepted) == 4 and sum(accepted) == 1
+
+
+def write_items(tmp_path, rows: list[dict]) -> Path:
+    path = tmp_path / "items.jsonl"
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    return path
+
+
+async def test_an_item_with_twelve_distractors_is_rated_in_two_pages(cli, engine, tmp_path):
+    base = {"context": "Anna bor i Lund.", "question": "Var bor Anna?", "answer": "i Lund"}
+    rows = [base | {"source": s, "distractors": [f"i {s} {n}" for n in range(4)]} for s in ("human", "sft", "dpo")]
+    cli("import", write_items(tmp_path, rows))
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot)
+        assert "page 1/2" in str(app.query_one("#status").render())
+        assert app.check_action("page", (1,)) is True  # the footer shows the page key
+        await press(pilot, "1", "right", "1", "3")  # distractor 1 of page 1, distractors 10 and 12 of page 2
+        assert "page 2/2" in str(app.query_one("#status").render())
+        await press(pilot, "space")
+        assert type(app.screen).__name__ == "SummaryScreen"
+    assert sorted(all_ratings(engine)) == [False] * 9 + [True] * 3
+    again = build_app(engine, rater_name="anna")
+    async with again.run_test(size=SIZE) as pilot:
+        await press(pilot)
+        assert type(again.screen).__name__ == "SummaryScreen"  # nothing comes back
+
+
+async def test_progress_counts_the_queue_filter_once_per_item(cli, engine, tmp_path):
+    rows = [{"context": f"T {n}.", "question": f"F {n}?", "answer": f"s {n}", "distractors": ["a", "b"],
+             "split": "test" if n < 3 else "train"} for n in range(5)]
+    rows.append(rows[0] | {"source": "sft", "distractors": ["c"]})  # item 1 also has an sft distractor
+    cli("import", write_items(tmp_path, rows))
+    app = build_app(engine, rater_name="anna", queue=Queue(ItemFilter(split="train")))
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "space")  # one train item rated
+    app = build_app(engine, rater_name="anna", queue=Queue(ItemFilter(split="test")))
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot)
+        assert str(app.query_one("#status").render()).startswith("1 / 3")
+        await press(pilot, "space")
+        assert str(app.query_one("#status").render()).startswith("2 / 3")
+
+
+async def test_a_reason_request_is_cancelled_by_any_other_key(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "r", "space", "1")
+        assert type(app.screen).__name__ != "ReasonScreen" and app.shown.ticked[0] is True
+        await press(pilot, "r", "x", "2")
+        assert type(app.screen).__name__ != "ReasonScreen" and app.shown.ticked[1] is True
+
+
+async def test_a_save_waiting_on_a_lock_does_not_freeze_the_screen(cli, db_path):
+    cli("demo")
+    engine = create_store_engine(database_url(str(db_path)), busy_timeout_ms=3000)
+    locker = sqlite3.connect(db_path, isolation_level=None)
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot, "1")
+        locker.execute("BEGIN EXCLUSIVE")
+        await pilot.press("space", "c")  # the context key is handled while the save waits for the lock
+        await pilot.pause(0.3)
+        assert app.saving and "saving…" in str(app.query_one("#status").render())
+        assert app.query_one(ContextPanel).expanded
+        await pilot.press("2")  # typed ahead: applies to the next item
+        locker.execute("ROLLBACK")
+        await press(pilot)
+        assert "biblioteket" in shown_question(app) and app.shown.ticked == [False, True, False, False]
+    assert ratings(engine)[(1, 0)][0] is True
+
+
+async def test_any_store_error_on_save_keeps_the_ticks(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await press(pilot, "1", "2")
+        with engine.begin() as connection:  # the item's distractor vanishes: the save breaks a foreign key
+            connection.exec_driver_sql(f"DELETE FROM distractor WHERE id = {app.shown.item.distractors[3].id}")
+        await press(pilot, "space")
+        assert any("Could not save" in n.message for n in app._notifications)
+        assert app.shown.ticked == [True, True, False, False] and "ekorren" in shown_question(app)
+    assert ratings(engine) == {}
+
+
+async def test_blind_evaluation_collects_its_own_judgements(cli, engine):
+    from tests.conftest import shared_file
+    cli("import", shared_file("published-thesis-samples/evaluation_sample.json"))
+    preference = build_app(engine, rater_name="lisa")
+    async with preference.run_test(size=SIZE) as pilot:
+        await press(pilot, *["1", "space"] * 5)  # lisa rates every distractor in preference mode
+    assert "evaluation_sample: 5 items; not rated yet" in cli("eval", "list").output
+    blind = build_app(engine, rater_name="lisa", queue=Queue(eval_set="evaluation_sample"), blind=True)
+    async with blind.run_test(size=SIZE) as pilot:
+        await press(pilot)
+        assert str(blind.query_one("#status").render()).startswith("1 / 5")  # nothing counts as done
+        await press(pilot, "2", "space")
+    assert "evaluation_sample: 5 items; lisa 1/5" in cli("eval", "list").output
+    with Session(engine) as session:
+        scopes = session.execute(select(Rating.eval_set_id).join(Rater).where(Rater.name == "lisa")).scalars().all()
+    assert scopes.count(None) == len(scopes) - 4 and len(set(scopes)) == 2
+
+
+async def test_an_evaluation_item_with_one_text_twice_from_one_source_can_be_submitted(cli, engine, tmp_path):
+    record = {"context": "Anna bor i Lund.", "question": "Var bor Anna?", "answer": "i Lund",
+              "distractors": ["i Malmö", "i Malmö", "i Umeå", "i Malmö"],
+              "sources": ["dataset", "dataset", "./data/predict_sft.jsonl", "./data/predict_sft.jsonl"]}
+    path = tmp_path / "evalset.json"
+    path.write_text(json.dumps([record]))
+    cli("import", path)
+    app = build_app(engine, rater_name="lisa", queue=Queue(eval_set="evalset"), blind=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await press(pilot, "1", "space")
+        assert type(app.screen).__name__ == "SummaryScreen"
+    assert sorted(all_ratings(engine, "lisa")) == [False, False, True]

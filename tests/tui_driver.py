@@ -5,17 +5,20 @@ Used by tests that need a separate process (kill -9, two teachers at once). Prin
 
 import asyncio
 import sys
+from pathlib import Path
 
-from rater.store.engine import create_store_engine, database_url
-from rater.tui.app import build_app
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: make `tests` importable
+
+from rater.store.engine import create_store_engine, database_url  # noqa: E402
+from rater.tui.app import build_app  # noqa: E402
+from tests.conftest import press  # noqa: E402
 
 
 async def drive(db: str, rater: str, groups: list[str], hold: bool) -> None:
     app = build_app(create_store_engine(database_url(db)), rater_name=rater)
     async with app.run_test(size=(100, 30)) as pilot:
         for group in groups:
-            await pilot.press(*group.split(","))
-            await pilot.pause()
+            await press(pilot, *group.split(","))  # waits until the save has finished
             print("READY", flush=True)
         if hold:
             await asyncio.sleep(3600)  # wait to be killed

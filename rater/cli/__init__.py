@@ -34,7 +34,7 @@ app = typer.Typer(cls=RaterGroup, no_args_is_help=True, pretty_exceptions_enable
 
 @app.callback()
 def root(ctx: typer.Context,
-         db: str = typer.Option(None, "--db", envvar="RATER_DB", show_default="./rater.store.engine",
+         db: str = typer.Option(None, "--db", envvar="RATER_DB", show_default="./rater.db",
                                 help="Database file path or SQLAlchemy URL.")) -> None:
     from rater.cli.state import State
 

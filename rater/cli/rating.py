@@ -84,6 +84,9 @@ def judge(ctx: typer.Context,
                               as_name=as_name, concurrency=concurrency)
     else:
         instance = load_rater(rater)(as_name)
+    if instance.interactive:
+        raise InputError(f"The {rater} rater is a person: it rates on a screen, not headless.",
+                         "use `rater rate` or `rater eval rate`")
     queue = Queue(ItemFilter(tuple(source), split, dataset), eval_set, limit)
     started = time.perf_counter()
     summary = _run_with_progress(ctx.obj.console, instance, ctx.obj.engine, queue)
@@ -112,7 +115,7 @@ def _run_with_progress(console, instance, engine, queue) -> RunSummary:
             progress.update(task, advance=1, counts=_live_counts(instance, counts))
 
         return asyncio.run(run_rater(instance, engine, queue, on_item=rated,
-                                     on_start=lambda total: progress.update(task, total=total)))
+                                     on_start=lambda start: progress.update(task, total=start.pending)))
 
 
 def _print_summary(console, instance, summary: RunSummary, seconds: float) -> None:

@@ -11,8 +11,9 @@ from rater.store.engine import session_scope
 from rater.core.errors import InputError
 from rater.evaluation.evalsets import build_eval_set, eval_set_progress
 from rater.raters.runner import Queue
+from rater.core.domain import RaterKind
 from rater.store.items import ItemFilter
-from rater.store.ratings import find_rater
+from rater.store.ratings import eval_set_id_of, get_or_create_rater, rater_acceptance
 
 eval_app = typer.Typer(help="Blind evaluation sets: build, rate, list.")
 app.add_typer(eval_app, name="eval")
@@ -31,6 +32,14 @@ def _run_app(engine, **kwargs) -> None:
     build_app(engine, **kwargs).run()
 
 
+def _teacher(engine, name: str, eval_set: str | None = None) -> bool:
+    """Register the teacher (a name of a judge or rule rater is refused before any screen opens); True when the
+    teacher has rated nothing in this scope yet."""
+    with session_scope(engine) as session:
+        rater_id = get_or_create_rater(session, name=name, kind=RaterKind.human).id
+        return rater_acceptance(session, rater_id=rater_id, eval_set_id=eval_set_id_of(session, eval_set))[1] == 0
+
+
 @app.command()
 def rate(ctx: typer.Context,
          as_name: Optional[str] = typer.Option(None, "--as", help="Your rater name (default: your user name)."),
@@ -41,8 +50,9 @@ def rate(ctx: typer.Context,
     """Rate distractors in the terminal: 1-9 tick, space saves, backspace goes back, esc leaves."""
     if order not in ("dataset", "random"):
         raise InputError(f"Unknown order {order!r}.", "use dataset or random")
-    queue = Queue(ItemFilter(tuple(source), split))
-    _run_app(ctx.obj.engine, rater_name=as_name or default_rater_name(), queue=queue,
+    rater_name = as_name or default_rater_name()
+    _teacher(ctx.obj.engine, rater_name)
+    _run_app(ctx.obj.engine, rater_name=rater_name, queue=Queue(ItemFilter(tuple(source), split)),
              shuffle_seed=seed if order == "random" else None)
 
 
@@ -68,12 +78,7 @@ def eval_rate(ctx: typer.Context, name: str = typer.Argument(..., help="The eval
               shuffle_per_rater: bool = typer.Option(False, help="Show the items in an order of your own.")) -> None:
     """Rate an evaluation set blind: question, answer and distractors, never their source."""
     rater_name = as_name or default_rater_name()
-    with session_scope(ctx.obj.engine) as session:
-        names = [n for n, _, _ in eval_set_progress(session)]
-        first_time = find_rater(session, name=rater_name) is None
-    if name not in names:
-        raise InputError(f"No evaluation set named {name!r}.", f"sets here: {', '.join(names) or 'none'}; "
-                                                                 "build one with `rater eval build`")
+    first_time = _teacher(ctx.obj.engine, rater_name, name)
     seed = zlib.crc32(rater_name.encode()) if shuffle_per_rater else None
     _run_app(ctx.obj.engine, rater_name=rater_name, queue=Queue(eval_set=name), blind=True, shuffle_seed=seed,
              show_instructions=first_time)

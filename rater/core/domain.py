@@ -18,20 +18,22 @@ class Reason(StrEnum):
         return self.value.replace("_", " ").capitalize()
 
 
+class RaterKind(StrEnum):
+    """Who a rater is (stored as rater.kind): a teacher, an LLM judge or a rule check."""
+
+    human = "human"
+    llm = "llm"
+    rule = "rule"
+
+
+HUMAN_SOURCE = "human"  # the source label of distractors written by people (a dataset's own)
+
+
 @dataclass(frozen=True)
 class DistractorView:
     id: int
     text: str
     source: str
-
-
-@dataclass(frozen=True)
-class ItemView:
-    id: int
-    context: str
-    question: str
-    answer: str
-    distractors: tuple[DistractorView, ...]
 
 
 @dataclass(frozen=True)
@@ -42,3 +44,23 @@ class Judgement:
     limit: float | None = None
     reason: str | None = None
     rationale: str | None = None
+
+
+@dataclass(frozen=True)
+class ItemView:
+    """An item as the runner presents it. `previous` holds the rater's own saved judgements when an item is
+    presented again after a revisit request; `earlier` counts the items of this run a rater could go back to."""
+
+    id: int
+    context: str
+    question: str
+    answer: str
+    distractors: tuple[DistractorView, ...]
+    previous: tuple[Judgement, ...] = ()
+    earlier: int = 0
+
+
+@dataclass(frozen=True)
+class Revisit:
+    """A rater's answer to `rate(item)` asking to see the previous item of the run again (teachers going back);
+    the runner presents it with `previous` filled in, and the current item comes back after it."""

@@ -11,7 +11,7 @@ from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from rater.core.errors import InputError
-from rater.store.tables import Context, Distractor, Item, Rater, Rating
+from rater.store.tables import Context, Distractor, Item, Rater, Rating, rating_scope
 from rater.core.prompts import render_false, render_instruction, render_output
 
 PAIR_STRATEGIES = ("disjoint", "all", "one")
@@ -74,13 +74,15 @@ def rater_ids(session: Session, names: Sequence[str]) -> list[int]:
 
 
 def verdicts(session: Session, *, raters: Sequence[int], split: str = "all") -> Iterator[tuple[int, list[Verdict]]]:
-    """(item id, verdicts) for every item with ratings by `raters`; ties between raters are left out.
+    """(item id, verdicts) for every item with preference ratings by `raters`; ties between raters are left out.
+    Blind-evaluation judgements never become training data (their items are test items).
 
     The votes are counted in SQL (one row per distractor), which keeps a million ratings within seconds."""
     yes = func.sum(case((Rating.accepted, 1), else_=0))
     query = (select(Rating.item_id, Rating.distractor_id, yes, func.count(), func.avg(Rating.score), Distractor.text,
                     Distractor.source, Distractor.position)
-             .join(Distractor, Distractor.id == Rating.distractor_id).where(Rating.rater_id.in_(raters))
+             .join(Distractor, Distractor.id == Rating.distractor_id)
+             .where(Rating.rater_id.in_(raters), rating_scope(None))
              .group_by(Rating.item_id, Rating.distractor_id, Distractor.text, Distractor.source, Distractor.position)
              .order_by(Rating.item_id, Rating.distractor_id))
     if split != "all":

@@ -9,12 +9,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from rater.evaluation.agreement import cohen_kappa, precision_recall
-from rater.core.domain import Judgement
 from rater.core.errors import InputError
 from rater.judge.scoring import Acceptance
-from rater.store.tables import Rater, Rating
+from rater.store.ratings import replace_rating
+from rater.store.tables import Rater, Rating, rating_scope, utcnow
 from rater.evaluation.report import human_majority
-from rater.store.ratings import save_judgements
 
 THRESHOLDS = [1 + 0.25 * i for i in range(17)]  # 1.0 .. 5.0
 CENTERS = [1.5 + 0.25 * i for i in range(13)]  # 1.5 .. 4.5
@@ -70,20 +69,22 @@ def best_rule(cases: Sequence[Case]) -> Acceptance:
     return max(candidate_rules(), key=quality)
 
 
-def load_cases(session: Session, *, judge: str, against: Sequence[str]) -> list[Case]:
+def load_cases(session: Session, *, judge: str, against: Sequence[str], eval_set_id: int | None = None) -> list[Case]:
+    """The distractors the judge scored and the teachers decided (majority; ties left out), in one scope."""
     names = dict(session.execute(select(Rater.name, Rater.id).where(Rater.name.in_([judge, *against]))).all())
     missing = [n for n in [judge, *against] if n not in names]
     if missing:
         raise InputError(f"No ratings by {', '.join(missing)}.", "check the rater names with `rater db stats`")
     judged = session.execute(select(Rating.distractor_id, Rating.item_id, Rating.score, Rating.accepted)
-                             .where(Rating.rater_id == names[judge], Rating.score.is_not(None))).all()
+                             .where(Rating.rater_id == names[judge], Rating.score.is_not(None),
+                                    rating_scope(eval_set_id))).all()
     item_scores: dict[int, list[float]] = defaultdict(list)
     for _, item_id, score, _ in judged:
         item_scores[item_id].append(score)
     labels: dict[int, dict[str, bool]] = defaultdict(dict)
     for d_id, name, accepted in session.execute(
             select(Rating.distractor_id, Rater.name, Rating.accepted).join(Rater, Rater.id == Rating.rater_id)
-            .where(Rater.name.in_(against))):
+            .where(Rater.name.in_(against), rating_scope(eval_set_id))):
         labels[d_id][name] = accepted
     cases = []
     for d_id, item_id, score, accepted in judged:
@@ -131,17 +132,23 @@ def calibrate(cases: Sequence[Case], *, folds: int = 5, seed: int = 0, min_share
 
 
 def reapply(session: Session, *, judge: str, rule: Acceptance) -> int:
-    """Re-decide the judge's stored ratings with `rule` (history kept); returns how many changed."""
+    """Re-decide the judge's stored ratings with `rule`, in one query. A rating whose label changes goes to
+    rating_history and gets the next revision; the others keep their decision and only take the new limit (so a
+    stored "score > limit" never contradicts the decision). Returns how many labels changed."""
     rater_id = session.execute(select(Rater.id).where(Rater.name == judge)).scalar_one()
-    ratings = session.execute(select(Rating).where(Rating.rater_id == rater_id, Rating.score.is_not(None))).scalars().all()
-    by_item: dict[int, list[Rating]] = defaultdict(list)
+    ratings = session.execute(select(Rating).where(Rating.rater_id == rater_id, Rating.score.is_not(None))
+                              .with_for_update()).scalars().all()
+    by_item: dict[tuple[int, int | None], list[Rating]] = defaultdict(list)
     for rating in ratings:
-        by_item[rating.item_id].append(rating)
+        by_item[rating.item_id, rating.eval_set_id].append(rating)
+    now = utcnow()
     changed = 0
-    for item_id, item_ratings in by_item.items():
+    for item_ratings in by_item.values():
         limit = rule.limit([r.score for r in item_ratings])
-        judgements = [Judgement(r.distractor_id, r.score > limit, score=r.score, limit=limit, reason=r.reason,
-                                rationale=r.rationale) for r in item_ratings]
-        changed += sum(j.accepted != r.accepted for j, r in zip(judgements, item_ratings))
-        save_judgements(session, rater_id=rater_id, item_id=item_id, judgements=judgements)
+        for rating in item_ratings:
+            if (rating.score > limit) != rating.accepted:
+                replace_rating(session, rating, now, accepted=not rating.accepted, limit=limit)
+                changed += 1
+            else:
+                rating.limit = limit
     return changed

@@ -70,7 +70,8 @@ def build_eval_set(session: Session, *, name: str, sources: list[str], items: in
 
 
 def eval_set_progress(session: Session) -> list[tuple[str, int, list[tuple[str, int]]]]:
-    """(set name, items, [(rater, items fully rated)]) for every evaluation set."""
+    """(set name, items, [(rater, items fully rated)]) for every evaluation set, counting only the judgements
+    given in the set itself (never ratings from preference rating)."""
     report = []
     for eval_set in session.execute(select(EvalSet).order_by(EvalSet.name)).scalars():
         positions: dict[int, set[int]] = defaultdict(set)
@@ -78,10 +79,9 @@ def eval_set_progress(session: Session) -> list[tuple[str, int, list[tuple[str, 
                                                        .where(EvalSlot.eval_set_id == eval_set.id)):
             positions[position].add(distractor_id)
         rated: dict[str, set[int]] = defaultdict(set)
-        all_ids = set().union(*positions.values())
         for rater, distractor_id in session.execute(select(Rater.name, Rating.distractor_id)
                                                     .join(Rater, Rater.id == Rating.rater_id)
-                                                    .where(Rating.distractor_id.in_(all_ids))):
+                                                    .where(Rating.eval_set_id == eval_set.id)):
             rated[rater].add(distractor_id)
         done = [(rater, sum(ids <= seen for ids in positions.values())) for rater, seen in sorted(rated.items())]
         report.append((eval_set.name, len(positions), done))

@@ -10,7 +10,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from rater.evaluation.agreement import cohen_kappa, krippendorff_alpha, precision_recall, wilson
-from rater.store.tables import Distractor, EvalSet, EvalSlot, Rater, Rating
+from rater.store.ratings import eval_set_id_of
+from rater.store.tables import Distractor, Rater, Rating, rating_scope
 
 SHORT_WORDS = 2  # "short" distractors have at most this many words
 
@@ -29,13 +30,11 @@ class RatingRow:
 
 def load_rows(session: Session, *, eval_set: str | None = None, sources: Sequence[str] = (),
               raters: Sequence[str] = ()) -> list[RatingRow]:
+    """The ratings of one scope: an evaluation set's own judgements with `eval_set`, else preference rating."""
     query = (select(Rating.distractor_id, Rating.item_id, Distractor.source, Distractor.text, Rater.name, Rater.kind,
                     Rating.accepted, Rating.reason)
-             .join(Distractor, Distractor.id == Rating.distractor_id).join(Rater, Rater.id == Rating.rater_id))
-    if eval_set:
-        query = query.where(Rating.distractor_id.in_(
-            select(EvalSlot.distractor_id).join(EvalSet, EvalSet.id == EvalSlot.eval_set_id)
-            .where(EvalSet.name == eval_set)))
+             .join(Distractor, Distractor.id == Rating.distractor_id).join(Rater, Rater.id == Rating.rater_id)
+             .where(rating_scope(eval_set_id_of(session, eval_set))))
     if sources:
         query = query.where(Distractor.source.in_(sources))
     if raters:

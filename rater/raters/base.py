@@ -3,28 +3,46 @@
 from abc import ABC, abstractmethod
 from typing import Any, ClassVar
 
-from rater.core.domain import ItemView, Judgement
+from rater.core.domain import ItemView, Judgement, Revisit
+from rater.core.errors import RaterError
+
+
+class StopRun(Exception):
+    """Raised by a rater to end its run early (a teacher leaving); everything saved so far is kept."""
 
 
 class Rater(ABC):
-    """Rates one item's distractors at a time.
+    """Rates one item's distractors at a time; the one runner (rater/raters/runner.py) drives it and saves.
 
-    Capability flags tell the runner how to drive it: `max_concurrency` items may be in flight at once.
+    Capability flags tell the runner how: `max_concurrency` items may be in flight at once; an `interactive`
+    rater (a person) gets one item at a time, a skipped item comes back at the end of the run, it may answer
+    `Revisit()` to go back, and an item whose save failed is presented again.
     """
 
     kind: ClassVar[str]
     default_name: ClassVar[str]
     max_concurrency: ClassVar[int] = 1
+    interactive: ClassVar[bool] = False
 
     def __init__(self, name: str | None = None) -> None:
         self.name = name or self.default_name
 
     @abstractmethod
-    async def rate(self, item: ItemView) -> list[Judgement]:
-        """One judgement per distractor of `item`, or an empty list to leave the item unrated (skipped)."""
+    async def rate(self, item: ItemView) -> list[Judgement] | Revisit:
+        """One judgement per distractor of `item`; an empty list leaves the item unrated (skipped); an interactive
+        rater may answer `Revisit()` to see the previous item again."""
 
     def started(self, rater_id: int) -> None:
         """Called by the runner before the first item, with the rater's database id."""
+
+    async def exhausted(self) -> Revisit | None:
+        """Called when nothing is left to rate; an interactive rater may still go back (`Revisit()`)."""
+        return None
+
+    def save_failed(self, item: ItemView, error: RaterError) -> bool:
+        """The store could not save this item's judgements. True presents the item again (an interactive rater
+        keeps its input and tries again); False ends the run with the error."""
+        return False
 
     async def finished(self) -> None:
         """Called by the runner after the last item (close clients here)."""

@@ -1,17 +1,24 @@
-"""The one runner: drives any Rater over a queue of items and commits each item's judgements at once."""
+"""The one runner: drives any Rater (teacher, LLM judge, rule checks) over a queue of items and saves each item's
+judgements as soon as they exist. Every store call runs in a worker thread, so the event loop (a rating screen, or
+requests in flight) never waits on the database."""
 
 import asyncio
-from dataclasses import dataclass, field
-from typing import Callable, Iterator
+import random
+from collections import deque
+from dataclasses import dataclass, field, replace
+from typing import Callable
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
+from rater.core.domain import ItemView, Judgement, Revisit
+from rater.core.errors import FatalRaterError, RaterError, StoreError
+from rater.raters.base import Rater, StopRun
 from rater.store.engine import session_scope
-from rater.core.domain import ItemView, Judgement
-from rater.core.errors import FatalRaterError, RaterError
-from rater.raters.base import Rater
-from rater.store.items import ItemFilter, eval_set_views, item_views, unrated_item_ids
-from rater.store.ratings import get_or_create_rater, rated_distractor_ids, save_judgements
+from rater.store.items import (ItemFilter, count_items_with_distractors, eval_set_views, item_views,
+                               unrated_item_ids)
+from rater.store.ratings import (eval_set_id_of, get_or_create_rater, rated_distractor_ids, ratings_of_item,
+                                 save_judgements)
 
 BATCH = 256  # items loaded from the store at a time
 
@@ -23,6 +30,7 @@ class RunSummary:
     accepted: int = 0
     skipped: int = 0
     failures: list[str] = field(default_factory=list)
+    stopped: bool = False  # the rater ended the run early
 
     @property
     def accepted_rate(self) -> float:
@@ -31,11 +39,23 @@ class RunSummary:
 
 @dataclass(frozen=True)
 class Queue:
-    """What to rate: a filter over the store, or the fixed order of an evaluation set."""
+    """What to rate: a filter over the store, or the fixed order of an evaluation set (which collects judgements
+    of its own); `shuffle_seed` gives the rater an order of its own."""
 
     where: ItemFilter = ItemFilter()
     eval_set: str | None = None
     limit: int | None = None
+    shuffle_seed: int | None = None
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """Where a run starts: the rater's id, the rating scope, and the queue's size for progress displays."""
+
+    rater_id: int
+    eval_set_id: int | None
+    total: int  # items of the queue with something to rate
+    pending: int  # of those, items with distractors this rater has not rated yet
 
 
 @dataclass
@@ -43,100 +63,216 @@ class Pending:
     """The queue's items that still have distractors this rater has not rated; views load in batches."""
 
     engine: Engine
-    rater_id: int
-    queue: Queue
+    start: RunStart
+    where: ItemFilter
     ids: list[int] = field(default_factory=list)
     fixed: list[ItemView] | None = None  # an evaluation set's views, in its order
 
     def __len__(self) -> int:
         return len(self.fixed) if self.fixed is not None else len(self.ids)
 
-    def __iter__(self) -> Iterator[ItemView]:
-        if self.fixed is not None:
-            yield from self.fixed
-            return
-        for start in range(0, len(self.ids), BATCH):
-            with session_scope(self.engine) as session:
-                views = item_views(session, item_ids=self.ids[start:start + BATCH], where=self.queue.where)
-                batch = _without_rated(session, self.rater_id, views)
-            yield from batch  # outside the session: no read transaction stays open while items are rated
+    def load(self, offset: int) -> list[ItemView]:
+        """The batch at `offset`, without distractors rated meanwhile (another process under the same name)."""
+        with session_scope(self.engine) as session:
+            if self.fixed is not None:
+                views = self.fixed[offset:offset + BATCH]
+            else:
+                views = item_views(session, item_ids=self.ids[offset:offset + BATCH], where=self.where)
+            return without_rated(session, self.start, views)
 
 
-def _without_rated(session, rater_id: int, views: list[ItemView]) -> list[ItemView]:
-    rated = rated_distractor_ids(session, rater_id=rater_id, distractor_ids=[d.id for v in views for d in v.distractors])
-    kept = [ItemView(v.id, v.context, v.question, v.answer, tuple(d for d in v.distractors if d.id not in rated))
-            for v in views]
+def without_rated(session, start: RunStart, views: list[ItemView]) -> list[ItemView]:
+    rated = rated_distractor_ids(session, rater_id=start.rater_id, eval_set_id=start.eval_set_id,
+                                 distractor_ids=[d.id for v in views for d in v.distractors])
+    kept = [replace(v, distractors=tuple(d for d in v.distractors if d.id not in rated)) for v in views]
     return [v for v in kept if v.distractors]
 
 
-def pending_items(engine: Engine, *, rater_id: int, queue: Queue) -> Pending:
+def open_run(engine: Engine, rater: Rater, queue: Queue) -> tuple[RunStart, Pending]:
+    """Register the rater and find what it has left to rate."""
     with session_scope(engine) as session:
-        if queue.eval_set:
-            views = _without_rated(session, rater_id, eval_set_views(session, name=queue.eval_set))
-            return Pending(engine, rater_id, queue, fixed=views[:queue.limit] if queue.limit else views)
+        rater_id = get_or_create_rater(session, name=rater.name, kind=rater.kind, settings=rater.settings()).id
+        eval_set_id = eval_set_id_of(session, queue.eval_set)
+        if eval_set_id is not None:
+            views = eval_set_views(session, eval_set_id=eval_set_id)
+            start = RunStart(rater_id, eval_set_id, len(views), 0)
+            fixed = without_rated(session, start, views)[:queue.limit]
+            _shuffle(fixed, queue.shuffle_seed)
+            return replace(start, pending=len(fixed)), Pending(engine, start, queue.where, fixed=fixed)
+        total = count_items_with_distractors(session, where=queue.where)
         ids = unrated_item_ids(session, rater_id=rater_id, where=queue.where, limit=queue.limit)
-    return Pending(engine, rater_id, queue, ids=ids)
+    _shuffle(ids, queue.shuffle_seed)
+    start = RunStart(rater_id, None, total, len(ids))
+    return start, Pending(engine, start, queue.where, ids=ids)
 
 
-def register_rater(engine: Engine, rater: Rater) -> int:
-    with session_scope(engine) as session:
-        return get_or_create_rater(session, name=rater.name, kind=rater.kind, settings=rater.settings()).id
+def _shuffle(values: list, seed: int | None) -> None:
+    if seed is not None:
+        random.Random(seed).shuffle(values)
 
 
-async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
-                    on_item: Callable[[ItemView, list[Judgement]], None] | None = None,
-                    on_start: Callable[[int], None] | None = None) -> RunSummary:
-    """Rate every pending item of `queue`; each item's judgements are committed as soon as they exist."""
-    rater_id = register_rater(engine, rater)
-    rater.started(rater_id)
-    items = pending_items(engine, rater_id=rater_id, queue=queue)
-    if on_start:
-        on_start(len(items))
-    summary = RunSummary()
-    slots = asyncio.Semaphore(max(1, rater.max_concurrency))
-    window = 2 * max(1, rater.max_concurrency) + 2  # items started ahead of the ones in flight
+class Agenda:
+    """What the runner presents next: an item revisited, then the pending items in order, then skipped items
+    again. For interactive raters it remembers the items rated in this run, so the rater can go back to them."""
 
-    async def rate_one(item: ItemView) -> None:
-        async with slots:
-            try:
-                judgements = await rater.rate(item)
-            except FatalRaterError:
-                raise
-            except RaterError as exc:
-                summary.failures.append(f"item {item.id}: {exc.message}")
-                return
-        _commit(engine, rater_id, item, judgements, summary)
-        if on_item:
-            on_item(item, judgements)
+    def __init__(self, engine: Engine, start: RunStart, pending: Pending, interactive: bool) -> None:
+        self.engine, self.start, self.pending, self.interactive = engine, start, pending, interactive
+        self.front: deque[tuple[ItemView, bool]] = deque()  # (item, presented as a revisit)
+        self.later: deque[ItemView] = deque()  # skipped items, presented again at the end
+        self.buffer: deque[ItemView] = deque()
+        self.offset = 0
+        self.done: list[ItemView] = []  # items rated in this run, in order (interactive raters only)
+        self.cursor: int | None = None  # index into `done` while revisiting
+        self.showing_revisit = False
 
-    pending: set[asyncio.Task] = set()
-    try:
-        for item in items:
-            if len(pending) >= window:
-                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
-                for task in done:
-                    task.result()  # a fatal error stops the run here
-            pending.add(asyncio.create_task(rate_one(item)))
-        if pending:
-            await asyncio.gather(*pending)
-    finally:
-        for task in pending:
-            task.cancel()
-        await rater.finished()
-    return summary
+    async def next(self) -> ItemView | None:
+        self.showing_revisit = False
+        if self.front:
+            item, revisit = self.front.popleft()
+            return await self._revisit_view(item) if revisit else self._fresh(item)
+        while not self.buffer and self.offset < len(self.pending):
+            self.buffer.extend(await asyncio.to_thread(self.pending.load, self.offset))
+            self.offset += BATCH
+        if self.buffer:
+            return self._fresh(self.buffer.popleft())
+        return self._fresh(self.later.popleft()) if self.later else None
+
+    def _fresh(self, item: ItemView) -> ItemView:
+        return replace(item, previous=(), earlier=len(self.done))
+
+    async def _revisit_view(self, item: ItemView) -> ItemView:
+        self.showing_revisit = True
+        saved = await asyncio.to_thread(self._saved, item.id)
+        previous = tuple(saved[d.id] for d in item.distractors if d.id in saved)
+        return replace(item, previous=previous, earlier=self.cursor)
+
+    def _saved(self, item_id: int) -> dict[int, Judgement]:
+        with session_scope(self.engine) as session:
+            return ratings_of_item(session, rater_id=self.start.rater_id, item_id=item_id,
+                                   eval_set_id=self.start.eval_set_id)
+
+    def rated(self, item: ItemView) -> None:
+        if self.showing_revisit:
+            self._forward()
+        elif self.interactive:
+            self.done.append(item)
+
+    def skipped(self, item: ItemView) -> None:
+        if self.showing_revisit:
+            self._forward()  # a revisited item is left as it was saved
+        elif self.interactive:
+            self.later.append(item)
+
+    def again(self, item: ItemView) -> None:
+        """Present `item` again next (its save failed)."""
+        self.front.appendleft((item, self.showing_revisit))
+
+    def revisit(self, current: ItemView | None) -> bool:
+        """Present the item rated before `current` again, `current` after it; False when there is none (then
+        `current` itself comes again)."""
+        revisiting = self.showing_revisit
+        if (revisiting and self.cursor == 0) or (not revisiting and not self.done):
+            if current is not None:
+                self.front.appendleft((current, revisiting))
+            return False
+        if revisiting:
+            self.cursor -= 1
+        else:
+            if current is not None:
+                self.front.appendleft((current, False))
+            self.cursor = len(self.done) - 1
+        self.front.appendleft((self.done[self.cursor], True))
+        return True
+
+    def _forward(self) -> None:
+        self.cursor += 1
+        if self.cursor < len(self.done):
+            self.front.appendleft((self.done[self.cursor], True))
+        else:
+            self.cursor = None
 
 
-def _commit(engine: Engine, rater_id: int, item: ItemView, judgements: list[Judgement], summary: RunSummary) -> None:
-    if not judgements:
-        summary.skipped += 1
-        return
+def _save(engine: Engine, start: RunStart, item: ItemView, judgements: list[Judgement]) -> None:
     known = {d.id for d in item.distractors}
     unknown = [j.distractor_id for j in judgements if j.distractor_id not in known]
     if unknown:
         raise RaterError(f"The rater returned judgements for distractors {unknown} not shown with item {item.id}.",
                          "this is a bug in the rater plugin")
-    with session_scope(engine) as session:
-        save_judgements(session, rater_id=rater_id, item_id=item.id, judgements=judgements)
-    summary.items += 1
-    summary.judgements += len(judgements)
-    summary.accepted += sum(j.accepted for j in judgements)
+    try:
+        with session_scope(engine) as session:
+            save_judgements(session, rater_id=start.rater_id, item_id=item.id, judgements=judgements,
+                            eval_set_id=start.eval_set_id)
+    except SQLAlchemyError as exc:
+        raise StoreError(f"Could not save the ratings of item {item.id}: {getattr(exc, 'orig', None) or exc}",
+                         "check that the database is reachable and not locked by another program") from exc
+
+
+async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
+                    on_item: Callable[[ItemView, list[Judgement]], None] | None = None,
+                    on_start: Callable[[RunStart], None] | None = None) -> RunSummary:
+    """Rate every pending item of `queue`; each item's judgements are committed as soon as they exist."""
+    start, pending = await asyncio.to_thread(open_run, engine, rater, queue)
+    rater.started(start.rater_id)
+    if on_start:
+        on_start(start)
+    agenda = Agenda(engine, start, pending, rater.interactive)
+    summary = RunSummary()
+    slots = asyncio.Semaphore(max(1, rater.max_concurrency))
+    # interactive raters see one item at a time; others get items started ahead of the ones in flight
+    window = 1 if rater.interactive else 2 * max(1, rater.max_concurrency) + 2
+
+    async def rate_one(item: ItemView) -> None:
+        async with slots:
+            try:
+                outcome = await rater.rate(item)
+            except (FatalRaterError, StopRun):
+                raise
+            except RaterError as exc:
+                summary.failures.append(f"item {item.id}: {exc.message}")
+                return
+        if isinstance(outcome, Revisit):
+            if not rater.interactive:
+                raise RaterError(f"The rater {rater.name!r} asked to revisit an item but is not interactive.",
+                                 "this is a bug in the rater plugin")
+            agenda.revisit(item)
+        elif not outcome:
+            summary.skipped += 1
+            agenda.skipped(item)
+        else:
+            await save(item, outcome)
+
+    async def save(item: ItemView, judgements: list[Judgement]) -> None:
+        try:
+            await asyncio.to_thread(_save, engine, start, item, judgements)
+        except StoreError as error:
+            if not rater.save_failed(item, error):
+                raise
+            agenda.again(item)
+            return
+        agenda.rated(item)
+        summary.items += 1
+        summary.judgements += len(judgements)
+        summary.accepted += sum(j.accepted for j in judgements)
+        if on_item:
+            on_item(item, judgements)
+
+    tasks: set[asyncio.Task] = set()
+    try:
+        while True:
+            while len(tasks) < window and (item := await agenda.next()) is not None:
+                tasks.add(asyncio.create_task(rate_one(item)))
+            if not tasks:
+                if isinstance(await rater.exhausted(), Revisit):
+                    agenda.revisit(None)
+                    continue
+                break
+            done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                task.result()  # a fatal error, or the rater stopping, ends the run here
+    except StopRun:
+        summary.stopped = True
+    finally:
+        for task in tasks:
+            task.cancel()
+        await rater.finished()
+    return summary

@@ -12,12 +12,12 @@ from sqlmodel import Session
 
 from rater.core.errors import StoreError
 
-DEFAULT_DB = "rater.store.engine"
+DEFAULT_DB = "rater.db"
 BUSY_TIMEOUT_MS = 30_000
 
 
 def database_url(db: str | None = None) -> str:
-    """`--db` value, else `RATER_DB`, else ./rater.store.engine; a path becomes a SQLite URL, a URL is used as it is."""
+    """`--db` value, else `RATER_DB`, else ./rater.db; a path becomes a SQLite URL, a URL is used as it is."""
     value = db or os.environ.get("RATER_DB") or DEFAULT_DB
     if "://" in value:
         return value
@@ -108,16 +108,46 @@ def upgrade_to_head(engine: Engine, revision: str = "head") -> None:
                              "pass a new --db path for rater's own database")
         if revision == "head" and current == head_revision():
             return
-        with engine.begin() as connection:
-            command.upgrade(_alembic_config(connection), revision)
+        _migrate(engine, lambda connection: command.upgrade(_alembic_config(connection), revision))
     except OperationalError as exc:
         raise StoreError(f"Cannot open or upgrade the database: {exc.orig}",
                          "check the --db path and that no other program holds a lock on it") from exc
 
 
+def _migrate(engine: Engine, step) -> None:
+    """Run a migration step in one transaction. On SQLite, batch migrations rebuild tables that other tables point
+    at, so foreign keys are off while it runs (the pragma only works outside a transaction) and checked after."""
+    sqlite = engine.dialect.name == "sqlite"
+    with engine.connect() as connection:
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
+            connection.commit()
+        with connection.begin():
+            step(connection)
+            broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all() if sqlite else []
+            if broken:
+                raise StoreError(f"The upgrade would break {len(broken)} references between tables; nothing was "
+                                 "changed.", "report this as a bug, with the output of `rater db stats`")
+        if sqlite:
+            connection.exec_driver_sql("PRAGMA foreign_keys = ON")
+            connection.commit()
+
+
 def _has_foreign_tables(engine: Engine) -> bool:
     names = set(inspect(engine).get_table_names())
     return bool(names - {"alembic_version"})
+
+
+def dialect_insert(session: Session, table):
+    """INSERT with the backend's ON CONFLICT support (SQLite and PostgreSQL spell it alike in SQLAlchemy)."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert
+    elif name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert
+    else:
+        raise StoreError(f"rater does not support {name} databases.", "use SQLite (a file path) or PostgreSQL")
+    return insert(table)
 
 
 @contextmanager

@@ -8,7 +8,7 @@ from sqlalchemy import exists, func, select
 from sqlmodel import Session
 
 from rater.core.domain import DistractorView, ItemView
-from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rating
+from rater.store.tables import Context, Distractor, EvalSlot, Item, Rating, rating_scope
 
 
 def sha256(text: str) -> str:
@@ -40,23 +40,15 @@ class ItemFilter:
 
 
 def _unrated_distractor(rater_id: int, where: ItemFilter):
-    rated = exists().where(Rating.distractor_id == Distractor.id, Rating.rater_id == rater_id)
+    rated = exists().where(Rating.distractor_id == Distractor.id, Rating.rater_id == rater_id, rating_scope(None))
     return exists().where(Distractor.item_id == Item.id, ~rated, *where.distractor_clauses())
 
 
 def unrated_item_ids(session: Session, *, rater_id: int, where: ItemFilter = ItemFilter(),
                      limit: int | None = None) -> list[int]:
-    """Items, in id order, that have at least one distractor this rater has not rated."""
+    """Items, in id order, with at least one distractor this rater has not rated in preference rating."""
     query = select(Item.id).where(_unrated_distractor(rater_id, where), *where.item_clauses()).order_by(Item.id)
     return list(session.execute(query.limit(limit)).scalars())
-
-
-def next_unrated_item(session: Session, *, rater_id: int, where: ItemFilter = ItemFilter(),
-                      after_id: int = 0) -> int | None:
-    """The first item after `after_id` with a distractor this rater has not rated."""
-    query = (select(Item.id).where(Item.id > after_id, _unrated_distractor(rater_id, where), *where.item_clauses())
-             .order_by(Item.id).limit(1))
-    return session.execute(query).scalar()
 
 
 def item_views(session: Session, *, item_ids: Sequence[int], where: ItemFilter = ItemFilter()) -> list[ItemView]:
@@ -80,22 +72,20 @@ def _item_texts(session: Session, item_ids: Sequence[int]) -> dict[int, tuple[st
     return {r[0]: (r[1], r[2], r[3]) for r in rows}
 
 
-def eval_set_views(session: Session, *, name: str) -> list[ItemView]:
-    """The items of an evaluation set in its fixed order, each with exactly its slots' distractors."""
-    eval_set = session.execute(select(EvalSet).where(EvalSet.name == name)).scalars().first()
-    if eval_set is None:
-        return []
+def eval_set_views(session: Session, *, eval_set_id: int) -> list[ItemView]:
+    """The items of an evaluation set in its fixed order, each with exactly its slots' distractors (a distractor
+    standing in two slots of one item is shown once)."""
     rows = session.execute(
         select(EvalSlot.position, EvalSlot.item_id, Distractor.id, Distractor.text, Distractor.source)
         .join(Distractor, Distractor.id == EvalSlot.distractor_id)
-        .where(EvalSlot.eval_set_id == eval_set.id).order_by(EvalSlot.position, EvalSlot.slot)).all()
+        .where(EvalSlot.eval_set_id == eval_set_id).order_by(EvalSlot.position, EvalSlot.slot)).all()
     order: dict[int, int] = {}
-    slots: dict[int, list[DistractorView]] = {}
+    slots: dict[int, dict[int, DistractorView]] = {}
     for position, item_id, d_id, text, source in rows:
         order.setdefault(position, item_id)
-        slots.setdefault(position, []).append(DistractorView(d_id, text, source))
+        slots.setdefault(position, {}).setdefault(d_id, DistractorView(d_id, text, source))
     base = _item_texts(session, list(set(order.values())))
-    return [ItemView(i, *base[i], tuple(slots[p])) for p, i in sorted(order.items())]
+    return [ItemView(i, *base[i], tuple(slots[p].values())) for p, i in sorted(order.items())]
 
 
 def count_items(session: Session) -> int:
@@ -107,3 +97,9 @@ def count_items_without_distractors(session: Session, *, where: ItemFilter = Ite
     has_any = exists().where(Distractor.item_id == Item.id, *where.distractor_clauses())
     query = select(func.count()).select_from(Item).where(~has_any, *where.item_clauses())
     return session.execute(query).scalar_one()
+
+
+def count_items_with_distractors(session: Session, *, where: ItemFilter = ItemFilter()) -> int:
+    """Items the filter selects that have something to rate: the N of a rating screen's n / N."""
+    has_any = exists().where(Distractor.item_id == Item.id, *where.distractor_clauses())
+    return session.execute(select(func.count()).select_from(Item).where(has_any, *where.item_clauses())).scalar_one()

@@ -1,109 +1,153 @@
-"""Where ratings are saved and read back: raters, one item's judgements in one transaction, rating lookups."""
+"""Where ratings are saved and read back: raters, one item's judgements in one transaction, rating lookups.
+
+A rating belongs to a scope: preference rating (`eval_set_id` None) or one blind evaluation set, which collects
+judgements of its own; every function here takes the scope."""
 
 import json
-from dataclasses import dataclass
 from typing import Iterable, Sequence
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from rater.core.domain import Judgement
+from rater.core.errors import InputError
+from rater.store.engine import dialect_insert
 from rater.store.items import ItemFilter
-from rater.store.tables import Distractor, EvalSet, EvalSlot, Rater, Rating, RatingHistory, utcnow
+from rater.store.tables import (Distractor, EvalSet, Rater, Rating, RatingHistory, rating_scope,
+                                utcnow)
 
 
 def get_or_create_rater(session: Session, *, name: str, kind: str, settings: dict | None = None) -> Rater:
-    rater = session.exec(select(Rater).where(Rater.name == name)).scalars().first()
-    if rater is None:
-        rater = Rater(name=name, kind=kind, settings=json.dumps(settings or {}, sort_keys=True))
-        session.add(rater)
-        session.flush()
-    elif settings is not None:
+    """The rater named `name`, created when new; a name that belongs to a rater of another kind is refused, so
+    rule or judge ratings never land under a teacher's name."""
+    session.execute(dialect_insert(session, Rater).values(name=name, kind=kind, settings=json.dumps(
+        settings or {}, sort_keys=True)).on_conflict_do_nothing(index_elements=["name"]))
+    rater = find_rater(session, name=name)
+    if rater.kind != kind:
+        raise InputError(f"The rater name {name!r} belongs to a rater of kind {rater.kind!r}; {kind} ratings cannot "
+                         "be stored under it.", "pass another name with --as")
+    if settings is not None:
         rater.settings = json.dumps(settings, sort_keys=True)
     return rater
 
 
 def find_rater(session: Session, *, name: str) -> Rater | None:
-    return session.exec(select(Rater).where(Rater.name == name)).scalars().first()
+    return session.execute(select(Rater).where(Rater.name == name)).scalars().first()
 
 
-def save_judgements(session: Session, *, rater_id: int, item_id: int, judgements: Sequence[Judgement]) -> None:
-    """Write one item's judgements; a re-rating replaces the current rating and keeps the old one as history."""
-    ids = [j.distractor_id for j in judgements]
-    current = {r.distractor_id: r for r in session.exec(
-        select(Rating).where(Rating.rater_id == rater_id, Rating.distractor_id.in_(ids))).scalars()}
+def _rating_fields(judgement: Judgement) -> dict:
+    return dict(accepted=judgement.accepted, score=judgement.score, limit=judgement.limit, reason=judgement.reason,
+                rationale=judgement.rationale)
+
+
+def save_judgements(session: Session, *, rater_id: int, item_id: int, judgements: Sequence[Judgement],
+                    eval_set_id: int | None = None) -> None:
+    """Write one item's judgements in the caller's transaction.
+
+    New ratings go in with INSERT ... ON CONFLICT DO NOTHING, so two writers under one rater name never collide on
+    the unique key. The ones that already existed are then locked (PostgreSQL; SQLite holds its write lock from
+    the insert on) and replaced: the old values go to rating_history, the revision goes up by one. The conflict
+    clause does not update in place because the history must hold the replaced values, which an upsert cannot
+    return."""
+    if not judgements:
+        return
     now = utcnow()
+    rows = [dict(distractor_id=j.distractor_id, rater_id=rater_id, item_id=item_id, eval_set_id=eval_set_id,
+                 created_at=now, updated_at=now, revision=1, **_rating_fields(j)) for j in judgements]
+    key = ["distractor_id", "rater_id"] + (["eval_set_id"] if eval_set_id is not None else [])
+    where = Rating.eval_set_id.is_(None) if eval_set_id is None else Rating.eval_set_id.is_not(None)
+    inserted = set(session.execute(dialect_insert(session, Rating).values(rows).on_conflict_do_nothing(
+        index_elements=key, index_where=where).returning(Rating.distractor_id)).scalars())
+    replaced = [j for j in judgements if j.distractor_id not in inserted]
+    if replaced:
+        _replace(session, rater_id, eval_set_id, replaced, now)
+
+
+def _replace(session: Session, rater_id: int, eval_set_id: int | None, judgements: Sequence[Judgement], now) -> None:
+    current = {r.distractor_id: r for r in session.execute(
+        select(Rating).where(Rating.rater_id == rater_id, rating_scope(eval_set_id),
+                             Rating.distractor_id.in_([j.distractor_id for j in judgements]))
+        .with_for_update()).scalars()}
     for judgement in judgements:
-        fields = dict(accepted=judgement.accepted, score=judgement.score, limit=judgement.limit,
-                      reason=judgement.reason, rationale=judgement.rationale)
-        rating = current.get(judgement.distractor_id)
-        if rating is None:
-            session.add(Rating(distractor_id=judgement.distractor_id, rater_id=rater_id, item_id=item_id,
-                               created_at=now, updated_at=now, **fields))
-            continue
-        session.add(RatingHistory(rating_id=rating.id, revision=rating.revision, rated_at=rating.updated_at,
-                                  replaced_at=now, accepted=rating.accepted, score=rating.score,
-                                  limit=rating.limit, reason=rating.reason, rationale=rating.rationale))
-        for key, value in fields.items():
-            setattr(rating, key, value)
-        rating.updated_at = now
-        rating.revision += 1
+        replace_rating(session, current[judgement.distractor_id], now, **_rating_fields(judgement))
 
 
-def rated_distractor_ids(session: Session, *, rater_id: int, distractor_ids: Iterable[int]) -> set[int]:
+def replace_rating(session: Session, rating: Rating, now, **fields) -> None:
+    """Keep `rating` as it was in rating_history, then give it `fields`, the next revision and `now`."""
+    session.add(RatingHistory(rating_id=rating.id, revision=rating.revision, rated_at=rating.updated_at,
+                              replaced_at=now, accepted=rating.accepted, score=rating.score, limit=rating.limit,
+                              reason=rating.reason, rationale=rating.rationale))
+    for name, value in fields.items():
+        setattr(rating, name, value)
+    rating.updated_at = now
+    rating.revision += 1
+
+
+def rated_distractor_ids(session: Session, *, rater_id: int, distractor_ids: Iterable[int],
+                         eval_set_id: int | None = None) -> set[int]:
     ids = list(distractor_ids)
     if not ids:
         return set()
     return set(session.execute(select(Rating.distractor_id).where(
-        Rating.rater_id == rater_id, Rating.distractor_id.in_(ids))).scalars())
+        Rating.rater_id == rater_id, rating_scope(eval_set_id), Rating.distractor_id.in_(ids))).scalars())
 
 
-def ratings_of_item(session: Session, *, rater_id: int, item_id: int) -> dict[int, Rating]:
-    rows = session.execute(select(Rating).where(and_(Rating.rater_id == rater_id, Rating.item_id == item_id)))
-    return {r.distractor_id: r for r in rows.scalars()}
+def ratings_of_item(session: Session, *, rater_id: int, item_id: int,
+                    eval_set_id: int | None = None) -> dict[int, Judgement]:
+    """This rater's current judgements of one item, by distractor id."""
+    rows = session.execute(select(Rating).where(Rating.rater_id == rater_id, Rating.item_id == item_id,
+                                                rating_scope(eval_set_id)))
+    return {r.distractor_id: Judgement(r.distractor_id, r.accepted, r.score, r.limit, r.reason, r.rationale)
+            for r in rows.scalars()}
 
 
-@dataclass(frozen=True)
-class RatingCell:
-    accepted: bool
-    score: float | None
-    limit: float | None
-    reason: str | None
-    rationale: str | None
+def rater_acceptance(session: Session, *, rater_id: int, eval_set_id: int | None = None) -> tuple[int, int]:
+    """(accepted, rated) over everything this rater has rated in the scope."""
+    accepted, rated = session.execute(select(func.count().filter(Rating.accepted), func.count())
+                                      .where(Rating.rater_id == rater_id, rating_scope(eval_set_id))).one()
+    return int(accepted or 0), int(rated)
+
+
+def eval_set_id_of(session: Session, name: str | None) -> int | None:
+    """The id of the evaluation set `name` (None for preference rating); an unknown name is an error."""
+    if name is None:
+        return None
+    found = session.execute(select(EvalSet.id).where(EvalSet.name == name)).scalar()
+    if found is None:
+        names = ", ".join(session.execute(select(EvalSet.name).order_by(EvalSet.name)).scalars()) or "none"
+        raise InputError(f"No evaluation set named {name!r}.", f"sets here: {names}; build one with `rater eval build`")
+    return found
 
 
 def rated_item_ids(session: Session, *, rater_names: Sequence[str] = (), where: ItemFilter = ItemFilter(),
-                   eval_set: str | None = None) -> list[int]:
-    """Items with at least one rating by the named raters (any rater when none are named), in item order."""
-    query = select(Rating.item_id).join(Distractor, Distractor.id == Rating.distractor_id).distinct()
+                   eval_set_id: int | None = None) -> list[int]:
+    """Items with at least one rating in the scope by the named raters (any rater when none are named)."""
+    query = (select(Rating.item_id).join(Distractor, Distractor.id == Rating.distractor_id)
+             .where(rating_scope(eval_set_id), *where.distractor_clauses()).distinct())
     if rater_names:
         query = query.join(Rater, Rater.id == Rating.rater_id).where(Rater.name.in_(rater_names))
-    if where.sources:
-        query = query.where(Distractor.source.in_(where.sources))
-    if eval_set:
-        query = query.where(Rating.distractor_id.in_(
-            select(EvalSlot.distractor_id).join(EvalSet, EvalSet.id == EvalSlot.eval_set_id)
-            .where(EvalSet.name == eval_set)))
     return sorted(session.execute(query).scalars())
 
 
-def item_ratings(session: Session, *, item_id: int,
-                 rater_names: Sequence[str] = ()) -> dict[int, dict[str, RatingCell]]:
-    """{distractor id: {rater name: rating}} for one item."""
+def item_ratings(session: Session, *, item_id: int, rater_names: Sequence[str] = (),
+                 eval_set_id: int | None = None) -> dict[int, dict[str, Judgement]]:
+    """{distractor id: {rater name: judgement}} for one item in the scope."""
     query = (select(Rating.distractor_id, Rater.name, Rating.accepted, Rating.score, Rating.limit, Rating.reason,
-                    Rating.rationale).join(Rater, Rater.id == Rating.rater_id).where(Rating.item_id == item_id))
+                    Rating.rationale).join(Rater, Rater.id == Rating.rater_id)
+             .where(Rating.item_id == item_id, rating_scope(eval_set_id)))
     if rater_names:
         query = query.where(Rater.name.in_(rater_names))
-    cells: dict[int, dict[str, RatingCell]] = {}
+    cells: dict[int, dict[str, Judgement]] = {}
     for d_id, name, *fields in session.execute(query):
-        cells.setdefault(d_id, {})[name] = RatingCell(*fields)
+        cells.setdefault(d_id, {})[name] = Judgement(d_id, *fields)
     return cells
 
 
-def disagreement_item_ids(session: Session, *, item_ids: Sequence[int], rater_names: Sequence[str] = ()) -> list[int]:
+def disagreement_item_ids(session: Session, *, item_ids: Sequence[int], rater_names: Sequence[str] = (),
+                          eval_set_id: int | None = None) -> list[int]:
     """Of `item_ids`, those with a distractor that the (named) raters judged differently, in one query (no IN
     list, so any number of items works)."""
-    query = (select(Rating.item_id).join(Rater, Rater.id == Rating.rater_id)
+    query = (select(Rating.item_id).join(Rater, Rater.id == Rating.rater_id).where(rating_scope(eval_set_id))
              .group_by(Rating.item_id, Rating.distractor_id).having(func.count(func.distinct(Rating.accepted)) > 1))
     if rater_names:
         query = query.where(Rater.name.in_(rater_names))

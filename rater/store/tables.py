@@ -11,12 +11,6 @@ def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-class RaterKind(StrEnum):
-    human = "human"
-    llm = "llm"
-    rule = "rule"
-
-
 class Split(StrEnum):
     train = "train"
     dev = "dev"
@@ -82,16 +76,22 @@ class RatingBase(SQLModel):
 
 
 class Rating(RatingBase, table=True):
-    """The current rating of one distractor by one rater; re-rating replaces it (history in RatingHistory)."""
+    """The current rating of one distractor by one rater, in preference rating (`eval_set_id` empty) or in one
+    blind evaluation set, which collects judgements of its own. Re-rating replaces it (history in RatingHistory)."""
 
-    __table_args__ = (UniqueConstraint("distractor_id", "rater_id", name="uq_rating"),)
     id: int | None = Field(default=None, primary_key=True)
     distractor_id: int = Field(foreign_key="distractor.id")
     rater_id: int = Field(foreign_key="rater.id", index=True)
     item_id: int = Field(foreign_key="item.id")
+    eval_set_id: int | None = Field(default=None, foreign_key="eval_set.id")
     created_at: datetime = Field(default_factory=utcnow)
     updated_at: datetime = Field(default_factory=utcnow)
     revision: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # how many times this rater has rated this distractor
+
+
+def rating_scope(eval_set_id: int | None):
+    """The condition that selects one scope's ratings: preference rating (None) or one evaluation set."""
+    return Rating.eval_set_id.is_(None) if eval_set_id is None else Rating.eval_set_id == eval_set_id
 
 
 class RatingHistory(RatingBase, table=True):
@@ -127,6 +127,14 @@ class EvalSlot(SQLModel, table=True):
 
 
 Index("ix_rating_rater_item", Rating.rater_id, Rating.item_id)
+Index("ix_rating_item", Rating.item_id, Rating.rater_id)  # one item's ratings (browse, the rating screen)
+# One current rating per distractor and rater in each scope: preference rating, and each evaluation set.
+_PREFERENCE = Rating.eval_set_id.is_(None)
+_EVALUATION = Rating.eval_set_id.is_not(None)
+Index("uq_rating_preference", Rating.distractor_id, Rating.rater_id, unique=True,
+      sqlite_where=_PREFERENCE, postgresql_where=_PREFERENCE)
+Index("uq_rating_evaluation", Rating.distractor_id, Rating.rater_id, Rating.eval_set_id, unique=True,
+      sqlite_where=_EVALUATION, postgresql_where=_EVALUATION)
 Index("ix_distractor_item_source", Distractor.item_id, Distractor.source)
 
 

@@ -8,13 +8,13 @@ from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
 from rater.store.engine import session_scope
-from rater.core.domain import ItemView
-from rater.store.items import ItemFilter, item_views
-from rater.store.ratings import RatingCell, disagreement_item_ids, item_ratings, rated_item_ids
+from rater.core.domain import ItemView, Judgement
+from rater.store.items import ItemFilter, eval_set_views, item_views
+from rater.store.ratings import disagreement_item_ids, eval_set_id_of, item_ratings, rated_item_ids
 from rater.tui.widgets import reason_label
 
 
-def cell_text(cell: RatingCell | None) -> Text:
+def cell_text(cell: Judgement | None) -> Text:
     if cell is None:
         return Text("-", style="dim")
     mark = Text("✓ accept", style="bold green") if cell.accepted else Text("✗ reject", style="bold red")
@@ -40,7 +40,10 @@ class BrowseApp(App[None]):
         super().__init__()
         self.engine, self.rater_names, self.where = engine, rater_names, where
         with session_scope(engine) as session:
-            self.all_ids = rated_item_ids(session, rater_names=rater_names, where=where, eval_set=eval_set)
+            self.eval_set_id = eval_set_id_of(session, eval_set)  # a set's own judgements, else preference rating
+            self.all_ids = rated_item_ids(session, rater_names=rater_names, where=where, eval_set_id=self.eval_set_id)
+            self.set_views = ({v.id: v for v in eval_set_views(session, eval_set_id=self.eval_set_id)}
+                              if self.eval_set_id is not None else {})
         self.ids = self.all_ids
         self.index = 0
         self.only_disagreements = False
@@ -59,8 +62,9 @@ class BrowseApp(App[None]):
 
     def load(self, item_id: int) -> tuple[ItemView, dict]:
         with session_scope(self.engine) as session:
-            view = item_views(session, item_ids=[item_id], where=self.where)[0]
-            return view, item_ratings(session, item_id=item_id, rater_names=self.rater_names)
+            view = self.set_views.get(item_id) or item_views(session, item_ids=[item_id], where=self.where)[0]
+            return view, item_ratings(session, item_id=item_id, rater_names=self.rater_names,
+                                      eval_set_id=self.eval_set_id)
 
     def show(self) -> None:
         status = self.query_one("#status", Static)
@@ -106,7 +110,8 @@ class BrowseApp(App[None]):
         self.only_disagreements = not self.only_disagreements
         if self.only_disagreements:
             with session_scope(self.engine) as session:
-                self.ids = disagreement_item_ids(session, item_ids=self.all_ids, rater_names=self.rater_names)
+                self.ids = disagreement_item_ids(session, item_ids=self.all_ids, rater_names=self.rater_names,
+                                                 eval_set_id=self.eval_set_id)
         else:
             self.ids = self.all_ids
         self.index = 0

@@ -10,6 +10,7 @@ from textual.widgets.option_list import Option
 
 from rater.core import paths
 from rater.core.domain import Reason
+from rater.core.errors import RaterError
 
 
 def instructions_text(name: str) -> str:
@@ -78,8 +79,8 @@ class ReasonScreen(ModalScreen[str | None]):
         self.dismiss(None)
 
 
-class SummaryScreen(Screen[None]):
-    """Shown when the queue is empty."""
+class SummaryScreen(Screen[bool]):
+    """Shown when the queue is empty; dismissed with True when the teacher goes back."""
 
     BINDINGS = [Binding("escape,q,enter,space", "app.quit", "Quit", id="summary.quit"),
                 Binding("backspace", "back", "Back", id="summary.back")]
@@ -93,4 +94,30 @@ class SummaryScreen(Screen[None]):
         yield Footer()
 
     def action_back(self) -> None:
+        self.dismiss(True)
+
+
+class ErrorScreen(ModalScreen[None]):
+    """A failure of the rating worker, shown as a message (never a traceback); any key leaves."""
+
+    BINDINGS = [Binding("escape,enter,space,q", "dismiss", "Leave", id="error.leave")]
+
+    def __init__(self, error: BaseException | None) -> None:
+        super().__init__()
+        self.error = error
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="error-box"):
+            yield Static(error_text(self.error), id="error-text")
+        yield Footer()
+
+    async def action_dismiss(self, result=None) -> None:
         self.dismiss(None)
+
+
+def error_text(error: BaseException | None) -> Text:
+    if isinstance(error, RaterError):
+        return Text.assemble(("Could not go on\n\n", "bold red"), error.message,
+                             ("\n\nFix: ", "bold"), error.hint or "-", "\n\nEverything you submitted is saved.")
+    return Text.assemble(("This is a bug in rater\n\n", "bold red"), f"{type(error).__name__}: {error}",
+                         "\n\nEverything you submitted is saved. Please report this with the message above.")

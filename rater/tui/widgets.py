@@ -7,7 +7,8 @@ from textual.reactive import reactive
 from textual.widgets import Static
 
 from rater.core.domain import Reason
-from rater.tui.session import MAX_OPTIONS
+
+PAGE_SIZE = 9  # number keys 1-9; an item with more distractors is shown in pages
 
 
 def reason_label(reason: str | None) -> str:
@@ -64,7 +65,7 @@ class ItemPanel(Vertical):
         yield ContextPanel(id="context")
         with Vertical(id="options"):
             # Nine options are built once and reused: re-mounting widgets per item costs a frame.
-            for number in range(1, MAX_OPTIONS + 1):
+            for number in range(1, PAGE_SIZE + 1):
                 yield DistractorOption(number, classes="option")
 
     def show(self, question: str, answer: str, context: str, options: list[tuple[str, bool, str | None]]) -> None:

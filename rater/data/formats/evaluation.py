@@ -46,8 +46,9 @@ def parse_evaluation(data: Any, path: Path, dataset: str) -> ImportBatch:
         if len(sources) != len(texts) or not all(isinstance(s, str) for s in sources):
             raise InputError(f"{where}: field 'sources' must hold one label per distractor.", "fix that record")
         item = _item(record, where, f"{path.stem}:{index}")
-        # Every slot is kept, even the same text twice: each source's distractor is rated on its own.
-        item.distractors = [NewDistractor(t, source_label(s)) for t, s in zip(texts, sources)]
+        # The same text from two sources fills two slots, each rated on its own; the same text twice from one
+        # source is one distractor and keeps its first slot.
+        item.distractors = [NewDistractor(t, s) for t, s in dict.fromkeys(zip(texts, map(source_label, sources)))]
         items.append(item)
     return ImportBatch(str(path), EVALUATION, dataset, items, eval_set=dataset, records=len(items))
 
