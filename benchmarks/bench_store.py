@@ -16,16 +16,16 @@ from datetime import datetime
 from pathlib import Path
 
 from sqlmodel import Session
+from synthetic import ITEMS, build_synthetic
 
-from rater.store.engine import create_store_engine, session_scope
+from rater.core.domain import Judgement
 from rater.data.exports import preference_rows, write_pref
 from rater.data.formats import parse_file
 from rater.data.importing import ingest
-from rater.core.domain import Judgement
 from rater.raters.rules import RulesRater
 from rater.raters.runner import BATCH, Queue, open_run
+from rater.store.engine import create_store_engine, session_scope
 from rater.store.ratings import save_judgements
-from synthetic import ITEMS, build_synthetic
 
 SHARED = Path(os.environ.get("RATER_SHARED_DATA", Path(__file__).resolve().parents[2] / "shared" / "data"))
 

@@ -2,10 +2,9 @@
 
 import pytest
 
-from tests.conftest import press
-
 from rater.tui.app import build_app
 from rater.tui.browse import build_browse_app
+from tests.conftest import press
 
 
 @pytest.fixture

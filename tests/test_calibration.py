@@ -7,12 +7,12 @@ import yaml
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.evaluation.calibration import calibrate, load_cases
 from rater.core.domain import Judgement
+from rater.evaluation.calibration import calibrate, load_cases
 from rater.judge.config import load_judge
 from rater.judge.scoring import Acceptance
-from rater.store.tables import Rater, Rating, RatingHistory
 from rater.store.ratings import get_or_create_rater, save_judgements
+from rater.store.tables import Rater, Rating, RatingHistory
 from tests.test_report import add_items
 
 

@@ -8,12 +8,12 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from rater.core.domain import ItemView
+from rater.core.prompts import parse_instruction, render_instruction
 from rater.generators import installed_generators, load_generator
 from rater.generators.base import MAX_ATTEMPTS
 from rater.generators.baseline import BaselineGenerator
-from rater.store.tables import Distractor
-from rater.core.prompts import parse_instruction, render_instruction
 from rater.raters.rules import contains_words, normalised_words
+from rater.store.tables import Distractor
 from tests.fake_openai import FakeOpenAI
 
 

@@ -9,8 +9,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
-from rater.store.engine import create_store_engine, current_revision, head_revision, upgrade_to_head
 from rater.core.errors import StoreError
+from rater.store.engine import create_store_engine, current_revision, head_revision, upgrade_to_head
 
 
 def test_blank_database_reaches_head_in_wal_mode(engine):

@@ -10,8 +10,8 @@ from sklearn.metrics import cohen_kappa_score
 from sqlmodel import Session
 
 from rater.core.domain import Judgement
-from rater.store.tables import Context, Distractor, Item
 from rater.store.ratings import get_or_create_rater, save_judgements
+from rater.store.tables import Context, Distractor, Item
 
 # SPEC section 7: distractors per source and acceptances per teacher
 PUBLISHED = {"dpo": (124, 62, 57), "sft": (142, 70, 51), "human": (134, 95, 70)}

@@ -13,10 +13,10 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from rater.core.domain import DistractorView, ItemView, Reason
-from rater.store.tables import Item, Rating
 from rater.raters import installed_raters, load_rater
 from rater.raters.rules import RulesRater
 from rater.raters.runner import run_rater
+from rater.store.tables import Item, Rating
 
 
 def rate(answer: str, *texts: str):
@@ -54,8 +54,8 @@ def test_runner_commits_and_resumes(cli, engine):
 
 def test_rerating_replaces_and_keeps_history(cli, engine):
     from rater.core.domain import Judgement
-    from rater.store.tables import RatingHistory
     from rater.store.ratings import get_or_create_rater, save_judgements
+    from rater.store.tables import RatingHistory
     cli("demo")
     with Session(engine) as session:
         rater = get_or_create_rater(session, name="anna", kind="human")

@@ -11,10 +11,10 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.store.engine import create_store_engine, database_url
-from rater.store.tables import Distractor, Rater, Rating
 from rater.raters.runner import Queue
+from rater.store.engine import create_store_engine, database_url
 from rater.store.items import ItemFilter
+from rater.store.tables import Distractor, Rater, Rating
 from rater.tui.app import build_app
 from rater.tui.widgets import ContextPanel
 from tests.conftest import press

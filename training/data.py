@@ -5,11 +5,11 @@ import hashlib
 import json
 from pathlib import Path
 
-from rater.store.engine import session_scope
 from rater.core.errors import InputError
+from rater.core.prompts import render_false
 from rater.data.exports import kto_rows, preference_rows, rater_ids, sft_rows
 from rater.data.formats.common import read_json
-from rater.core.prompts import render_false
+from rater.store.engine import session_scope
 
 
 def rows_hash(rows: list[dict]) -> str:

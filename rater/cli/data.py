@@ -9,16 +9,25 @@ from rich.table import Table
 from sqlalchemy import Integer, cast, func, select
 
 from rater.cli import app
-from rater.store.engine import session_scope
 from rater.core.errors import InputError
 from rater.data.demo import load_demo
-from rater.data.exports import (EXPORT_FORMATS, PAIR_STRATEGIES, kto_rows, preference_rows, rater_ids, sft_rows,
-                           write_kto, write_pref, write_sft)
+from rater.data.exports import (
+    EXPORT_FORMATS,
+    PAIR_STRATEGIES,
+    kto_rows,
+    preference_rows,
+    rater_ids,
+    sft_rows,
+    write_kto,
+    write_pref,
+    write_sft,
+)
 from rater.data.formats import FORMATS, parse_file
 from rater.data.importing import ingest
-from rater.store.tables import Distractor, Item, Rater, Rating
 from rater.data.split import approximate_tokens, assign_splits, tokenizer_counter
+from rater.store.engine import session_scope
 from rater.store.items import count_items
+from rater.store.tables import Distractor, Item, Rater, Rating
 
 db_app = typer.Typer(help="Inspect the database.")
 export_app = typer.Typer(help="Write training data: SFT rows, preference pairs, KTO labels.")

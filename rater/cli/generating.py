@@ -8,8 +8,8 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rater.cli import app
-from rater.generators.runner import run_generator
 from rater.generators import installed_generators, load_generator
+from rater.generators.runner import run_generator
 
 
 def generate_into(engine, console, generator, **kwargs):

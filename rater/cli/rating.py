@@ -23,11 +23,11 @@ def list_raters(ctx: typer.Context) -> None:
 
 
 def _llm_judge(ctx, judge, model, **options):
-    from rater.llm.client import Endpoint
     from rater.judge.config import JudgeConfig, api_key, find_judge, load_judge, with_overrides
     from rater.judge.prompt import load_template
     from rater.judge.rater import JudgeSettings, JudgeStats, LLMJudge
     from rater.judge.scoring import Acceptance
+    from rater.llm.client import Endpoint
 
     if judge:
         config = load_judge(judge, options["config"])

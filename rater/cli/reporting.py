@@ -7,10 +7,10 @@ from typing import List, Optional
 import typer
 
 from rater.cli import app
-from rater.store.engine import session_scope
 from rater.core.errors import InputError
-from rater.evaluation.report import load_rows, report_data
 from rater.evaluation.render import as_csv, as_json, as_markdown, as_tables, write_plot
+from rater.evaluation.report import load_rows, report_data
+from rater.store.engine import session_scope
 from rater.store.ratings import find_rater
 
 FORMATS = ("table", "markdown", "csv", "json")
@@ -53,7 +53,8 @@ def calibrate(ctx: typer.Context,
                                                     "judge's stored ratings with it."),
               config: Optional[Path] = typer.Option(None, help="Judges file (default $RATER_HOME/judges.yaml).")) -> None:
     """Fit the judge's acceptance rule to the teachers' decisions, cross-validated by item."""
-    from rater.evaluation.calibration import calibrate as fit, load_cases, reapply
+    from rater.evaluation.calibration import calibrate as fit
+    from rater.evaluation.calibration import load_cases, reapply
     from rater.judge.config import save_acceptance
 
     teachers = [a.strip() for a in against.split(",") if a.strip()]

@@ -7,11 +7,11 @@ from typing import List, Optional
 import typer
 
 from rater.cli import app
-from rater.store.engine import session_scope
+from rater.core.domain import RaterKind
 from rater.core.errors import InputError
 from rater.evaluation.evalsets import build_eval_set, eval_set_progress
 from rater.raters.runner import Queue
-from rater.core.domain import RaterKind
+from rater.store.engine import session_scope
 from rater.store.items import ItemFilter
 from rater.store.ratings import eval_set_id_of, get_or_create_rater, rater_acceptance
 

@@ -11,8 +11,8 @@ from sqlalchemy import case, func, select
 from sqlmodel import Session
 
 from rater.core.errors import InputError
-from rater.store.tables import Context, Distractor, Item, Rater, Rating, rating_scope
 from rater.core.prompts import render_false, render_instruction, render_output
+from rater.store.tables import Context, Distractor, Item, Rater, Rating, rating_scope
 
 PAIR_STRATEGIES = ("disjoint", "all", "one")
 ITEM_BATCH = 2000

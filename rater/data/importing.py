@@ -9,10 +9,10 @@ from sqlmodel import Session
 
 from rater.core.domain import Judgement
 from rater.core.errors import InputError
-from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rating
 from rater.data.records import ImportBatch, NewDistractor
 from rater.store.items import item_key, sha256
 from rater.store.ratings import get_or_create_rater, save_judgements
+from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rating
 
 
 @dataclass

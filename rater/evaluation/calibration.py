@@ -8,12 +8,12 @@ from typing import Sequence
 from sqlalchemy import select
 from sqlmodel import Session
 
-from rater.evaluation.agreement import cohen_kappa, precision_recall
 from rater.core.errors import InputError
+from rater.evaluation.agreement import cohen_kappa, precision_recall
+from rater.evaluation.report import human_majority
 from rater.judge.scoring import Acceptance
 from rater.store.ratings import replace_rating
 from rater.store.tables import Rater, Rating, rating_scope, utcnow
-from rater.evaluation.report import human_majority
 
 THRESHOLDS = [1 + 0.25 * i for i in range(17)]  # 1.0 .. 5.0
 CENTERS = [1.5 + 0.25 * i for i in range(13)]  # 1.5 .. 4.5

@@ -6,10 +6,10 @@ from typing import Callable
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
-from rater.store.engine import session_scope
 from rater.generators.base import Generator
-from rater.store.tables import Distractor, Item
+from rater.store.engine import session_scope
 from rater.store.items import item_views, sha256
+from rater.store.tables import Distractor, Item
 
 
 @dataclass

@@ -7,8 +7,9 @@ import yaml
 
 from rater.core.errors import InputError
 from rater.core.paths import rater_home
-from rater.llm.keys import DEFAULT_KEY_ENV, read_api_key
 from rater.judge.scoring import Acceptance
+from rater.llm.keys import DEFAULT_KEY_ENV, read_api_key
+
 
 def config_path() -> Path:
     return rater_home() / "judges.yaml"

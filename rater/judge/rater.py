@@ -8,13 +8,13 @@ from typing import ClassVar
 
 from sqlalchemy import Engine, select
 
-from rater.store.engine import session_scope
 from rater.core.domain import DistractorView, ItemView, Judgement
-from rater.llm.client import ChatClient, Endpoint, RequestFailed
 from rater.judge.prompt import STRUCTURED_SCHEMA, render_prompt, request_key
 from rater.judge.scoring import Acceptance, ParseFailure, parse_scores, rationale_of
-from rater.store.tables import JudgeRequest
+from rater.llm.client import ChatClient, Endpoint, RequestFailed
 from rater.raters.base import Rater
+from rater.store.engine import session_scope
+from rater.store.tables import JudgeRequest
 
 REASK = ("Your answer did not end with a usable score list ({problem}). Give exactly {n} scores between 1 and 5, "
          "in the order of the distractors, as a JSON list between dollar signs, for example $[{example}]$.")

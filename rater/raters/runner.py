@@ -15,10 +15,14 @@ from rater.core.domain import ItemView, Judgement, Revisit
 from rater.core.errors import FatalRaterError, RaterError, StoreError
 from rater.raters.base import Rater, StopRun
 from rater.store.engine import session_scope
-from rater.store.items import (ItemFilter, count_items_with_distractors, eval_set_views, item_views,
-                               unrated_item_ids)
-from rater.store.ratings import (eval_set_id_of, get_or_create_rater, rated_distractor_ids, ratings_of_item,
-                                 save_judgements)
+from rater.store.items import ItemFilter, count_items_with_distractors, eval_set_views, item_views, unrated_item_ids
+from rater.store.ratings import (
+    eval_set_id_of,
+    get_or_create_rater,
+    rated_distractor_ids,
+    ratings_of_item,
+    save_judgements,
+)
 
 BATCH = 256  # items loaded from the store at a time
 

@@ -13,8 +13,7 @@ from rater.core.domain import Judgement
 from rater.core.errors import InputError
 from rater.store.engine import dialect_insert
 from rater.store.items import ItemFilter
-from rater.store.tables import (Distractor, EvalSet, Rater, Rating, RatingHistory, rating_scope,
-                                utcnow)
+from rater.store.tables import Distractor, EvalSet, Rater, Rating, RatingHistory, rating_scope, utcnow
 
 
 def get_or_create_rater(session: Session, *, name: str, kind: str, settings: dict | None = None) -> Rater:

@@ -7,8 +7,8 @@ from textual.binding import Binding
 from textual.containers import Vertical
 from textual.widgets import DataTable, Footer, Static
 
-from rater.store.engine import session_scope
 from rater.core.domain import ItemView, Judgement
+from rater.store.engine import session_scope
 from rater.store.items import ItemFilter, eval_set_views, item_views
 from rater.store.ratings import disagreement_item_ids, eval_set_id_of, item_ratings, rated_item_ids
 from rater.tui.widgets import reason_label

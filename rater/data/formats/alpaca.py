@@ -4,8 +4,8 @@ from pathlib import Path
 from typing import Any
 
 from rater.core.errors import InputError
-from rater.data.formats.common import text_field
 from rater.core.prompts import parse_false_tags, parse_instruction
+from rater.data.formats.common import text_field
 from rater.data.records import ImportBatch, NewDistractor, NewItem
 
 SFT = "alpaca-sft"
