@@ -1,8 +1,10 @@
 """A real HTTP server on 127.0.0.1 that speaks the chat-completions protocol, scripted per test.
 
-Each request takes the next scripted behaviour (then the default): a reply text, an HTTP status with headers,
-a stall longer than the client's timeout, a dropped connection, or a delay before a good reply. The server
-counts requests, and counts them per prompt, so tests can prove nothing was sent twice.
+Each request takes the next scripted behaviour (then the default): a reply text, an HTTP status with headers (and
+optionally the error body a real server would send), a stall longer than the client's timeout, a dropped
+connection, or a delay before a good reply. The server counts requests, and counts them per prompt, so tests can
+prove nothing was sent twice. `reject_max_tokens` answers `max_tokens` as newer OpenAI models do (400, asking for
+`max_completion_tokens`).
 """
 
 import hashlib
@@ -32,8 +34,9 @@ def good_reply(prompt: str) -> str:
 
 class FakeOpenAI:
     def __init__(self, models: tuple[str, ...] = ("judge-model",), api_key: str = "test-key",
-                 default: Callable[[str], str] = good_reply, delay: float = 0.0) -> None:
+                 default: Callable[[str], str] = good_reply, delay: float = 0.0, reject_max_tokens: bool = False) -> None:
         self.models, self.api_key, self.default, self.delay = models, api_key, default, delay
+        self.reject_max_tokens = reject_max_tokens
         self.script: list[tuple] = []
         self.lock = threading.Lock()
         self.requests = 0
@@ -97,6 +100,11 @@ class FakeOpenAI:
                     return self._send(401, {"error": {"message": "Incorrect API key", "code": "invalid_api_key"}})
                 if body.get("model") not in fake.models:
                     return self._send(404, {"error": {"message": "model not found", "code": "model_not_found"}})
+                if fake.reject_max_tokens and "max_tokens" in body:
+                    return self._send(400, {"error": {
+                        "message": "Unsupported parameter: 'max_tokens' is not supported with this model. Use "
+                                   "'max_completion_tokens' instead.", "type": "invalid_request_error",
+                        "param": "max_tokens", "code": "unsupported_parameter"}})
                 self.completions = self.path.endswith("/completions") and not self.path.endswith("/chat/completions")
                 prompt = body["prompt"] if self.completions else body["messages"][0]["content"]
                 with fake.lock:
@@ -110,8 +118,9 @@ class FakeOpenAI:
             def _behave(self, behaviour: tuple, body: dict, prompt: str) -> None:
                 kind = behaviour[0]
                 if kind == "status":
-                    _, code, headers = behaviour
-                    return self._send(code, {"error": {"message": f"scripted {code}"}}, headers)
+                    code, headers = behaviour[1], behaviour[2]
+                    error = behaviour[3] if len(behaviour) > 3 else {"error": {"message": f"scripted {code}"}}
+                    return self._send(code, error, headers)
                 if kind == "drop":  # close the socket without an answer
                     self.close_connection = True
                     self.connection.shutdown(socket.SHUT_RDWR)

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from rater.core.domain import Judgement
 from rater.evaluation.calibration import calibrate, load_cases
-from rater.judge.config import load_judge
+from rater.judge.config import find_judge
 from rater.judge.scoring import Acceptance
 from rater.store.ratings import get_or_create_rater, save_judgements
 from rater.store.tables import Rater, Rating, RatingHistory
@@ -46,16 +46,28 @@ def test_recovers_the_threshold_and_raises_kappa(engine, synthetic):
 
 def test_cli_prints_before_and_after_and_saves(cli, engine, synthetic, tmp_path, monkeypatch):
     monkeypatch.setenv("RATER_HOME", str(tmp_path))
+    judges = tmp_path / "judges.yaml"
+    hand_written = ("# my judges, in my order\njudges:\n  gpt:    # the calibrated one\n    model: judge-model\n"
+                    "    price_in: 10   # USD\n    acceptance: {rule: weighted}\n")
+    judges.write_text(hand_written)
     output = " ".join(cli("calibrate", "--judge", "gpt", "--against", "anna", "--save").output.split())
     assert "before: kappa" in output and "after (cross-validated): kappa" in output and "'rule': 'threshold'" in output
-    saved = load_judge("gpt", tmp_path / "judges.yaml").acceptance
-    assert saved.rule == "threshold" and 3.0 <= saved.threshold < 3.5
-    assert yaml.safe_load((tmp_path / "judges.yaml").read_text())["judges"]["gpt"]["acceptance"]["rule"] == "threshold"
+    assert judges.read_text() == hand_written  # the user's file is kept byte for byte
+    saved = find_judge("gpt", "judge-model", judges)
+    assert saved.acceptance.rule == "threshold" and 3.0 <= saved.acceptance.threshold < 3.5
+    assert saved.price_in == 10 and "calibrations.yaml" in saved.acceptance_from and "anna" in saved.acceptance_from
+    stored = yaml.safe_load((tmp_path / "calibrations.yaml").read_text())["calibrations"]["gpt"]
+    assert stored["acceptance"]["rule"] == "threshold" and stored["against"] == ["anna"]
     with Session(engine) as session:
         rows = session.execute(select(Rating.score, Rating.accepted, Rating.limit).join(Rater)
                                .where(Rater.name == "gpt")).all()
-        assert all(accepted == (score > saved.threshold) and limit == saved.threshold for score, accepted, limit in rows)
-        assert session.execute(select(RatingHistory)).first() is not None
+        threshold = saved.acceptance.threshold
+        assert all(accepted == (score > threshold) and limit == threshold for score, accepted, limit in rows)
+        history = session.execute(select(RatingHistory.rating_id)).scalars().all()
+        revised = session.execute(select(Rating.id).join(Rater).where(Rater.name == "gpt", Rating.revision == 2)
+                                  ).scalars().all()
+    assert history and sorted(history) == sorted(revised)  # history and a new revision only where the label changed
+    assert f"{len(revised)} stored ratings of gpt changed" in output
 
 
 def test_refuses_with_too_few_shared_ratings(cli, engine):

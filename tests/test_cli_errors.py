@@ -31,7 +31,7 @@ def test_invalid_json(cli, tmp_path):
     assert_clean_error(cli("import", path, ok=False), "invalid JSON", "line 1")
 
 
-def test_unwritable_database(cli, tmp_path):
+def test_database_folder_that_does_not_exist(cli, tmp_path):
     folder = tmp_path / "missing-folder" / "r.db"
     result = cli.runner.invoke(app, ["--db", str(folder), "db", "stats"])
     assert_clean_error(result, "does not exist")

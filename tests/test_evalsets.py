@@ -37,7 +37,7 @@ def test_build_draws_at_most_two_per_source_and_counts_left_out(cli, engine, tmp
     assert again.exit_code == 2 and "exists already" in again.stderr
 
 
-def test_same_seed_same_draw(cli, engine, tmp_path):
+def test_same_seed_same_draw_and_another_seed_another(cli, engine, tmp_path):
     make_items(cli, tmp_path)
     cli("eval", "build", "a", "--sources", "human,sft", "--seed", "5")
     cli("eval", "build", "b", "--sources", "human,sft", "--seed", "5")
@@ -47,6 +47,9 @@ def test_same_seed_same_draw(cli, engine, tmp_path):
             return session.execute(select(EvalSlot.position, EvalSlot.slot, EvalSlot.distractor_id)
                                    .where(EvalSlot.eval_set_id == set_id).order_by(EvalSlot.id)).all()
         assert slots("a") == slots("b")
+    cli("eval", "build", "c", "--sources", "human,sft", "--seed", "6")
+    with Session(engine) as session:
+        assert slots("c") != slots("a")  # the seed decides the draw
 
 
 async def test_list_shows_each_raters_progress(cli, engine, tmp_path):
@@ -62,3 +65,27 @@ async def test_list_shows_each_raters_progress(cli, engine, tmp_path):
     assert "blind: 8 items; lisa 3/8" in cli("eval", "list").output
     result = cli("eval", "rate", "nope", "--as", "x", ok=False)
     assert result.exit_code == 2 and "blind" in result.stderr
+
+
+async def test_shuffle_per_rater_gives_each_teacher_an_order_of_their_own(cli, engine, tmp_path):
+    import zlib
+
+    from rater.raters.runner import Queue
+    from rater.tui.app import build_app
+    from tests.conftest import press
+
+    make_items(cli, tmp_path)
+    cli("eval", "build", "blind", "--sources", "human,sft")
+    firsts = {}
+    for name in ("lisa", "olle"):
+        seed = zlib.crc32(name.encode())  # what `rater eval rate --shuffle-per-rater` passes
+        app = build_app(engine, rater_name=name, queue=Queue(eval_set="blind"), blind=True, shuffle_seed=seed)
+        async with app.run_test(size=(100, 30)) as pilot:
+            order = []
+            for _ in range(8):
+                await press(pilot)
+                order.append(str(app.query_one("#question").render()))
+                await press(pilot, "space")
+        firsts[name] = order
+    assert sorted(firsts["lisa"]) == sorted(firsts["olle"]) and firsts["lisa"] != firsts["olle"]
+    assert firsts["lisa"] != [f"F {n}?" for n in range(8)]  # not the set's own order either

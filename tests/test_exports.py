@@ -99,3 +99,28 @@ def test_unknown_rater_in_export_is_a_clear_error(cli, tmp_path):
     cli("demo")
     result = cli("export", "pref", "--rater", "nobody", "-o", tmp_path / "x.json", ok=False)
     assert result.exit_code == 2 and "nobody" in result.stderr
+
+
+def test_pairs_with_one_text_and_rows_labelled_both_ways_are_left_out_and_counted(cli, tmp_path, engine):
+    from sqlalchemy import select
+    from sqlmodel import Session
+
+    from rater.core.domain import Judgement
+    from rater.store.ratings import get_or_create_rater, save_judgements
+    from rater.store.tables import Distractor
+    cli("import", shared_file("published-thesis-samples/evaluation_sample.json"))  # "rostfritt stål" from dpo and sft
+    with Session(engine) as session:
+        rows = session.execute(select(Distractor.id, Distractor.item_id, Distractor.text, Distractor.source)).all()
+        rater = get_or_create_rater(session, name="anna", kind="human")
+        for item_id in {r.item_id for r in rows}:
+            save_judgements(session, rater_id=rater.id, item_id=item_id, judgements=[
+                Judgement(r.id, r.source == "dpo" or r.text == "slip") for r in rows if r.item_id == item_id])
+        session.commit()
+    pref = cli("export", "pref", "--pairs", "all", "--format", "trl", "-o", tmp_path / "pref.jsonl")
+    pairs = [json.loads(line) for line in (tmp_path / "pref.jsonl").read_text().splitlines()]
+    assert pairs and all(p["chosen"] != p["rejected"] for p in pairs)
+    assert "1 pairs whose chosen and rejected texts are the same" in " ".join(pref.output.split())
+    kto = cli("export", "kto", "-o", tmp_path / "kto.jsonl")
+    completions = [json.loads(line)["completion"] for line in (tmp_path / "kto.jsonl").read_text().splitlines()]
+    assert "<false> rostfritt stål </false>\n" not in completions
+    assert "2 rows whose completion is labelled both ways" in " ".join(kto.output.split())

@@ -1,7 +1,7 @@
 """Generators: the offline baseline on SweQUAD-MC, and the openai generator's loop against the loopback server."""
 
 import asyncio
-import os
+import json
 
 import pytest
 from sqlalchemy import select
@@ -64,7 +64,7 @@ def test_generate_cli_and_rerun_completes_only_short_items(cli, engine):
     assert 24 <= count <= 36
     again = cli("generate", "--generator", "baseline", "--source", "baseline", "--split", "all", "--num", "3")
     short = int(result.output.split("items got fewer")[0].split(";")[-1].strip())
-    assert f"{short} items, 0 distractors added" in " ".join(again.output.split())
+    assert short and f"baseline: {short} items," in " ".join(again.output.split())  # only the short items again
 
 
 @pytest.fixture
@@ -77,10 +77,22 @@ def server():
 ITEM = ItemView(1, "Anna bor i Lund.", "Var bor Anna?", "i Lund", ())
 
 
-def openai_generator(server, **options):
-    os.environ["GEN_KEY"] = "test-key"
-    return load_generator("openai").from_options(model="gen-model", base_url=server.url, api_key_env="GEN_KEY",
-                                                 retry_base=0.01, **options)
+@pytest.fixture(autouse=True)
+def generator_key(monkeypatch):
+    monkeypatch.setenv("GEN_KEY", "test-key")
+
+
+def generate(server, items, num: int, **options) -> list[list[str]]:
+    """Run the openai generator against the loopback server, closing its client before the loop ends."""
+    generator = load_generator("openai").from_options(model="gen-model", base_url=server.url, api_key_env="GEN_KEY",
+                                                      retry_base=0.01, **options)
+
+    async def run():
+        try:
+            return await generator.generate(items, num)
+        finally:
+            await generator.close()
+    return asyncio.run(run())
 
 
 def test_openai_loop_drops_duplicates_answer_empty_and_malformed(server):
@@ -88,7 +100,7 @@ def test_openai_loop_drops_duplicates_answer_empty_and_malformed(server):
                 ("reply", "<false> i Umeå </false>\n<false unclosed i Kiruna\n"),
                 ("reply", "no tags at all"),
                 ("reply", "<false> i Göteborg </false>\n<false> i Visby </false>"))
-    found = asyncio.run(openai_generator(server).generate([ITEM], 4))
+    found = generate(server, [ITEM], 4)
     assert found == [["i Malmö", "i Umeå", "i Göteborg", "i Visby"]]
     assert server.requests == 4
     # re-prompts carry the published instruction plus what was found so far, as <false> tags
@@ -99,14 +111,13 @@ def test_openai_loop_drops_duplicates_answer_empty_and_malformed(server):
 
 def test_openai_loop_stops_after_eight_attempts(server):
     server.then(*[("reply", "<false> i Lund </false>")] * 20)
-    found = asyncio.run(openai_generator(server).generate([ITEM], 4))
+    found = generate(server, [ITEM], 4)
     assert found == [[]] and server.requests == MAX_ATTEMPTS
 
 
 def test_openai_completions_api_and_cli(cli, engine, server):
     cli("demo")
     server.default = lambda prompt: "<false> ett påhittat svar </false>\n<false> ett annat svar </false>\n"
-    os.environ["GEN_KEY"] = "test-key"
     cli("generate", "--generator", "openai", "--model", "gen-model", "--base-url", server.url, "--api-key-env",
         "GEN_KEY", "--api", "completions", "--source", "api", "--split", "all", "--limit", "3", "--num", "2")
     with Session(engine) as session:
@@ -118,3 +129,72 @@ def test_openai_completions_api_and_cli(cli, engine, server):
 def test_openai_generator_needs_a_model():
     with pytest.raises(Exception, match="needs --model"):
         load_generator("openai").from_options()
+
+
+def test_a_text_the_item_already_has_is_never_added_again(cli, engine):
+    from rater.generators.runner import add_distractors
+    cli("demo")
+    with Session(engine) as session:
+        first = session.execute(select(Distractor.text).where(Distractor.item_id == 1)).scalars().first()
+        added, dropped = add_distractors(session, item_id=1, source="model",
+                                         texts=[f"  {first.upper()} ", "något helt nytt", "Något helt nytt"], num=4)
+        session.commit()
+    assert (added, dropped) == (1, 2)
+
+
+def test_baseline_then_rules_gives_pairs_and_kto_rows_that_teach_something(cli, engine, swequad_files, tmp_path):
+    cli("import", swequad_files[2])
+    result = cli("generate", "--generator", "baseline", "--source", "baseline", "--split", "all", "--limit", "200")
+    cli("judge", "--rater", "rules")
+    cli("export", "pref", "--pairs", "all", "--format", "trl", "-o", tmp_path / "pref.jsonl")
+    cli("export", "kto", "-o", tmp_path / "kto.jsonl")
+    pairs = [json.loads(line) for line in (tmp_path / "pref.jsonl").read_text().splitlines()]
+    kto = [json.loads(line) for line in (tmp_path / "kto.jsonl").read_text().splitlines()]
+    assert all(p["chosen"] != p["rejected"] for p in pairs)  # (with no repeats, rules rejects nothing: no pairs)
+    labels: dict = {}
+    for row in kto:
+        labels.setdefault((row["prompt"], row["completion"]), set()).add(row["label"])
+    assert kto and all(len(found) == 1 for found in labels.values())
+    assert "0 repeats of distractors" in " ".join(result.output.split())
+    with Session(engine) as session:  # no item holds one text twice, whatever the sources
+        rows = session.execute(select(Distractor.item_id, Distractor.text)).all()
+    assert len({(i, t.strip().casefold()) for i, t in rows}) == len(rows)
+
+
+def run_generate(cli, server, *extra, ok=True):
+    return cli("generate", "--generator", "openai", "--model", "gen-model", "--base-url", server.url,
+               "--api-key-env", "GEN_KEY", "--source", "api", "--split", "all", "--num", "2", "--retry-base", "0.01",
+               "--max-attempts", "2", *extra, ok=ok)
+
+
+def test_failed_requests_are_counted_and_said(cli, engine, server):
+    cli("demo")
+    server.default = lambda prompt: "<false> ett påhittat svar </false>\n<false> ett annat svar </false>\n"
+    server.then(("status", 503, {}), ("status", 503, {}))  # the first request fails on both attempts
+    result = run_generate(cli, server, "--limit", "3", "--concurrency", "1")
+    flat = " ".join(result.output.split())
+    assert "1 requests failed" in flat and "6 distractors added" in flat
+
+
+def test_a_refused_generator_request_stops_with_the_servers_reason(cli, engine, server):
+    cli("demo")
+    server.then(("status", 400, {}, {"detail": "Server is pinned to 'tiny'; requested 'gen-model'."}))
+    result = run_generate(cli, server, "--concurrency", "1", ok=False)
+    flat = " ".join(result.stderr.replace("│", " ").split())
+    assert result.exit_code == 2 and "Server is pinned to 'tiny'" in flat and "judge" not in flat
+
+
+def test_a_generator_whose_every_request_fails_exits_non_zero(cli, engine, server):
+    cli("demo")
+    server.then(*[("status", 500, {}, {"error": {"message": "CUDA out of memory"}})] * 50)
+    result = run_generate(cli, server, "--concurrency", "1", ok=False)
+    flat = " ".join(result.stderr.replace("│", " ").split())
+    assert result.exit_code == 2 and "CUDA out of memory" in flat and "first 3 requests" in flat
+
+
+def test_an_unreachable_generator_server_is_named_without_the_judge(cli, engine):
+    cli("demo")
+    result = cli("generate", "--generator", "openai", "--model", "m", "--base-url", "http://127.0.0.1:9/v1",
+                 "--api-key-env", "GEN_KEY", "--source", "api", "--max-attempts", "1", ok=False)
+    flat = " ".join(result.stderr.replace("│", " ").split())
+    assert result.exit_code == 2 and "Cannot reach the server at http://127.0.0.1:9/v1" in flat

@@ -128,3 +128,37 @@ def test_unrecognised_format_lists_formats(cli, tmp_path):
     assert result.exit_code == 2
     for name in ("swequad", "annotations", "alpaca-sft", "alpaca-pref", "evaluation"):
         assert name in result.stderr
+
+
+def test_a_jsonl_file_with_one_record_imports(cli, engine, tmp_path):
+    path = tmp_path / "one.jsonl"
+    path.write_text(json.dumps({"context": "Text.", "question": "Fråga?", "answer": "svar", "distractors": ["fel"]}) + "\n")
+    result = cli("import", "--format", "items", path)
+    assert "Read 1 records" in result.output and count(engine, Item) == 1
+
+
+def test_a_broken_line_of_a_jsonl_file_is_named(cli, engine, tmp_path):
+    path = tmp_path / "two.jsonl"
+    path.write_text('{"context": "T.", "question": "F?", "answer": "s", "distractors": ["a"]}\n{"context": \n')
+    result = cli("import", path, ok=False)
+    assert result.exit_code == 2 and "line 2" in result.stderr and count(engine, Item) == 0
+
+
+def test_published_sft_rows_import_with_their_distractors(cli, engine, tmp_path):
+    from rater.core.prompts import render_instruction, render_output
+    rows = [{"instruction": render_instruction("Anna bor i Lund.", "Var bor Anna?", "i Lund"), "input": "",
+             "output": render_output(["i Malmö", "i Umeå"])},
+            {"instruction": render_instruction("Bo är lärare.", "Vad är Bo?", "lärare"), "input": "",
+             "output": render_output(["läkare"])}]
+    path = tmp_path / "sft.json"
+    path.write_text(json.dumps(rows, ensure_ascii=False))
+    result = cli("import", path)
+    assert "alpaca-sft" in result.output
+    with Session(engine) as session:
+        found = session.execute(select(Item.question, Distractor.text, Distractor.source)
+                                .join(Distractor, Distractor.item_id == Item.id).order_by(Distractor.id)).all()
+    assert [tuple(r) for r in found] == [("Var bor Anna?", "i Malmö", "human"), ("Var bor Anna?", "i Umeå", "human"),
+                                         ("Vad är Bo?", "läkare", "human")]
+    out = tmp_path / "again.json"
+    cli("export", "sft", "--split", "all", "-o", out)
+    assert json.loads(out.read_text()) == rows  # the published form survives a round trip byte for byte

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -14,7 +15,7 @@ from sqlmodel import Session
 
 from rater.judge.scoring import Acceptance, ParseFailure, parse_scores
 from rater.store.tables import Distractor, Item, JudgeRequest, Rater, Rating
-from tests.fake_openai import FakeOpenAI
+from tests.fake_openai import DISTRACTOR_LINE, FakeOpenAI
 
 KEY = "test-key"
 
@@ -36,8 +37,13 @@ def items(cli, tmp_path):
     cli("import", path)
 
 
+@pytest.fixture(autouse=True)
+def judge_key(monkeypatch):
+    """The key every judge run here reads (each test sets it itself, so each passes when run alone)."""
+    monkeypatch.setenv("JUDGE_KEY", KEY)
+
+
 def judge(cli, server, *extra, ok=True):
-    os.environ["JUDGE_KEY"] = KEY
     return cli("judge", "--model", "judge-model", "--base-url", server.url, "--api-key-env", "JUDGE_KEY",
                "--retry-base", "0.01", "--timeout", "2", *extra, ok=ok)
 
@@ -105,7 +111,8 @@ def test_bad_answers_are_reasked_then_recorded(cli, engine, server, items, bad):
 
 def test_persistent_parse_failure_is_not_a_rejection_and_is_retried_later(cli, engine, server, items):
     server.then(*[("reply", "no list at all")] * 3)
-    result = judge(cli, server, "--limit", "1")
+    result = judge(cli, server, "--limit", "1", ok=False)
+    assert result.exit_code == 2 and "Every item failed" in result.stderr  # a run where all failed is no success
     assert "failed 1" in result.output and "parse failures 3" in result.output
     assert judged(engine) == {}
     judge(cli, server, "--limit", "1")
@@ -145,10 +152,38 @@ def test_exhausted_attempts_mark_the_item_failed_and_the_run_goes_on(cli, engine
     assert [r.status for r in request_rows(engine)].count("failed") == 1
 
 
-def test_orders_average_scores_over_shuffles(cli, engine, server, items):
+def by_position(prompt: str) -> str:
+    """Scores that depend only on where a distractor stands: 5 for the first, 4 for the second, 3 for the third."""
+    texts = DISTRACTOR_LINE.findall(prompt.split("Distractors:", 1)[-1])
+    return "$" + json.dumps([5 - n for n in range(len(texts))]) + "$"
+
+
+def test_orders_average_scores_over_distinct_orders(cli, engine, server, items):
+    server.default = by_position
     judge(cli, server, "--orders", "3", "--limit", "1")
     assert server.requests == 3 and len(server.per_prompt) == 3
-    assert judged(engine)["bra 0"][1] == 4.0
+    positions = {text: [] for text in ("bra 0", "dålig 0", "mitten 0")}
+    for prompt in server.prompts:
+        for n, (_, text) in enumerate(DISTRACTOR_LINE.findall(prompt.split("Distractors:", 1)[-1])):
+            positions[text].append(5 - n)
+    for text, scores in positions.items():
+        assert judged(engine)[text][1] == pytest.approx(sum(scores) / 3)  # the mean over the three orders
+    assert len({tuple(s) for s in positions.values()}) == 3
+
+
+def test_orders_never_repeat_an_order(cli, engine, server, tmp_path):
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps({"context": f"T {n}.", "question": f"F {n}?", "answer": f"s {n}",
+                                        "distractors": [f"a{n}", f"b{n}", f"c{n}", f"d{n}"]}) + "\n"
+                            for n in range(100)))
+    cli("import", path)
+    judge(cli, server, "--orders", "3")
+    assert server.requests == 300 and len(server.per_prompt) == 300  # 100 items x 3 distinct orders
+    two = tmp_path / "two.jsonl"
+    two.write_text(json.dumps({"context": "T.", "question": "Två?", "answer": "s", "distractors": ["x", "y"]}) + "\n")
+    cli("import", two)
+    judge(cli, server, "--orders", "3")
+    assert server.per_question["Två?"] == 2  # two distractors have only two orders
 
 
 def test_llm_rater_is_listed_and_needs_an_endpoint(cli, items):
@@ -174,7 +209,6 @@ def test_unknown_model_and_wrong_key_stop_the_run_with_exit_2(cli, server, items
 
 
 def test_unreachable_server_is_a_clear_error(cli, items):
-    os.environ["JUDGE_KEY"] = KEY
     with socket_closed_port() as port:
         result = cli("judge", "--model", "m", "--base-url", f"http://127.0.0.1:{port}/v1", "--api-key-env", "JUDGE_KEY",
                      "--max-attempts", "2", "--retry-base", "0.01", ok=False)
@@ -186,8 +220,13 @@ def test_key_never_lands_in_database_or_exports(cli, engine, server, items, db_p
     assert server.auth_headers and all(h == f"Bearer {KEY}" for h in server.auth_headers)
     cli("export", "kto", "-o", tmp_path / "kto.jsonl")
     cli("export", "pref", "-o", tmp_path / "pref.json")
-    for path in (db_path, tmp_path / "kto.jsonl", tmp_path / "pref.json"):
-        assert KEY.encode() not in path.read_bytes()
+    wal = db_path.with_name(db_path.name + "-wal")
+    assert wal.exists() and wal.stat().st_size > 0  # the writes sit in the WAL: scan it as well as the file
+    files = [db_path, wal, tmp_path / "kto.jsonl", tmp_path / "pref.json"]
+    assert all(KEY.encode() not in path.read_bytes() for path in files)
+    with engine.connect() as connection:
+        connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+    assert KEY.encode() not in db_path.read_bytes()
 
 
 def test_named_judge_from_config_file(cli, engine, server, items, tmp_path, monkeypatch):
@@ -213,7 +252,7 @@ def test_kill_9_then_rerun_loses_nothing_and_repeats_no_request(cli, engine, db_
         cli("import", path)
         command = [sys.executable, "-m", "rater.cli", "--db", str(db_path), "judge", "--model", "judge-model",
                    "--base-url", fake.url, "--api-key-env", "JUDGE_KEY", "--concurrency", "4"]
-        env = dict(os.environ, JUDGE_KEY=KEY)
+        env = dict(os.environ)
         process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         deadline = time.monotonic() + 60
         while fake.requests < 40 and time.monotonic() < deadline:
@@ -279,3 +318,146 @@ def test_rpm_limit_spaces_requests(cli, engine, server, items):
     started = time.monotonic()
     judge(cli, server, "--rpm", "60", "--concurrency", "4")  # 2 items: the second waits a second
     assert time.monotonic() - started >= 1.0 and len(judged(engine)) == 6
+
+
+def test_a_429_on_the_last_attempt_does_not_wait(cli, engine, server, items):
+    server.then(("status", 429, {"Retry-After": "60"}))
+    started = time.monotonic()
+    result = judge(cli, server, "--limit", "1", "--max-attempts", "1", "--concurrency", "1", ok=False)
+    # nothing follows the last attempt, so its Retry-After of 60 s is not waited for
+    assert time.monotonic() - started < 50 or pytest.fail("slept after the last attempt")
+    assert "429 rate limited" in result.output
+
+
+def test_a_429_waits_for_retry_after_between_attempts(cli, engine, server, items):
+    server.then(("status", 429, {"Retry-After": "1"}))
+    started = time.monotonic()
+    judge(cli, server, "--limit", "1", "--concurrency", "1")
+    assert time.monotonic() - started >= 1.0
+
+
+def test_no_quota_stops_the_run_at_once(cli, engine, server, items):
+    quota = {"error": {"message": "You exceeded your current quota, please check your plan and billing details.",
+                       "type": "insufficient_quota", "code": "insufficient_quota"}}
+    server.then(*[("status", 429, {}, quota)] * 5)
+    result = judge(cli, server, "--concurrency", "1", ok=False)
+    assert result.exit_code == 2 and "no quota left" in result.stderr and "exceeded your current quota" in result.stderr
+    assert server.requests == 1 and judged(engine) == {}
+
+
+def test_two_servers_with_one_model_name_never_share_answers(cli, engine, items):
+    first, second = FakeOpenAI().start(), FakeOpenAI().start()
+    try:
+        cli("judge", "--model", "judge-model", "--base-url", first.url, "--api-key-env", "JUDGE_KEY", "--as", "a")
+        cli("judge", "--model", "judge-model", "--base-url", second.url, "--api-key-env", "JUDGE_KEY", "--as", "b")
+        assert first.requests == 2 and second.requests == 2  # the second server was asked, not the cache
+    finally:
+        first.stop()
+        second.stop()
+
+
+def test_the_event_loop_keeps_sending_while_the_database_is_locked(cli, db_path, tmp_path):
+    slow = FakeOpenAI(delay=0.05).start()
+    try:
+        path = tmp_path / "many.jsonl"
+        path.write_text("".join(json.dumps({"context": f"T {n}.", "question": f"F {n}?", "answer": f"s {n}",
+                                            "distractors": [f"bra {n}", f"dålig {n}"]}) + "\n" for n in range(200)))
+        cli("import", path)
+        command = [sys.executable, "-m", "rater.cli", "--db", str(db_path), "judge", "--model", "judge-model",
+                   "--base-url", slow.url, "--api-key-env", "JUDGE_KEY", "--concurrency", "4"]
+        process = subprocess.Popen(command, env=dict(os.environ), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 60
+        while slow.requests < 10 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        locker = sqlite3.connect(db_path, isolation_level=None)
+        locker.execute("BEGIN EXCLUSIVE")  # another program holds the database for 2 s
+        during = slow.requests
+        time.sleep(2.0)
+        sent_while_locked = slow.requests - during
+        locker.execute("ROLLBACK")
+        assert process.wait(timeout=120) == 0, process.stderr.read()
+        # 2 s at 4 in flight and 50 ms each is ~160 requests; a loop blocked on the lock would send none
+        assert sent_while_locked >= 20
+        with Session(create_engine_for(db_path)) as session:
+            assert session.execute(select(func.count()).select_from(Rating)).scalar_one() == 400
+    finally:
+        slow.stop()
+
+
+def create_engine_for(db_path):
+    from rater.store.engine import create_store_engine, database_url
+    return create_store_engine(database_url(str(db_path)))
+
+
+def test_a_refused_request_stops_with_the_servers_reason(cli, engine, server, items):
+    pinned = {"detail": "Server is pinned to 'tiny'; requested 'judge-model'."}
+    server.then(("status", 400, {}, pinned))
+    result = judge(cli, server, "--concurrency", "1", ok=False)
+    assert result.exit_code == 2 and "Server is pinned to 'tiny'" in " ".join(result.stderr.replace("│", " ").split())
+    assert server.requests == 1
+
+
+def test_the_same_failure_on_the_first_requests_stops_the_run(cli, engine, server, tmp_path):
+    path = tmp_path / "many.jsonl"
+    path.write_text("".join(json.dumps({"context": f"T {n}.", "question": f"F {n}?", "answer": f"s {n}",
+                                        "distractors": ["a", "b"]}) + "\n" for n in range(20)))
+    cli("import", path)
+    unknown = {"error": {"message": "The model judge-model does not exist or cannot be loaded"}}
+    server.then(*[("status", 500, {}, unknown)] * 100)
+    result = judge(cli, server, "--concurrency", "1", "--max-attempts", "2", ok=False)
+    flat = " ".join(result.stderr.replace("│", " ").split())
+    assert result.exit_code == 2 and "first 3 requests" in flat and "does not exist or cannot be loaded" in flat
+    assert server.requests == 6  # 3 items x 2 attempts, then the run stops instead of failing all 20
+
+
+def test_answers_are_capped_and_a_server_that_wants_max_completion_tokens_gets_it(cli, engine, items):
+    modern = FakeOpenAI(reject_max_tokens=True).start()
+    try:
+        cli("judge", "--model", "judge-model", "--base-url", modern.url, "--api-key-env", "JUDGE_KEY",
+            "--max-tokens", "300")
+        assert modern.bodies and all(b.get("max_completion_tokens") == 300 and "max_tokens" not in b
+                                     for b in modern.bodies)
+        assert modern.requests == 2  # both items answered once the parameter was switched
+    finally:
+        modern.stop()
+
+
+def test_max_tokens_defaults_to_1024(cli, engine, server, items):
+    judge(cli, server, "--limit", "1")
+    assert server.bodies[0]["max_tokens"] == 1024
+
+
+def test_a_reask_carries_only_the_tail_of_the_failed_answer(cli, engine, server, items):
+    rambling = "Let me think. " * 2000 + "I cannot decide."
+    server.then(("reply", rambling), ("reply", rambling))
+    judge(cli, server, "--limit", "1")
+    first, second, third = server.bodies[:3]
+    assert len(second["messages"]) == 3 and len(third["messages"]) == 3  # re-asks never pile up
+    assert second["messages"][0] == first["messages"][0]
+    assert len(second["messages"][1]["content"]) <= 601 and second["messages"][1]["content"].endswith("decide.")
+    assert len(json.dumps(third)) < len(json.dumps(first)) + 1500
+
+
+def test_with_context_sends_the_text_and_a_prompt_file_replaces_the_prompt(cli, engine, server, items, tmp_path):
+    judge(cli, server, "--limit", "1", "--with-context", "--as", "with-context")
+    assert "Text 0." in server.prompts[0]
+    prompt = tmp_path / "prompt.md"
+    prompt.write_text("Rate these.\nQuestion: {{question}}\nAnswer: {{answer}}\nDistractors:\n{{distractors}}\n")
+    judge(cli, server, "--limit", "1", "--prompt", prompt, "--as", "own-prompt")
+    assert server.prompts[-1].startswith("Rate these.\nQuestion: Fråga 0?") and "Text 0." not in server.prompts[-1]
+    missing = tmp_path / "bad.md"
+    missing.write_text("Rate {{question}}")
+    result = judge(cli, server, "--prompt", missing, "--as", "bad-prompt", ok=False)
+    assert result.exit_code == 2 and "{{answer}}" in result.stderr
+
+
+def test_rules_ratings_cannot_land_under_a_teachers_name(cli, engine):
+    from rater.store.ratings import get_or_create_rater
+    cli("demo")
+    with Session(engine) as session:
+        get_or_create_rater(session, name="anna", kind="human")
+        session.commit()
+    result = cli("judge", "--rater", "rules", "--as", "anna", ok=False)
+    assert result.exit_code == 2 and "belongs to a rater of kind 'human'" in result.stderr.replace("\n", " ")
+    with Session(engine) as session:
+        assert session.execute(select(func.count()).select_from(Rating)).scalar_one() == 0

@@ -168,3 +168,10 @@ def test_markdown_and_csv_formats(cli, published):
 def test_no_ratings_is_a_clear_error(cli):
     result = cli("report", ok=False)
     assert result.exit_code == 2 and "No ratings match" in result.stderr
+
+
+def test_wilson_interval_matches_a_known_value():
+    from rater.evaluation.agreement import wilson
+    low, high = wilson(121, 284)  # the published SFT acceptance
+    assert round(low, 3) == 0.370 and round(high, 3) == 0.484
+    assert wilson(0, 0) == (0.0, 0.0) and wilson(10, 10)[1] == pytest.approx(1.0)

@@ -81,3 +81,17 @@ def test_no_unused_imports_or_undefined_names():
     result = subprocess.run([str(ruff), "check", "rater", "training", "tests", "benchmarks", "migrations"], cwd=ROOT,
                             capture_output=True, text=True)
     assert result.returncode == 0, result.stdout
+
+
+def test_split_of_one_dataset_moves_shared_contexts_whole(cli, engine, tmp_path):
+    import json
+    rows = []
+    for n in range(30):  # dataset "a": one question per context; dataset "b" asks about the same contexts
+        rows.append({"context": f"Text nummer {n}.", "question": f"A {n}?", "answer": f"a {n}", "distractors": ["x"]})
+    (tmp_path / "a.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (tmp_path / "b.jsonl").write_text("".join(json.dumps(r | {"question": f"B {n}?"}) + "\n" for n, r in enumerate(rows)))
+    cli("import", tmp_path / "a.jsonl", tmp_path / "b.jsonl")
+    cli("split", "--dataset", "b", "--seed", "4")  # b first: a's items of those contexts go along
+    result = cli("split", "--dataset", "a", "--seed", "7")
+    assert all(len(splits) == 1 for splits in splits_by_context(engine).values()), "a context in two splits"
+    assert "30 items of other datasets share these contexts" in " ".join(result.output.split())

@@ -182,6 +182,11 @@ def test_train_without_output_is_a_clear_error(cli, tiny):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="GPU-only: peak memory of the 4-bit path needs CUDA")
 def test_gpu_4bit_peak_memory(tiny, demo_rows, tmp_path):
+    import bitsandbytes as bnb
+
     torch.cuda.reset_peak_memory_stats()
-    train_sft(tiny, demo_rows, tmp_path / "sft", resolve("sft", max_steps=2))
+    out = train_sft(tiny, demo_rows, tmp_path / "sft", resolve("sft", max_steps=2))
+    assert json.loads((out / "manifest.json").read_text())["quantized_4bit"] is True
+    model = load_model(tiny, quantize=True)
+    assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())  # really 4-bit, not full precision
     assert torch.cuda.max_memory_allocated() < 512 * 2**20  # a tiny model's 4-bit run stays far below 0.5 GB

@@ -5,6 +5,7 @@ import hashlib
 import json
 from pathlib import Path
 
+from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 from rater.core.prompts import render_false
 from rater.data.exports import kto_rows, preference_rows, rater_ids, sft_rows
@@ -61,7 +62,7 @@ def kto_from_file(path: Path) -> list[dict]:
     return rows
 
 
-def sft_from_store(engine, split: str = "train", sources=("human",)) -> list[dict]:
+def sft_from_store(engine, split: str = "train", sources=(HUMAN_SOURCE,)) -> list[dict]:
     with session_scope(engine) as session:
         return [{"prompt": i, "completion": o} for i, o in sft_rows(session, split=split, sources=sources)]
 

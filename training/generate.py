@@ -32,7 +32,6 @@ class HFGenerator(Generator):
 
     def __init__(self, model: Path | str, adapter: Path | str | None = None, *, temperature: float = 0.7,
                  top_p: float = 0.95, max_new_tokens: int = 128, seed: int = 0, load_in_4bit: bool = False) -> None:
-        import torch
 
         self.tokenizer = load_tokenizer(model, padding_side="left")
         self.model = load_model(model, quantize=load_in_4bit and device().startswith("cuda"))
@@ -45,7 +44,6 @@ class HFGenerator(Generator):
                              pad_token_id=self.tokenizer.pad_token_id)
         if temperature > 0:
             self.sampling.update(temperature=temperature, top_p=top_p)
-        self.generator = torch.Generator().manual_seed(seed)
         self.seed = seed
 
     @classmethod

@@ -1,37 +1,66 @@
-"""Training settings: defaults from the published runs (SPEC section 6), YAML recipes, command-line overrides."""
+"""Training settings: defaults from the published runs (SPEC section 6), typed YAML recipes, command-line overrides."""
 
-from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
+from typing import Literal
 
-import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rater.core.config import read_yaml, validated
 from rater.core.errors import InputError
 
+Stage = Literal["sft", "dpo", "kto"]
 
-@dataclass(frozen=True)
-class TrainSettings:
-    learning_rate: float = 5e-5
-    epochs: float = 5.0
+
+class TrainSettings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    learning_rate: float = Field(5e-5, gt=0)
+    epochs: float = Field(5.0, gt=0)
     max_steps: int = -1  # > 0 stops early (tests, smoke runs)
-    batch_size: int = 1
-    grad_accum: int = 4
+    batch_size: int = Field(1, ge=1)
+    grad_accum: int = Field(4, ge=1)
     scheduler: str = "cosine"
-    save_steps: int = 400
-    logging_steps: int = 1
-    lora_r: int = 8  # LLaMA-Factory's defaults (the published runs used its CLI): rank 8, alpha 16, dropout 0
-    lora_alpha: int = 16
-    lora_dropout: float = 0.0
+    save_steps: int = Field(400, ge=1)
+    logging_steps: int = Field(1, ge=1)
+    lora_r: int = Field(8, ge=1)  # LLaMA-Factory's defaults (the published runs used its CLI): rank 8, alpha 16,
+    lora_alpha: int = Field(16, ge=1)  # dropout 0
+    lora_dropout: float = Field(0.0, ge=0, lt=1)
     target_modules: tuple[str, ...] = ("q_proj", "v_proj")
     quantize: bool = True  # 4-bit NF4 with double quantization where supported
-    max_length: int = 2048
-    beta: float = 0.1  # DPO / KTO
+    max_length: int = Field(2048, ge=8)
+    beta: float = Field(0.1, gt=0)  # DPO / KTO
     seed: int = 0
-    extra: dict = field(default_factory=dict)
 
     def as_dict(self) -> dict:
-        data = asdict(self)
+        data = self.model_dump()
         data["target_modules"] = list(self.target_modules)
         return data
+
+
+class Recipe(BaseModel):
+    """A recipe file: any of the settings, plus which stage it is for and notes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    stage: Stage | None = None
+    base_model: str | None = None
+    notes: str | None = None
+    learning_rate: float | None = None
+    epochs: float | None = None
+    max_steps: int | None = None
+    batch_size: int | None = None
+    grad_accum: int | None = None
+    scheduler: str | None = None
+    save_steps: int | None = None
+    logging_steps: int | None = None
+    lora_r: int | None = None
+    lora_alpha: int | None = None
+    lora_dropout: float | None = None
+    target_modules: tuple[str, ...] | None = None
+    quantize: bool | None = None
+    max_length: int | None = None
+    beta: float | None = None
+    seed: int | None = None
 
 
 STAGE_DEFAULTS = {
@@ -41,26 +70,29 @@ STAGE_DEFAULTS = {
 }
 
 
-def load_recipe(path: Path) -> dict:
+def load_recipe(path: Path, stage: str) -> dict:
+    """The settings a recipe sets; a recipe written for another stage is refused."""
     if not path.exists():
         raise InputError(f"Recipe {path} does not exist.", "see training/recipes/ for examples")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    known = {f.name for f in fields(TrainSettings)}
-    unknown = set(data) - known - {"stage", "base_model", "notes"}
-    if unknown:
-        raise InputError(f"Recipe {path} has unknown keys: {', '.join(sorted(unknown))}.",
-                         f"known keys: {', '.join(sorted(known))}")
-    return {k: v for k, v in data.items() if k in known}
+    recipe = validated(Recipe, read_yaml(path, "recipe") or {}, path, "recipe")
+    if recipe.stage and recipe.stage != stage:
+        raise InputError(f"Recipe {path} is for `rater train {recipe.stage}`, not {stage}.",
+                         f"pass a {stage} recipe, or remove its `stage: {recipe.stage}` line")
+    return recipe.model_dump(exclude_none=True, exclude={"stage", "base_model", "notes"})
 
 
 def resolve(stage: str, recipe: Path | None = None, **overrides) -> TrainSettings:
-    """Stage defaults, then the recipe, then the options actually given."""
-    settings = STAGE_DEFAULTS[stage]
+    """Stage defaults, then the recipe, then the options actually given; every value checked."""
+    values = STAGE_DEFAULTS[stage].model_dump()
     if recipe:
-        settings = replace(settings, **load_recipe(recipe))
+        values.update(load_recipe(recipe, stage))
     given = {k: v for k, v in overrides.items() if v is not None}
-    if "target_modules" in given and isinstance(given["target_modules"], str):
+    if isinstance(given.get("target_modules"), str):
         given["target_modules"] = tuple(m.strip() for m in given["target_modules"].split(",") if m.strip())
-    if isinstance(settings.target_modules, list):
-        settings = replace(settings, target_modules=tuple(settings.target_modules))
-    return replace(settings, **given)
+    values.update(given)
+    try:
+        return TrainSettings.model_validate(values)
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        raise InputError(f"Training setting {'.'.join(map(str, error['loc']))}: {error['msg']} "
+                         f"(found {error['input']!r}).", "fix the option or the recipe") from None

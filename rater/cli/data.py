@@ -9,11 +9,13 @@ from rich.table import Table
 from sqlalchemy import Integer, cast, func, select
 
 from rater.cli import app
+from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 from rater.data.demo import load_demo
 from rater.data.exports import (
     EXPORT_FORMATS,
     PAIR_STRATEGIES,
+    Dropped,
     kto_rows,
     preference_rows,
     rater_ids,
@@ -25,7 +27,7 @@ from rater.data.exports import (
 from rater.data.formats import FORMATS, parse_file
 from rater.data.importing import ingest
 from rater.data.split import approximate_tokens, assign_splits, tokenizer_counter
-from rater.store.engine import session_scope
+from rater.store.engine import safe_url, session_scope
 from rater.store.items import count_items
 from rater.store.tables import Distractor, Item, Rater, Rating
 
@@ -83,7 +85,8 @@ def split(ctx: typer.Context,
           max_context_tokens: int = typer.Option(1024, help="Items whose context is longer are excluded."),
           tokenizer: Optional[Path] = typer.Option(None, help="tokenizer.json (or a model folder) for exact "
                                                               "counts; without it 1 token per 3 characters."),
-          dataset: Optional[str] = typer.Option(None, help="Only split this dataset's items.")) -> None:
+          dataset: Optional[str] = typer.Option(None, help="Only split the contexts of this dataset's items (items "
+                                                           "of other datasets on those contexts go along).")) -> None:
     """Split items into train and test by context, so no context is in both."""
     state = ctx.obj
     counter = tokenizer_counter(tokenizer) if tokenizer else approximate_tokens
@@ -93,6 +96,9 @@ def split(ctx: typer.Context,
     how = "tokenizer" if tokenizer else "estimate: 3 characters a token"
     state.console.print(f"train {counts['train']}, test {counts['test']}, excluded {counts['excluded']} "
                         f"(context over {max_context_tokens} tokens, {how})")
+    if counts["shared"]:
+        state.console.print(f"{counts['shared']} items of other datasets share these contexts and went with them, "
+                            "so no context is in both splits")
 
 
 def _check_format(fmt: str, allowed=EXPORT_FORMATS) -> None:
@@ -104,7 +110,7 @@ def _check_format(fmt: str, allowed=EXPORT_FORMATS) -> None:
 def export_sft(ctx: typer.Context,
                output: Path = typer.Option(..., "-o", "--output", help="File to write."),
                split: str = typer.Option("train", help="train, test, dev or all."),
-               source: List[str] = typer.Option(["human"], help="Distractor sources to use as targets."),
+               source: List[str] = typer.Option([HUMAN_SOURCE], help="Distractor sources to use as targets."),
                format: str = typer.Option("alpaca", help="alpaca, trl (prompt/completion JSONL) or llamafactory.")) -> None:
     """SFT rows in the published prompt format."""
     _check_format(format)
@@ -124,10 +130,12 @@ def export_pref(ctx: typer.Context,
     _check_format(format)
     if pairs not in PAIR_STRATEGIES:
         raise InputError(f"Unknown pair strategy {pairs!r}.", f"use one of: {', '.join(PAIR_STRATEGIES)}")
+    dropped = Dropped()
     with session_scope(ctx.obj.engine) as session:
-        rows = preference_rows(session, raters=rater_ids(session, rater), strategy=pairs, split=split)
+        rows = preference_rows(session, raters=rater_ids(session, rater), strategy=pairs, split=split, dropped=dropped)
         count = write_pref(rows, output, format)
     ctx.obj.console.print(f"Wrote {count} preference pairs to {output}")
+    _print_dropped(ctx.obj.console, dropped)
 
 
 @export_app.command("kto")
@@ -138,9 +146,17 @@ def export_kto(ctx: typer.Context,
                format: str = typer.Option("trl", help="trl or llamafactory.")) -> None:
     """One row per rated distractor with a boolean label."""
     _check_format(format, ("trl", "llamafactory"))
+    dropped = Dropped()
     with session_scope(ctx.obj.engine) as session:
-        count = write_kto(kto_rows(session, raters=rater_ids(session, rater), split=split), output, format)
+        rows = kto_rows(session, raters=rater_ids(session, rater), split=split, dropped=dropped)
+        count = write_kto(rows, output, format)
     ctx.obj.console.print(f"Wrote {count} KTO rows to {output}")
+    _print_dropped(ctx.obj.console, dropped)
+
+
+def _print_dropped(console, dropped: Dropped) -> None:
+    if dropped.describe():
+        console.print(f"Left out (they would teach nothing): {dropped.describe()}.")
 
 
 def _table(title: str, header: tuple[str, ...], rows) -> Table:
@@ -157,7 +173,7 @@ def db_stats(ctx: typer.Context) -> None:
     """Counts per dataset, split, source and rater, with acceptance rates."""
     console = ctx.obj.console
     with session_scope(ctx.obj.engine) as session:
-        console.print(f"Database: {ctx.obj.url}")
+        console.print(f"Database: {safe_url(ctx.obj.url)}")
         console.print(_table("Items per dataset and split", ("dataset", "split", "items"), session.execute(
             select(Item.dataset, func.coalesce(Item.split, "-"), func.count()).group_by(Item.dataset, Item.split)
             .order_by(Item.dataset, Item.split))))

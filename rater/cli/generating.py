@@ -5,17 +5,17 @@ from pathlib import Path
 from typing import Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rater.cli import app
+from rater.cli.progress import progress_bar
+from rater.core.errors import RaterError
 from rater.generators import installed_generators, load_generator
 from rater.generators.runner import run_generator
 
 
 def generate_into(engine, console, generator, **kwargs):
     """Run a generator with a progress bar; returns the summary."""
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[added]} added"), TimeElapsedColumn(), console=console) as progress:
+    with progress_bar(console, "{task.fields[added]} added") as progress:
         task = progress.add_task(f"generate ({kwargs['source']})", total=None, added=0)
         summary = asyncio.run(run_generator(
             generator, engine, on_start=lambda total: progress.update(task, total=total),
@@ -40,17 +40,25 @@ def generate(ctx: typer.Context,
              top_p: float = typer.Option(0.95, help="Nucleus sampling (hf)."),
              max_new_tokens: int = typer.Option(128, help="Tokens per continuation (model generators)."),
              concurrency: int = typer.Option(8, min=1, help="Requests in flight (openai)."),
+             timeout: float = typer.Option(60.0, help="Seconds before a request is abandoned and retried (openai)."),
+             max_attempts: int = typer.Option(5, min=1, help="Attempts per request before it counts as failed "
+                                                             "(openai)."),
+             retry_base: float = typer.Option(1.0, help="Seconds before the first retry; doubles each time (openai)."),
              seed: int = typer.Option(0, help="Sampling seed (hf)."),
              load_in_4bit: bool = typer.Option(False, help="4-bit weights on CUDA (hf).")) -> None:
     """Generate distractors; a rerun completes only items still short of --num from this source."""
     instance = load_generator(generator).from_options(
         model=model, adapter=adapter, base_url=base_url, api_key_env=api_key_env, api=api, temperature=temperature,
         top_p=top_p, max_tokens=max_new_tokens, max_new_tokens=max_new_tokens, concurrency=concurrency, seed=seed,
-        load_in_4bit=load_in_4bit)
+        load_in_4bit=load_in_4bit, timeout=timeout, max_attempts=max_attempts, retry_base=retry_base)
     summary = generate_into(ctx.obj.engine, ctx.obj.console, instance, source=source, num=num, split=split,
                             limit=limit, batch_size=batch_size)
     ctx.obj.console.print(f"{generator}: {summary.items} items, {summary.added} distractors added under '{source}'; "
-                          f"{summary.short} items got fewer than {num}")
+                          f"{summary.short} items got fewer than {num}; {summary.repeats} repeats of distractors the "
+                          f"items already had were not added; {summary.failed_requests} requests failed")
+    if summary.items and not summary.added and summary.failed_requests:
+        raise RaterError(f"Nothing was generated: {summary.failed_requests} requests failed.",
+                         "read the failures above, check --model and the server; a rerun completes the items")
 
 
 @app.command("generators")

@@ -6,10 +6,10 @@ from pathlib import Path
 from typing import List, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from rater.cli import app
-from rater.core.errors import InputError
+from rater.cli.progress import progress_bar
+from rater.core.errors import InputError, RaterError
 from rater.raters import installed_raters, load_rater
 from rater.raters.runner import Queue, RunSummary, run_rater
 from rater.store.items import ItemFilter
@@ -23,7 +23,7 @@ def list_raters(ctx: typer.Context) -> None:
 
 
 def _llm_judge(ctx, judge, model, **options):
-    from rater.judge.config import JudgeConfig, api_key, find_judge, load_judge, with_overrides
+    from rater.judge.config import api_key, find_judge, load_judge, with_overrides
     from rater.judge.prompt import load_template
     from rater.judge.rater import JudgeSettings, JudgeStats, LLMJudge
     from rater.judge.scoring import Acceptance
@@ -31,16 +31,17 @@ def _llm_judge(ctx, judge, model, **options):
 
     if judge:
         config = load_judge(judge, options["config"])
-    else:  # a judge run by --model still picks up a rule calibrated and saved under its name
-        name = options["as_name"] or model
-        config = find_judge(name, options["config"]) or JudgeConfig(name=name, model=model)
+    else:  # a judge run by --model still picks up its judges.yaml entry or a rule calibrated under its name
+        config = find_judge(options["as_name"] or model, model, options["config"])
     config = with_overrides(config, model=model, base_url=options["base_url"], api_key_env=options["api_key_env"],
-                            structured=options["structured"] or None)
+                            structured=options["structured"] or None, max_tokens=options["max_tokens"])
     if options["threshold"] is not None:
-        config = with_overrides(config, acceptance=Acceptance(rule="threshold", threshold=options["threshold"]))
+        config = with_overrides(config, acceptance=Acceptance(rule="threshold", threshold=options["threshold"]),
+                                acceptance_from="--threshold")
+    ctx.obj.console.print(f"acceptance: {config.acceptance.as_dict()} (from {config.acceptance_from})")
     endpoint = Endpoint(model=config.model, base_url=config.base_url, timeout=options["timeout"],
                         max_attempts=options["max_attempts"], rpm=options["rpm"], retry_base=options["retry_base"],
-                        structured=config.structured)
+                        structured=config.structured, max_tokens=config.max_tokens)
     settings = JudgeSettings(template=load_template(options["prompt"]), with_context=options["with_context"],
                              orders=options["orders"], acceptance=config.acceptance)
     stats = JudgeStats(price_in=config.price_in, price_out=config.price_out)
@@ -73,7 +74,9 @@ def judge(ctx: typer.Context,
           timeout: float = typer.Option(60.0, help="Seconds before a request is abandoned and retried."),
           max_attempts: int = typer.Option(5, min=1, help="Attempts per request before the item is marked failed."),
           retry_base: float = typer.Option(1.0, help="Seconds before the first retry; doubles each time, with jitter."),
-          rpm: Optional[float] = typer.Option(None, help="At most this many requests per minute.")) -> None:
+          rpm: Optional[float] = typer.Option(None, help="At most this many requests per minute."),
+          max_tokens: Optional[int] = typer.Option(None, min=1, help="Longest answer, in tokens (default 1024, or the "
+                                                                     "judge's max_tokens in judges.yaml).")) -> None:
     """Rate distractors headless; only what this rater has not rated yet, each item committed at once."""
     if rater == "llm" and not (model or judge_name):
         raise InputError("The llm rater needs an endpoint.", "pass --model NAME (and --base-url) or --judge NAME")
@@ -81,7 +84,7 @@ def judge(ctx: typer.Context,
         instance = _llm_judge(ctx, judge_name, model, base_url=base_url, api_key_env=api_key_env, config=config,
                               structured=structured, threshold=threshold, timeout=timeout, max_attempts=max_attempts,
                               rpm=rpm, retry_base=retry_base, prompt=prompt, with_context=with_context, orders=orders,
-                              as_name=as_name, concurrency=concurrency)
+                              as_name=as_name, concurrency=concurrency, max_tokens=max_tokens)
     else:
         instance = load_rater(rater)(as_name)
     if instance.interactive:
@@ -91,6 +94,9 @@ def judge(ctx: typer.Context,
     started = time.perf_counter()
     summary = _run_with_progress(ctx.obj.console, instance, ctx.obj.engine, queue)
     _print_summary(ctx.obj.console, instance, summary, time.perf_counter() - started)
+    if summary.failures and not summary.items:
+        raise RaterError(f"Every item failed ({len(summary.failures)}); nothing was rated.",
+                         "read the failures above; a later run retries these items")
 
 
 def _live_counts(instance, summary_counts: dict) -> str:
@@ -105,8 +111,7 @@ def _live_counts(instance, summary_counts: dict) -> str:
 
 def _run_with_progress(console, instance, engine, queue) -> RunSummary:
     counts = {"accepted": 0, "judged": 0}
-    with Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                  TextColumn("{task.fields[counts]}"), TimeElapsedColumn(), console=console) as progress:
+    with progress_bar(console, "{task.fields[counts]}") as progress:
         task = progress.add_task(instance.name, total=None, counts="")
 
         def rated(_item, judgements) -> None:
@@ -127,6 +132,8 @@ def _print_summary(console, instance, summary: RunSummary, seconds: float) -> No
         console.print(f"requests {stats.requests} (cached {stats.cached}), retries {instance.client.retries}, "
                       f"parse failures {stats.parse_failures}, tokens in {stats.prompt_tokens:,} "
                       f"out {stats.completion_tokens:,}, estimated cost ${stats.cost:.4f}")
+        if stats.unrecorded:
+            console.print(f"[yellow]{stats.unrecorded} request records could not be stored (ratings are)[/yellow]")
     for failure in summary.failures[:10]:
         console.print(f"[red]{failure}[/red]")
     if len(summary.failures) > 10:

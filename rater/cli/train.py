@@ -6,6 +6,7 @@ from typing import List, Optional
 import typer
 
 from rater.cli import app
+from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 
 STAGES = ("sft", "merge", "dpo", "kto", "predict")
@@ -85,7 +86,7 @@ def _rows(ctx, data_module, stage, data, split, source, rater, pairs) -> list[di
                 "kto": data_module.kto_from_file}[stage](data)
     engine = ctx.obj.engine
     if stage == "sft":
-        return data_module.sft_from_store(engine, split=split, sources=tuple(source) or ("human",))
+        return data_module.sft_from_store(engine, split=split, sources=tuple(source) or (HUMAN_SOURCE,))
     if stage == "dpo":
         return data_module.pref_from_store(engine, raters=rater, strategy=pairs)
     return data_module.kto_from_store(engine, raters=rater)

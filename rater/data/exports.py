@@ -10,9 +10,11 @@ from typing import Iterable, Iterator, Sequence
 from sqlalchemy import case, func, select
 from sqlmodel import Session
 
+from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 from rater.core.prompts import render_false, render_instruction, render_output
-from rater.store.tables import Context, Distractor, Item, Rater, Rating, rating_scope
+from rater.store.items import item_texts
+from rater.store.tables import Distractor, Item, Rater, Rating, rating_scope
 
 PAIR_STRATEGIES = ("disjoint", "all", "one")
 ITEM_BATCH = 2000
@@ -30,9 +32,7 @@ class Verdict:
 
 
 def _instructions(session: Session, item_ids: Sequence[int]) -> dict[int, str]:
-    rows = session.execute(select(Item.id, Context.text, Item.question, Item.answer)
-                           .join(Context, Context.id == Item.context_id).where(Item.id.in_(item_ids)))
-    return {r[0]: render_instruction(r[1], r[2], r[3]) for r in rows}
+    return {item_id: render_instruction(*texts) for item_id, texts in item_texts(session, item_ids).items()}
 
 
 def _batched(pairs: Iterable[tuple[int, object]]) -> Iterator[list[tuple[int, object]]]:
@@ -46,7 +46,7 @@ def _batched(pairs: Iterable[tuple[int, object]]) -> Iterator[list[tuple[int, ob
         yield batch
 
 
-def sft_rows(session: Session, *, split: str = "train", sources: Sequence[str] = ("human",)) -> Iterator[tuple[str, str]]:
+def sft_rows(session: Session, *, split: str = "train", sources: Sequence[str] = (HUMAN_SOURCE,)) -> Iterator[tuple[str, str]]:
     """(instruction, output) per item with at least one distractor from `sources`, in item order."""
     query = (select(Distractor.item_id, Distractor.text).join(Item, Item.id == Distractor.item_id)
              .where(Distractor.source.in_(sources))
@@ -99,6 +99,21 @@ def verdicts(session: Session, *, raters: Sequence[int], split: str = "all") -> 
         yield current, sorted(found, key=lambda v: v.order)
 
 
+@dataclass
+class Dropped:
+    """Rows an export left out because they teach nothing, counted so the command can say so."""
+
+    equal_pairs: int = 0  # preference pairs whose chosen and rejected texts are the same
+    conflicting: int = 0  # KTO rows whose completion is labelled both ways for the same prompt
+    repeated: int = 0  # KTO rows repeating one already written (same prompt, completion and label)
+
+    def describe(self) -> str:
+        parts = [f"{self.equal_pairs} pairs whose chosen and rejected texts are the same" if self.equal_pairs else "",
+                 f"{self.conflicting} rows whose completion is labelled both ways" if self.conflicting else "",
+                 f"{self.repeated} repeated rows" if self.repeated else ""]
+        return "; ".join(p for p in parts if p)
+
+
 def pairs_of(item_verdicts: list[Verdict], strategy: str = "disjoint") -> list[tuple[str, str]]:
     """(chosen, rejected) texts. `disjoint`: min(#accepted, #rejected) pairs, each distractor used once,
     best-scored accepted with worst-scored rejected; `all`: every combination; `one`: the best pair only."""
@@ -115,23 +130,43 @@ def pairs_of(item_verdicts: list[Verdict], strategy: str = "disjoint") -> list[t
     return [(a.text, r.text) for a, r in chosen]
 
 
-def preference_rows(session: Session, *, raters: Sequence[int], strategy: str = "disjoint",
-                    split: str = "all") -> Iterator[tuple[str, str, str]]:
-    """(instruction, chosen, rejected) rows."""
+def preference_rows(session: Session, *, raters: Sequence[int], strategy: str = "disjoint", split: str = "all",
+                    dropped: Dropped | None = None) -> Iterator[tuple[str, str, str]]:
+    """(instruction, chosen, rejected) rows; a pair whose two texts are the same (one text from two sources,
+    rated both ways) is left out and counted in `dropped`."""
+    dropped = dropped if dropped is not None else Dropped()
     for batch in _batched((i, pairs_of(v, strategy)) for i, v in verdicts(session, raters=raters, split=split)):
         instructions = _instructions(session, [i for i, pairs in batch if pairs])
         for item_id, pairs in batch:
             for chosen, rejected in pairs:
+                if chosen.strip() == rejected.strip():
+                    dropped.equal_pairs += 1
+                    continue
                 yield instructions[item_id], chosen, rejected
 
 
-def kto_rows(session: Session, *, raters: Sequence[int], split: str = "all") -> Iterator[tuple[str, str, bool]]:
-    """(instruction, distractor, accepted) for every rated distractor: KTO needs no pairs."""
+def kto_rows(session: Session, *, raters: Sequence[int], split: str = "all",
+             dropped: Dropped | None = None) -> Iterator[tuple[str, str, bool]]:
+    """(instruction, distractor, accepted) for every rated distractor: KTO needs no pairs. A text of one item
+    labelled both ways (it came from two sources) is left out, and a repeat with the same label is written once;
+    both are counted in `dropped`."""
+    dropped = dropped if dropped is not None else Dropped()
     for batch in _batched(verdicts(session, raters=raters, split=split)):
         instructions = _instructions(session, [i for i, _ in batch])
         for item_id, item_verdicts in batch:
+            labels: dict[str, set[bool]] = defaultdict(set)
             for v in item_verdicts:
-                yield instructions[item_id], v.text, v.accepted
+                labels[v.text.strip()].add(v.accepted)
+            written: set[str] = set()
+            for v in item_verdicts:
+                text = v.text.strip()
+                if len(labels[text]) > 1:
+                    dropped.conflicting += 1
+                elif text in written:
+                    dropped.repeated += 1
+                else:
+                    written.add(text)
+                    yield instructions[item_id], v.text, v.accepted
 
 
 # Writers ---------------------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from sqlmodel import Session
 from rater.core.domain import Judgement
 from rater.core.errors import InputError
 from rater.data.records import ImportBatch, NewDistractor
-from rater.store.items import item_key, sha256
+from rater.store.items import in_chunks, item_key, sha256
 from rater.store.ratings import get_or_create_rater, save_judgements
 from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rating
 
@@ -19,9 +19,6 @@ from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rat
 class ImportCounts:
     records: int = 0
     added: Counter = field(default_factory=Counter)  # contexts, items, distractors, ratings, eval slots
-
-
-IN_CHUNK = 5000
 
 
 class _Ingest:
@@ -49,10 +46,9 @@ class _Ingest:
 
     def _rows_in(self, columns, column, values) -> list:
         """Rows whose `column` is in `values`, asked in chunks: SQLite caps the parameters of one query."""
-        values = list(values)
         rows = []
-        for start in range(0, len(values), IN_CHUNK):
-            rows += self.session.execute(select(*columns).where(column.in_(values[start:start + IN_CHUNK]))).all()
+        for chunk in in_chunks(values):
+            rows += self.session.execute(select(*columns).where(column.in_(chunk))).all()
         return rows
 
     def _load_existing(self) -> None:

@@ -2,6 +2,8 @@
 
 from dataclasses import dataclass, field
 
+from rater.core.domain import RaterKind
+
 
 @dataclass(frozen=True)
 class NewDistractor:
@@ -30,6 +32,6 @@ class ImportBatch:
     dataset: str
     items: list[NewItem]
     rater_name: str | None = None
-    rater_kind: str = "llm"
+    rater_kind: str = RaterKind.llm
     eval_set: str | None = None
     records: int = 0

@@ -10,6 +10,7 @@ from sqlalchemy import select, update
 from sqlmodel import Session
 
 from rater.core.errors import InputError
+from rater.store.items import in_chunks
 from rater.store.tables import Context, Item, Split
 
 CHARS_PER_TOKEN = 3.0
@@ -41,16 +42,20 @@ def tokenizer_counter(path: Path) -> Callable[[str], int]:
 def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0, max_context_tokens: int = 1024,
                   count_tokens: Callable[[str], int] = approximate_tokens, dataset: str | None = None) -> Counter:
     """Mark items train / test / excluded: contexts move one by one, shuffled by `seed`, into test until it
-    holds `test_fraction` of the kept items."""
+    holds `test_fraction` of the kept items. With `dataset`, the contexts of that dataset's items are split, and
+    every item of those contexts goes with its context, whatever its dataset (counted as "shared"), so no
+    context ever lands in both splits."""
     if not 0 < test_fraction < 1:
         raise InputError(f"--test-fraction must lie between 0 and 1, got {test_fraction}.", "use e.g. 0.1")
-    query = select(Item.id, Item.context_id, Context.text).join(Context, Context.id == Item.context_id)
+    query = select(Item.id, Item.context_id, Context.text, Item.dataset).join(Context, Context.id == Item.context_id)
     if dataset:
-        query = query.where(Item.dataset == dataset)
+        query = query.where(Item.context_id.in_(select(Item.context_id).where(Item.dataset == dataset)))
     by_context: dict[int, list[int]] = defaultdict(list)
     too_long: list[int] = []
     sizes: dict[int, int] = {}
-    for item_id, context_id, text in session.execute(query):
+    shared = 0
+    for item_id, context_id, text, item_dataset in session.execute(query):
+        shared += bool(dataset) and item_dataset != dataset
         if context_id not in sizes:
             sizes[context_id] = count_tokens(text)
         (too_long if sizes[context_id] > max_context_tokens else by_context[context_id]).append(item_id)
@@ -65,6 +70,6 @@ def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0
     test_set = set(test)
     train = [i for ids in by_context.values() for i in ids if i not in test_set]
     for split, ids in ((Split.test, test), (Split.train, train), (Split.excluded, too_long)):
-        for start in range(0, len(ids), 5000):
-            session.execute(update(Item).where(Item.id.in_(ids[start:start + 5000])).values(split=split.value))
-    return Counter({"train": len(train), "test": len(test), "excluded": len(too_long)})
+        for chunk in in_chunks(ids):
+            session.execute(update(Item).where(Item.id.in_(chunk)).values(split=split.value))
+    return Counter({"train": len(train), "test": len(test), "excluded": len(too_long), "shared": shared})

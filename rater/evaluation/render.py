@@ -14,11 +14,11 @@ from rater.data.exports import check_output_folder
 RATE_SECTIONS = ("sources", "filtered")
 
 
-def _pct(value) -> str:
+def percent(value) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
-def _num(value) -> str:
+def number(value) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
@@ -32,7 +32,7 @@ def rate_rows(data: dict) -> list[tuple[str, str, str, dict]]:
 
 def _rate_cell(entry: dict) -> str:
     lo, hi = entry["ci95"]
-    return f"{entry['accepted']} / {entry['total']} ({_pct(entry['rate'])}, 95% CI {lo:.1%}-{hi:.1%})"
+    return f"{entry['accepted']} / {entry['total']} ({percent(entry['rate'])}, 95% CI {lo:.1%}-{hi:.1%})"
 
 
 def as_tables(data: dict) -> Group:
@@ -62,11 +62,11 @@ def as_tables(data: dict) -> Group:
 
 
 def _agreement_table(data: dict) -> Table:
-    table = Table(title=f"Agreement (Krippendorff's alpha {_num(data['agreement']['alpha'])})", title_justify="left")
+    table = Table(title=f"Agreement (Krippendorff's alpha {number(data['agreement']['alpha'])})", title_justify="left")
     for column in ("rater a", "rater b", "shared", "agreement", "Cohen's kappa"):
         table.add_column(column)
     for p in data["agreement"]["pairs"]:
-        table.add_row(p["a"], p["b"], str(p["n"]), _pct(p["percent"]), _num(p["kappa"]))
+        table.add_row(p["a"], p["b"], str(p["n"]), percent(p["percent"]), number(p["kappa"]))
     return table
 
 
@@ -76,8 +76,8 @@ def _judges_table(data: dict) -> Table:
         table.add_column(column)
     for judge, entry in data["judges"].items():
         for human, s in entry["vs"].items():
-            table.add_row(judge, human, str(s["n"]), _pct(s["judge_rate"]), _pct(s["human_rate"]),
-                          _pct(s["precision"]), _pct(s["recall"]), _num(s["kappa"]))
+            table.add_row(judge, human, str(s["n"]), percent(s["judge_rate"]), percent(s["human_rate"]),
+                          percent(s["precision"]), percent(s["recall"]), number(s["kappa"]))
     return table
 
 
@@ -85,14 +85,14 @@ def as_markdown(data: dict) -> str:
     lines = ["| section | group | source | accepted | total | rate | 95% CI |", "| --- | --- | --- | --- | --- | --- | --- |"]
     for section, group, label, e in rate_rows(data):
         lo, hi = e["ci95"]
-        lines.append(f"| {section} | {group} | {label} | {e['accepted']} | {e['total']} | {_pct(e['rate'])} | "
+        lines.append(f"| {section} | {group} | {label} | {e['accepted']} | {e['total']} | {percent(e['rate'])} | "
                      f"{lo:.1%}-{hi:.1%} |")
-    lines += ["", f"Krippendorff's alpha: {_num(data['agreement']['alpha'])}", "",
+    lines += ["", f"Krippendorff's alpha: {number(data['agreement']['alpha'])}", "",
               "| rater a | rater b | shared | agreement | kappa |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {p['a']} | {p['b']} | {p['n']} | {_pct(p['percent'])} | {_num(p['kappa'])} |"
+    lines += [f"| {p['a']} | {p['b']} | {p['n']} | {percent(p['percent'])} | {number(p['kappa'])} |"
               for p in data["agreement"]["pairs"]]
     lines += ["", "| judge | versus | shared | precision | recall | kappa |", "| --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {j} | {h} | {s['n']} | {_pct(s['precision'])} | {_pct(s['recall'])} | {_num(s['kappa'])} |"
+    lines += [f"| {j} | {h} | {s['n']} | {percent(s['precision'])} | {percent(s['recall'])} | {number(s['kappa'])} |"
               for j, e in data["judges"].items() for h, s in e["vs"].items()]
     return "\n".join(lines) + "\n"
 

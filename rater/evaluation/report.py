@@ -9,6 +9,7 @@ from typing import Iterable, Sequence
 from sqlalchemy import select
 from sqlmodel import Session
 
+from rater.core.domain import HUMAN_SOURCE, RaterKind
 from rater.evaluation.agreement import cohen_kappa, krippendorff_alpha, precision_recall, wilson
 from rater.store.ratings import eval_set_id_of
 from rater.store.tables import Distractor, Rater, Rating, rating_scope
@@ -56,10 +57,10 @@ def by_source(rows: Iterable[RatingRow]) -> dict[str, dict]:
 
 
 def human_names(rows: Sequence[RatingRow]) -> list[str]:
-    return sorted({r.rater for r in rows if r.kind == "human"})
+    return sorted({r.rater for r in rows if r.kind == RaterKind.human})
 
 
-def filtered_rows(rows: Sequence[RatingRow], humans: Sequence[str], human_source: str = "human") -> list[RatingRow]:
+def filtered_rows(rows: Sequence[RatingRow], humans: Sequence[str], human_source: str = HUMAN_SOURCE) -> list[RatingRow]:
     """Rows of items that have human distractors, every one of them accepted by every human rater."""
     human = [r for r in rows if r.rater in humans]
     has_human, rejected = set(), set()
@@ -113,7 +114,7 @@ def human_majority(labels: dict[str, bool], humans: Sequence[str]) -> bool | Non
 def judges_vs_humans(rows: Sequence[RatingRow]) -> dict:
     table = labels_by_distractor(rows)
     humans = human_names(rows)
-    machine = sorted({r.rater for r in rows if r.kind in ("llm", "rule")})
+    machine = sorted({r.rater for r in rows if r.kind in (RaterKind.llm, RaterKind.rule)})
     result = {}
     for judge in machine:
         versus = {}

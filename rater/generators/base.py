@@ -17,6 +17,7 @@ class Generator(ABC):
 
     name: ClassVar[str]
     default_batch_size: ClassVar[int] = 8
+    failed_requests: int = 0  # model generators count requests that failed after every retry
 
     @classmethod
     def from_options(cls, **options: Any) -> "Generator":
@@ -25,7 +26,8 @@ class Generator(ABC):
 
     @abstractmethod
     async def generate(self, items: Sequence[ItemView], num: int) -> list[list[str]]:
-        """Distractor texts per item, in the order of `items`."""
+        """Up to `num` new distractor texts per item, in the order of `items`; never a text the item already has
+        among `item.distractors` (any source), which the store would drop anyway."""
 
     async def close(self) -> None:
         """Release clients or models."""
@@ -41,10 +43,11 @@ def continuation_prompt(item: ItemView, found: Sequence[str], rng: random.Random
 _TAG_DEBRIS = re.compile(r"</?\s*(false|true|context|question)\b|\b(false|true)>|\n")
 
 
-def accept_new(found: list[str], candidates: Sequence[str], answer: str, num: int) -> None:
-    """Add candidates that are non-empty, not the answer, not a repeat (ignoring case and punctuation) and not
-    broken markup (tag fragments or line breaks inside a tag)."""
-    seen = {normalised_words(d) for d in found}
+def accept_new(found: list[str], candidates: Sequence[str], item: ItemView, num: int) -> None:
+    """Add candidates that are non-empty, not the answer, not a repeat of one found or of one the item already has
+    (ignoring case and punctuation) and not broken markup (tag fragments or line breaks inside a tag)."""
+    answer = item.answer
+    seen = {normalised_words(d) for d in found} | {normalised_words(d.text) for d in item.distractors}
     answer_words = normalised_words(answer)
     for text in candidates:
         words = normalised_words(text)
@@ -68,5 +71,5 @@ async def generate_with_loop(items: Sequence[ItemView], num: int,
             break
         prompts = [continuation_prompt(items[i], found[i], rngs[i]) for i in open_items]
         for i, text in zip(open_items, await complete(prompts)):
-            accept_new(found[i], parse_false_tags(text or ""), items[i].answer, num)
+            accept_new(found[i], parse_false_tags(text or ""), items[i], num)
     return found

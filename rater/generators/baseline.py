@@ -10,8 +10,8 @@ start or end with. The rest are ranked by these points, best first, ties by posi
   +1 the span is a whole clause (starts a sentence or follows a comma, ends before punctuation)
   -1 per word of length difference to the answer
 A candidate sharing two or more content words with the answer, or only the answer's, is dropped too (a
-reworded answer), and
-near-duplicates (one inside another) are skipped so the distractors differ.
+reworded answer), and so is one the item already has as a distractor from any source; near-duplicates (one inside
+another) are skipped so the distractors differ.
 """
 
 import re
@@ -106,11 +106,12 @@ def is_usable(candidate: Candidate, answer: tuple[str, ...]) -> bool:
 
 def pick(item: ItemView, num: int) -> list[str]:
     answer = normalised_words(item.answer)
+    existing = {normalised_words(d.text) for d in item.distractors}  # the item's own, from any source
     chosen: list[Candidate] = []
     for candidate in sorted(candidates(item), key=lambda c: (-c.points, c.position)):
         if len(chosen) == num:
             break
-        if not is_usable(candidate, answer):
+        if not is_usable(candidate, answer) or candidate.words in existing:
             continue
         if any(contains_words(c.words, candidate.words) or contains_words(candidate.words, c.words) for c in chosen):
             continue

@@ -17,7 +17,7 @@ class OpenAIGenerator(Generator):
     def __init__(self, endpoint: Endpoint, key: str, concurrency: int = 8) -> None:
         self.client = ChatClient(endpoint, key)
         self.slots = asyncio.Semaphore(concurrency)
-        self.failures = 0
+        self.failed_requests = 0
 
     @classmethod
     def from_options(cls, *, model: str | None = None, base_url: str | None = None, api_key_env: str | None = None,
@@ -34,7 +34,7 @@ class OpenAIGenerator(Generator):
             try:
                 reply = await self.client.complete([{"role": "user", "content": prompt}])
             except RequestFailed:
-                self.failures += 1
+                self.failed_requests += 1
                 return ""  # counts as an attempt that found nothing; the loop's bound still holds
             return reply.text
 

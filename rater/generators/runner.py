@@ -17,6 +17,8 @@ class GenerationSummary:
     items: int = 0
     added: int = 0
     short: int = 0  # items that still have fewer than N after generation
+    repeats: int = 0  # generated texts the item already had (from any source), not added
+    failed_requests: int = 0  # requests to a model server that failed after every retry
 
 
 def items_needing(session: Session, *, source: str, num: int, split: str | None, limit: int | None,
@@ -34,21 +36,30 @@ def items_needing(session: Session, *, source: str, num: int, split: str | None,
     return [i for i in chosen if have.get(i, 0) < num]
 
 
-def add_distractors(session: Session, *, item_id: int, source: str, texts: list[str], num: int) -> int:
-    """Store new distinct texts under `source`, up to `num` in all for the item; returns how many were added."""
-    existing = {k: p for k, p in session.execute(select(Distractor.key, Distractor.position).where(
-        Distractor.item_id == item_id, Distractor.source == source)).all()}
-    added = 0
+def same_text(text: str) -> str:
+    """What counts as the same distractor text: case and surrounding space ignored."""
+    return text.strip().casefold()
+
+
+def add_distractors(session: Session, *, item_id: int, source: str, texts: list[str], num: int) -> tuple[int, int]:
+    """Store new texts under `source`, up to `num` of that source for the item. A text the item already has, from
+    any source (case and surrounding space ignored), is never added again: it would be rated twice and pair with
+    itself in preference data. Returns (added, repeats dropped)."""
+    rows = session.execute(select(Distractor.text, Distractor.source).where(Distractor.item_id == item_id)).all()
+    seen = {same_text(text) for text, _ in rows}
+    count = sum(row_source == source for _, row_source in rows)
+    added = dropped = 0
     for text in texts:
-        key = sha256(text)
-        if len(existing) >= num:
+        if count >= num:
             break
-        if key in existing:
+        if same_text(text) in seen:
+            dropped += 1
             continue
-        session.add(Distractor(item_id=item_id, source=source, text=text, key=key, position=len(existing)))
-        existing[key] = len(existing)
+        session.add(Distractor(item_id=item_id, source=source, text=text, key=sha256(text), position=count))
+        seen.add(same_text(text))
+        count += 1
         added += 1
-    return added
+    return added, dropped
 
 
 async def run_generator(generator: Generator, engine: Engine, *, source: str, num: int = 4, split: str | None = "test",
@@ -70,12 +81,14 @@ async def run_generator(generator: Generator, engine: Engine, *, source: str, nu
             texts = await generator.generate(views, num)
             with session_scope(engine) as session:
                 for view, found in zip(views, texts):
-                    added = add_distractors(session, item_id=view.id, source=source, texts=found, num=num)
+                    added, repeats = add_distractors(session, item_id=view.id, source=source, texts=found, num=num)
                     summary.added += added
+                    summary.repeats += repeats
                     summary.items += 1
-                    summary.short += len(found) < num
+                    summary.short += len(found) - repeats < num
             if on_batch:
                 on_batch(len(views), summary.added)
     finally:
+        summary.failed_requests = generator.failed_requests
         await generator.close()
     return summary

@@ -1,24 +1,78 @@
-"""Named judges from a config file, so a new endpoint is configuration, not code; and the API key lookup."""
+"""Named judges: the user's $RATER_HOME/judges.yaml (typed, never rewritten by rater) and rater's own
+calibrations.yaml beside it, which `rater calibrate --save` writes and every judge run reads."""
 
 from dataclasses import dataclass, field, replace
+from datetime import datetime, timezone
 from pathlib import Path
+from typing import Literal
 
 import yaml
+from pydantic import BaseModel, ConfigDict, Field
 
+from rater.core.config import read_yaml, validated
 from rater.core.errors import InputError
 from rater.core.paths import rater_home
 from rater.judge.scoring import Acceptance
 from rater.llm.keys import DEFAULT_KEY_ENV, read_api_key
 
+DEFAULT_MAX_TOKENS = 1024
+CALIBRATIONS_HEADER = ("# Written by `rater calibrate --save`; rater reads it beside judges.yaml, and a rule here\n"
+                       "# overrides the judge's acceptance there. Edit judges.yaml, not this file.\n")
 
-def config_path() -> Path:
-    return rater_home() / "judges.yaml"
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AcceptanceRule(_Strict):
+    """`weighted`: accept above center + (mean - center) * weight; `threshold`: accept above a fixed limit."""
+
+    rule: Literal["weighted", "threshold"] = "weighted"
+    center: float = 2.5
+    weight: float = Field(0.5, ge=0, le=1)
+    threshold: float = Field(3.0, ge=1, le=5)
+
+    @classmethod
+    def of(cls, acceptance: Acceptance) -> "AcceptanceRule":
+        return cls(**acceptance.as_dict())
+
+    def to_acceptance(self) -> Acceptance:
+        return Acceptance(**self.model_dump())
+
+
+class JudgeEntry(_Strict):
+    """One judge of judges.yaml. Prices are USD per million tokens."""
+
+    model: str
+    base_url: str | None = None
+    api_key_env: str = DEFAULT_KEY_ENV
+    api_key_file: str | None = None
+    price_in: float = Field(0.0, ge=0)
+    price_out: float = Field(0.0, ge=0)
+    structured: bool = False
+    max_tokens: int = Field(DEFAULT_MAX_TOKENS, gt=0)
+    acceptance: AcceptanceRule = AcceptanceRule()
+
+
+class JudgesFile(_Strict):
+    judges: dict[str, JudgeEntry] = {}
+
+
+class Calibration(_Strict):
+    acceptance: AcceptanceRule
+    model: str | None = None
+    base_url: str | None = None
+    against: list[str] = []
+    saved_at: str | None = None
+
+
+class CalibrationsFile(_Strict):
+    calibrations: dict[str, Calibration] = {}
 
 
 @dataclass(frozen=True)
 class JudgeConfig:
-    """One judge: `judges: {NAME: {model, base_url, api_key_env, api_key_file, price_in, price_out, structured,
-    acceptance: {rule: weighted|threshold, ...}}}` in $RATER_HOME/judges.yaml. Prices are per million tokens."""
+    """A judge resolved from judges.yaml, calibrations.yaml and the command line."""
 
     name: str
     model: str
@@ -28,57 +82,73 @@ class JudgeConfig:
     price_in: float = 0.0
     price_out: float = 0.0
     structured: bool = False
+    max_tokens: int = DEFAULT_MAX_TOKENS
     acceptance: Acceptance = field(default_factory=Acceptance)
+    acceptance_from: str = "default"  # where the acceptance rule came from, for the run's summary
 
 
-def _read(path: Path) -> dict:
+def config_path() -> Path:
+    return rater_home() / "judges.yaml"
+
+
+def calibrations_path(config: Path | None = None) -> Path:
+    return (config or config_path()).parent / "calibrations.yaml"
+
+
+def _judges(path: Path) -> dict[str, JudgeEntry]:
     if not path.exists():
         return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    except yaml.YAMLError as exc:
-        raise InputError(f"{path} is not valid YAML: {exc}", "fix the judges file") from exc
-    if not isinstance(data, dict) or not isinstance(data.get("judges", {}), dict):
-        raise InputError(f"{path} must hold a mapping 'judges: {{NAME: {{model: ...}}}}'.", "fix the judges file")
-    return data
+    return validated(JudgesFile, read_yaml(path, "judges file") or {}, path, "judges file", entry_level=1).judges
+
+
+def _calibrations(path: Path) -> dict[str, Calibration]:
+    if not path.exists():
+        return {}
+    data = read_yaml(path, "calibrations file") or {}
+    return validated(CalibrationsFile, data, path, "calibrations file (or delete it)", entry_level=1).calibrations
 
 
 def load_judge(name: str, path: Path | None = None) -> JudgeConfig:
     path = path or config_path()
-    judges = _read(path).get("judges", {})
+    judges = _judges(path)
     if name not in judges:
         known = ", ".join(sorted(judges)) or "none"
         raise InputError(f"No judge named {name!r} in {path}.", f"judges defined there: {known}; or pass --model")
-    entry = dict(judges[name])
-    if "model" not in entry:
-        raise InputError(f"Judge {name!r} in {path} has no model.", "add 'model: NAME' to it")
-    acceptance = Acceptance.from_dict(entry.pop("acceptance", None))
-    allowed = set(JudgeConfig.__dataclass_fields__) - {"name", "acceptance"}
-    unknown = set(entry) - allowed
-    if unknown:
-        raise InputError(f"Judge {name!r} in {path} has unknown fields: {', '.join(sorted(unknown))}.",
-                         f"allowed: {', '.join(sorted(allowed | {'acceptance'}))}")
-    return JudgeConfig(name=name, acceptance=acceptance, **entry)
+    entry = judges[name]
+    config = JudgeConfig(name=name, **{k: v for k, v in entry.model_dump().items() if k != "acceptance"},
+                         acceptance=entry.acceptance.to_acceptance(), acceptance_from=f"{path.name}")
+    return _calibrated(config, path)
 
 
-def find_judge(name: str, path: Path | None = None) -> JudgeConfig | None:
-    """The named judge when the file defines it, else None."""
+def find_judge(name: str, model: str, path: Path | None = None) -> JudgeConfig:
+    """The judge of a `--model` run named `name`: its judges.yaml entry when there is one, else the model alone;
+    either way with a rule calibrated and saved under that name."""
     path = path or config_path()
-    return load_judge(name, path) if name in _read(path).get("judges", {}) else None
+    if name in _judges(path):
+        return load_judge(name, path)
+    return _calibrated(JudgeConfig(name=name, model=model), path)
 
 
-def save_acceptance(name: str, acceptance: Acceptance, path: Path | None = None, **endpoint) -> Path:
-    """Store a (calibrated) acceptance rule in the judge's entry, creating the entry (with `endpoint` fields such
-    as model and base_url) when needed."""
-    path = path or config_path()
-    data = _read(path)
-    entry = data.setdefault("judges", {}).setdefault(name, {})
-    for key, value in endpoint.items():
-        if value is not None:
-            entry.setdefault(key, value)
-    entry["acceptance"] = acceptance.as_dict()
+def _calibrated(config: JudgeConfig, path: Path) -> JudgeConfig:
+    saved = _calibrations(calibrations_path(path)).get(config.name)
+    if saved is None:
+        return config
+    return replace(config, acceptance=saved.acceptance.to_acceptance(),
+                   acceptance_from=f"calibrations.yaml ({saved.saved_at or 'saved'}, against {', '.join(saved.against)})")
+
+
+def save_calibration(name: str, acceptance: Acceptance, config: Path | None = None, *, against: list[str],
+                     model: str | None = None, base_url: str | None = None) -> Path:
+    """Store a calibrated rule in rater's own calibrations.yaml beside the judges file; judges.yaml, which the
+    user edits by hand, is left byte for byte as it was."""
+    path = calibrations_path(config)
+    entries = {k: v.model_dump(exclude_none=True) for k, v in _calibrations(path).items()}
+    entries[name] = Calibration(acceptance=AcceptanceRule.of(acceptance), model=model, base_url=base_url, against=against,
+                                saved_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+                                ).model_dump(exclude_none=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(yaml.safe_dump(data, sort_keys=True, allow_unicode=True), encoding="utf-8")
+    path.write_text(CALIBRATIONS_HEADER + yaml.safe_dump({"calibrations": entries}, sort_keys=True,
+                                                        allow_unicode=True), encoding="utf-8")
     return path
 
 

@@ -1,23 +1,29 @@
-"""The LLM judge as a Rater: one request per item (per order), cached by request key, scores to acceptances."""
+"""The LLM judge as a Rater: one request per item (per order), cached by request key, scores to acceptances.
+
+Store work never runs on the event loop: the keys of answered requests are loaded once in a thread, and every
+request is recorded through the run's writer thread as soon as its answer (or failure) is in."""
 
 import asyncio
+import itertools
 import json
+import math
 import random
 from dataclasses import dataclass
 from typing import ClassVar
 
 from sqlalchemy import Engine, select
 
-from rater.core.domain import DistractorView, ItemView, Judgement
+from rater.core.domain import DistractorView, ItemView, Judgement, RaterKind
 from rater.judge.prompt import STRUCTURED_SCHEMA, render_prompt, request_key
 from rater.judge.scoring import Acceptance, ParseFailure, parse_scores, rationale_of
-from rater.llm.client import ChatClient, Endpoint, RequestFailed
-from rater.raters.base import Rater
+from rater.llm.client import ChatClient, Endpoint, Reply, RequestFailed
+from rater.raters.base import Rater, RunStart
 from rater.store.engine import session_scope
 from rater.store.tables import JudgeRequest
 
 REASK = ("Your answer did not end with a usable score list ({problem}). Give exactly {n} scores between 1 and 5, "
          "in the order of the distractors, as a JSON list between dollar signs, for example $[{example}]$.")
+REASK_TAIL_CHARS = 600  # a re-ask repeats only the end of the failed answer, so prompts never snowball
 
 
 @dataclass
@@ -25,6 +31,7 @@ class JudgeStats:
     requests: int = 0
     cached: int = 0
     parse_failures: int = 0
+    unrecorded: int = 0  # request records the store refused (the ratings are unaffected)
     failed_items: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -45,8 +52,33 @@ class JudgeSettings:
     acceptance: Acceptance = Acceptance()
 
 
+def orderings(item: ItemView, orders: int) -> list[tuple[DistractorView, ...]]:
+    """The stored order first, then up to `orders - 1` other distinct orders, seeded by the item so reruns send
+    identical requests; never more orders than the distractors have."""
+    wanted = min(orders, math.factorial(len(item.distractors)))
+    found = [item.distractors]
+    rng = random.Random(item.id)
+    if wanted > 1 and len(item.distractors) <= 6:  # few enough to list: draw from every other permutation
+        others = list(itertools.permutations(item.distractors))[1:]
+        return found + rng.sample(others, wanted - 1)
+    while len(found) < wanted:
+        shuffled = list(item.distractors)
+        rng.shuffle(shuffled)
+        if tuple(shuffled) not in found:
+            found.append(tuple(shuffled))
+    return found
+
+
+def reask_messages(messages: list[dict], answer: str, problem: ParseFailure, n: int) -> list[dict]:
+    """The first request again, then the tail of the failed answer and the re-ask (earlier re-asks dropped)."""
+    tail = answer if len(answer) <= REASK_TAIL_CHARS else "…" + answer[-REASK_TAIL_CHARS:]
+    return messages[:1] + [{"role": "assistant", "content": tail},
+                           {"role": "user", "content": REASK.format(problem=problem, n=n,
+                                                                    example=",".join(["3"] * n))}]
+
+
 class LLMJudge(Rater):
-    kind: ClassVar[str] = "llm"
+    kind: ClassVar[str] = RaterKind.llm
     default_name: ClassVar[str] = "llm-judge"
 
     def __init__(self, name: str | None, *, engine: Engine, endpoint: Endpoint, api_key: str, settings: JudgeSettings,
@@ -59,10 +91,13 @@ class LLMJudge(Rater):
         self.max_concurrency = concurrency  # instance-level capability
         self.in_flight = asyncio.Semaphore(concurrency)  # with --orders K an item sends K requests: cap them all
         self.stats = stats or JudgeStats()
-        self.rater_id: int | None = None
+        self.run: RunStart | None = None
+        self.answered: set[str] | None = None  # keys of requests answered with usable scores, loaded once
+        self.loading = asyncio.Lock()
+        self.fresh: dict[str, tuple[list[float], str]] = {}  # answers of this run, before their rows are committed
 
-    def started(self, rater_id: int) -> None:
-        self.rater_id = rater_id
+    def started(self, run: RunStart) -> None:
+        self.run = run
 
     async def finished(self) -> None:
         await self.client.close()
@@ -70,21 +105,11 @@ class LLMJudge(Rater):
     def settings(self) -> dict:
         return {"model": self.endpoint.model, "base_url": self.endpoint.base_url, "orders": self.config.orders,
                 "with_context": self.config.with_context, "structured": self.endpoint.structured,
-                "acceptance": self.config.acceptance.as_dict(),
+                "max_tokens": self.endpoint.max_tokens, "acceptance": self.config.acceptance.as_dict(),
                 "prompt_sha256": request_key("", [{"content": self.config.template}], {})}
 
-    def orderings(self, item: ItemView) -> list[tuple[DistractorView, ...]]:
-        """The stored order first, then K-1 shuffles seeded by the item, so reruns send identical requests."""
-        orders = [item.distractors]
-        rng = random.Random(item.id)
-        for _ in range(self.config.orders - 1):
-            shuffled = list(item.distractors)
-            rng.shuffle(shuffled)
-            orders.append(tuple(shuffled))
-        return orders
-
     async def rate(self, item: ItemView) -> list[Judgement]:
-        results = await asyncio.gather(*(self._score(item, order) for order in self.orderings(item)),
+        results = await asyncio.gather(*(self._score(item, order) for order in orderings(item, self.config.orders)),
                                        return_exceptions=True)
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
@@ -109,19 +134,27 @@ class LLMJudge(Rater):
                                structured=self.endpoint.structured)
         return [{"role": "user", "content": prompt}]
 
+    def _key(self, messages: list[dict]) -> str:
+        """The cache key: the server (base URL), the model, the messages and every parameter that shapes the
+        answer, so two servers serving the same model name never share answers."""
+        params = {"temperature": self.endpoint.temperature, "structured": self.endpoint.structured,
+                  "max_tokens": self.endpoint.max_tokens, "base_url": self.endpoint.base_url or "openai"}
+        return request_key(self.endpoint.model, messages, params)
+
     async def _score(self, item: ItemView, order: tuple[DistractorView, ...]) -> tuple[dict[int, float], str]:
         messages = self._messages(item, order)
-        params = {"temperature": self.endpoint.temperature, "structured": self.endpoint.structured}
-        key = request_key(self.endpoint.model, messages, params)
-        cached = self._cached(key)
+        key = self._key(messages)
+        cached = self.fresh.get(key) or await self._cached(key)
         if cached is not None:
             self.stats.cached += 1
-            return dict(zip([d.id for d in order], json.loads(cached.scores))), cached.rationale
+            scores, rationale = cached
+            return dict(zip([d.id for d in order], scores)), rationale
         fmt = {"type": "json_schema", "json_schema": STRUCTURED_SCHEMA} if self.endpoint.structured else None
+        asking = messages
         for asked in range(self.config.reasks + 1):
             try:
                 async with self.in_flight:
-                    reply = await self.client.complete(messages, fmt)
+                    reply = await self.client.complete(asking, fmt)
             except RequestFailed as failure:
                 self._record(key, item.id, order, "failed", error=failure.message, attempts=failure.attempts)
                 raise
@@ -131,35 +164,53 @@ class LLMJudge(Rater):
             except ParseFailure as problem:
                 self.stats.parse_failures += 1
                 self._record(key, item.id, order, "parse_error", reply=reply, error=str(problem))
-                messages = messages + [{"role": "assistant", "content": reply.text},
-                                       {"role": "user", "content": REASK.format(
-                                           problem=problem, n=len(order), example=",".join(["3"] * len(order)))}]
                 if asked == self.config.reasks:
                     raise
+                asking = reask_messages(messages, reply.text, problem, len(order))
                 continue
             self._record(key, item.id, order, "ok", reply=reply, scores=scores)
+            self.fresh[key] = (scores, rationale_of(reply.text))
             return dict(zip([d.id for d in order], scores)), rationale_of(reply.text)
         raise AssertionError("unreachable")
 
-    def _count(self, reply) -> None:
+    def _count(self, reply: Reply) -> None:
         self.stats.requests += 1
         self.stats.prompt_tokens += reply.prompt_tokens
         self.stats.completion_tokens += reply.completion_tokens
 
-    def _cached(self, key: str) -> JudgeRequest | None:
-        with session_scope(self.engine) as session:
-            return session.execute(select(JudgeRequest).where(JudgeRequest.key == key, JudgeRequest.status == "ok")
-                                   .limit(1)).scalars().first()
+    async def _cached(self, key: str) -> tuple[list[float], str] | None:
+        """An earlier usable answer to exactly this request: the set of answered keys is loaded once (in a thread);
+        only a hit reads its row."""
+        async with self.loading:
+            if self.answered is None:
+                self.answered = await asyncio.to_thread(self._answered_keys)
+        if key not in self.answered:
+            return None
+        return await asyncio.to_thread(self._answer_of, key)
 
-    def _record(self, key: str, item_id: int, order, status: str, *, reply=None, scores=None, error=None,
-                attempts: int | None = None) -> None:
-        """Every request is written at once, so a killed run never pays for a finished request twice."""
+    def _answered_keys(self) -> set[str]:
         with session_scope(self.engine) as session:
-            session.add(JudgeRequest(
-                key=key, rater_id=self.rater_id, item_id=item_id, model=self.endpoint.model, status=status,
-                response=reply.text if reply else None, rationale=rationale_of(reply.text) if reply else None,
-                scores=json.dumps(scores) if scores else None,
-                order=json.dumps([d.id for d in order]), error=error,
-                prompt_tokens=reply.prompt_tokens if reply else 0,
-                completion_tokens=reply.completion_tokens if reply else 0,
-                latency_ms=reply.latency_ms if reply else 0, attempts=reply.attempts if reply else (attempts or 0)))
+            return set(session.execute(select(JudgeRequest.key).where(
+                JudgeRequest.model == self.endpoint.model, JudgeRequest.status == "ok")).scalars())
+
+    def _answer_of(self, key: str) -> tuple[list[float], str] | None:
+        with session_scope(self.engine) as session:
+            row = session.execute(select(JudgeRequest.scores, JudgeRequest.rationale).where(
+                JudgeRequest.key == key, JudgeRequest.status == "ok").limit(1)).first()
+        return (json.loads(row.scores), row.rationale) if row else None
+
+    def _record(self, key: str, item_id: int, order, status: str, *, reply: Reply | None = None, scores=None,
+                error: str | None = None, attempts: int | None = None) -> None:
+        """Every request is queued for the writer thread as soon as it is answered, so a killed run never pays for
+        a finished request twice (only the ones still in flight, or in the writer's queue, are sent again)."""
+        row = JudgeRequest(
+            key=key, rater_id=self.run.rater_id, item_id=item_id, model=self.endpoint.model, status=status,
+            response=reply.text if reply else None, rationale=rationale_of(reply.text) if reply else None,
+            scores=json.dumps(scores) if scores else None, order=json.dumps([d.id for d in order]), error=error,
+            prompt_tokens=reply.prompt_tokens if reply else 0, completion_tokens=reply.completion_tokens if reply else 0,
+            latency_ms=reply.latency_ms if reply else 0, attempts=reply.attempts if reply else (attempts or 0))
+        self.run.writer.submit(lambda session: session.add(row)).add_done_callback(self._recorded)
+
+    def _recorded(self, write: asyncio.Future) -> None:
+        if not write.cancelled() and write.exception() is not None:
+            self.stats.unrecorded += 1

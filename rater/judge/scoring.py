@@ -75,9 +75,3 @@ class Acceptance:
         if self.rule == "threshold":
             return {"rule": "threshold", "threshold": self.threshold}
         return {"rule": "weighted", "center": self.center, "weight": self.weight}
-
-    @classmethod
-    def from_dict(cls, data: dict | None) -> "Acceptance":
-        data = data or {}
-        return cls(rule=data.get("rule", "weighted"), center=float(data.get("center", 2.5)),
-                   weight=float(data.get("weight", 0.5)), threshold=float(data.get("threshold", 3.0)))

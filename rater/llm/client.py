@@ -1,14 +1,19 @@
-"""An OpenAI-compatible chat client with our own retries: 429 honours Retry-After, 5xx, timeouts and dropped
-connections back off exponentially with jitter, and the library's own retries are off so none stack."""
+"""An OpenAI-compatible client with our own retries: 429 honours Retry-After, 5xx, timeouts and dropped connections
+back off exponentially with jitter, and the library's own retries are off so none stack. Every failure carries the
+server's own reason; failures that no retry can fix stop the whole run."""
 
 import asyncio
+import json
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import openai
 
 from rater.core.errors import FatalRaterError, RaterError
+
+REASON_CHARS = 300  # the server's reason is cut to this length in messages
+FIRST_FAILURES = 3  # this many failed requests in a row, all alike, with none succeeding, stop the run
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,11 @@ class Endpoint:
     structured: bool = False
     api: str = "chat"  # chat (messages) or completions (a raw prompt)
     max_tokens: int | None = None
+    max_tokens_param: str = "max_tokens"  # newer OpenAI models want max_completion_tokens (switched when told)
+
+    @property
+    def where(self) -> str:
+        return self.base_url or "the OpenAI API"
 
 
 @dataclass
@@ -69,6 +79,17 @@ def retry_after_seconds(error: openai.APIStatusError) -> float | None:
         return None
 
 
+def server_reason(error: openai.APIStatusError) -> str:
+    """What the server said: its error message, FastAPI's `detail`, or the body text, cut short."""
+    body = error.body
+    if isinstance(body, dict):
+        text = body.get("message") or body.get("detail") or json.dumps(body, ensure_ascii=False)
+    else:
+        text = str(body) if body else ""
+    text = " ".join(str(text).split()) or "no reason given"
+    return text if len(text) <= REASON_CHARS else text[:REASON_CHARS - 1] + "…"
+
+
 class ChatClient:
     def __init__(self, endpoint: Endpoint, api_key: str) -> None:
         self.endpoint = endpoint
@@ -77,61 +98,106 @@ class ChatClient:
         self.limiter = RateLimiter(endpoint.rpm)
         self.succeeded = 0
         self.retries = 0
+        self.failed: list[str] = []  # reasons of requests that failed before any succeeded
+        self.fatal: FatalRaterError | None = None  # once the server has said no for good, nothing more is sent
 
     def _backoff(self, attempt: int) -> float:
         return min(60.0, self.endpoint.retry_base * 2 ** (attempt - 1)) * (0.5 + random.random())
 
     async def complete(self, messages: list[dict], response_format: dict | None = None) -> Reply:
+        try:
+            return await self._complete(messages, response_format)
+        except FatalRaterError as fatal:
+            self.fatal = self.fatal or fatal
+            raise
+
+    async def _complete(self, messages: list[dict], response_format: dict | None) -> Reply:
         last_error = "no attempt made"
-        for attempt in range(1, self.endpoint.max_attempts + 1):
+        attempts = self.endpoint.max_attempts
+        for attempt in range(1, attempts + 1):
             if attempt > 1:
                 self.retries += 1
             await self.limiter.wait()
+            if self.fatal is not None:
+                raise self.fatal
             started = time.perf_counter()
+            sent_param = self.endpoint.max_tokens_param
             try:
                 response = await self._create(messages, response_format)
             except openai.RateLimitError as error:
-                last_error = "429 rate limited"
+                self._raise_fatal(error)
+                last_error = f"429 rate limited: {server_reason(error)}"
                 delay = retry_after_seconds(error)
-                await asyncio.sleep(delay if delay is not None else self._backoff(attempt))
+                if attempt < attempts:  # never wait after the last attempt
+                    await asyncio.sleep(delay if delay is not None else self._backoff(attempt))
                 continue
             except (openai.APITimeoutError, openai.InternalServerError) as error:
-                last_error = "timed out" if isinstance(error, openai.APITimeoutError) else f"{error.status_code} server error"
+                last_error = ("timed out" if isinstance(error, openai.APITimeoutError)
+                              else f"{error.status_code} server error: {server_reason(error)}")
             except openai.APIConnectionError:
                 last_error = "connection failed or dropped"
             except openai.APIStatusError as error:
+                if self._switch_max_tokens_param(error, sent_param):
+                    continue
                 self._raise_fatal(error)
-                last_error = f"{error.status_code} from the server"
-                if error.status_code < 500:
-                    raise RequestFailed(f"the server refused the request ({last_error})", attempt) from None
+                last_error = f"{error.status_code} from the server: {server_reason(error)}"
             else:
                 self.succeeded += 1
                 return self._reply(response, started, attempt)
-            if attempt < self.endpoint.max_attempts:
+            if attempt < attempts:
                 await asyncio.sleep(self._backoff(attempt))
-        if not self.succeeded and last_error == "connection failed or dropped":
-            raise FatalRaterError(f"Cannot reach the judge's server at {self.endpoint.base_url or 'the OpenAI API'}.",
-                                  "check --base-url and that the server is running")
-        raise RequestFailed(f"all {self.endpoint.max_attempts} attempts failed (last: {last_error})",
-                            self.endpoint.max_attempts)
+        self._raise_if_all_fail(last_error)
+        raise RequestFailed(f"all {attempts} attempts failed (last: {last_error})", attempts)
 
     async def _create(self, messages: list[dict], response_format: dict | None):
         extra = {"response_format": response_format} if response_format else {}
         if self.endpoint.max_tokens:
-            extra["max_tokens"] = self.endpoint.max_tokens
+            extra[self.endpoint.max_tokens_param] = self.endpoint.max_tokens
         if self.endpoint.api == "completions":
             return await self.client.completions.create(model=self.endpoint.model, prompt=messages[-1]["content"],
                                                         temperature=self.endpoint.temperature, **extra)
         return await self.client.chat.completions.create(model=self.endpoint.model, messages=messages,
                                                          temperature=self.endpoint.temperature, **extra)
 
+    def _switch_max_tokens_param(self, error: openai.APIStatusError, sent_param: str) -> bool:
+        """Newer OpenAI models refuse `max_tokens` and name `max_completion_tokens` instead: switch (once for all
+        requests) and send this one again."""
+        if (error.status_code == 400 and self.endpoint.max_tokens and sent_param == "max_tokens"
+                and "max_completion_tokens" in server_reason(error)):
+            self.endpoint = replace(self.endpoint, max_tokens_param="max_completion_tokens")
+            return True
+        return False
+
     def _raise_fatal(self, error: openai.APIStatusError) -> None:
+        """Failures no retry can fix stop the run with the server's reason."""
+        where, reason = self.endpoint.where, server_reason(error)
+        if isinstance(error, openai.RateLimitError):
+            if error.code == "insufficient_quota" or "insufficient_quota" in str(error.body):
+                raise FatalRaterError(f"The server at {where} says the account has no quota left: {reason}",
+                                      "add credit to the account or use another key") from None
+            return
         if isinstance(error, (openai.AuthenticationError, openai.PermissionDeniedError)):
-            raise FatalRaterError(f"The judge's server rejected the API key ({error.status_code}).",
+            raise FatalRaterError(f"The server at {where} rejected the API key ({error.status_code}): {reason}",
                                   "check the key in the variable named by --api-key-env") from None
         if isinstance(error, openai.NotFoundError):
-            raise FatalRaterError(f"The server does not know the model {self.endpoint.model!r} (404).",
-                                  "check --model against the models the server offers") from None
+            raise FatalRaterError(f"The server at {where} does not know the model {self.endpoint.model!r} (404): "
+                                  f"{reason}", "check --model against the models the server offers") from None
+        if 400 <= error.status_code < 500:
+            raise FatalRaterError(f"The server at {where} refused the request ({error.status_code}): {reason}",
+                                  "check --model and the options against what the server accepts") from None
+
+    def _raise_if_all_fail(self, last_error: str) -> None:
+        """The first requests all failing alike, with none succeeding, is the server's answer to every request
+        (a wrong model on an unpinned server, a server that cannot start the model): stop rather than fail all."""
+        if self.succeeded:
+            return
+        if last_error == "connection failed or dropped":
+            raise FatalRaterError(f"Cannot reach the server at {self.endpoint.where}.",
+                                  "check --base-url and that the server is running")
+        self.failed.append(last_error)
+        if len(self.failed) >= FIRST_FAILURES and len(set(self.failed)) == 1:
+            raise FatalRaterError(f"The first {len(self.failed)} requests to {self.endpoint.where} all failed alike, "
+                                  f"none succeeded: {last_error}", "check --model and the server's log")
 
     @staticmethod
     def _reply(response, started: float, attempt: int) -> Reply:

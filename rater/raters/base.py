@@ -1,10 +1,24 @@
 """The Rater interface every rater implements: teachers, LLM judges and rule checks alike."""
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from rater.core.domain import ItemView, Judgement, Revisit
 from rater.core.errors import RaterError
+from rater.store.writer import StoreWriter
+
+
+@dataclass(frozen=True)
+class RunStart:
+    """What a run starts with: the rater's id, the rating scope, the queue's size (for progress displays) and the
+    run's store writer, through which a rater may store its own records (an LLM judge's requests)."""
+
+    rater_id: int
+    eval_set_id: int | None
+    total: int  # items of the queue with something to rate
+    pending: int  # of those, items with distractors this rater has not rated yet
+    writer: StoreWriter | None = None
 
 
 class StopRun(Exception):
@@ -32,8 +46,8 @@ class Rater(ABC):
         """One judgement per distractor of `item`; an empty list leaves the item unrated (skipped); an interactive
         rater may answer `Revisit()` to see the previous item again."""
 
-    def started(self, rater_id: int) -> None:
-        """Called by the runner before the first item, with the rater's database id."""
+    def started(self, run: RunStart) -> None:
+        """Called by the runner before the first item."""
 
     async def exhausted(self) -> Revisit | None:
         """Called when nothing is left to rate; an interactive rater may still go back (`Revisit()`)."""

@@ -3,7 +3,7 @@
 import re
 from typing import ClassVar
 
-from rater.core.domain import ItemView, Judgement, Reason
+from rater.core.domain import ItemView, Judgement, RaterKind, Reason
 from rater.raters.base import Rater
 
 _PUNCTUATION = re.compile(r"[^\w\s]")
@@ -40,7 +40,7 @@ def check_distractor(text: str, answer: tuple[str, ...], earlier: list[tuple[str
 class RulesRater(Rater):
     """Rejects empty distractors, the answer itself, ones containing or inside it, and duplicates."""
 
-    kind: ClassVar[str] = "rule"
+    kind: ClassVar[str] = RaterKind.rule
     default_name: ClassVar[str] = "rules"
     max_concurrency: ClassVar[int] = 8
 

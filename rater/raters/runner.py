@@ -1,6 +1,6 @@
 """The one runner: drives any Rater (teacher, LLM judge, rule checks) over a queue of items and saves each item's
-judgements as soon as they exist. Every store call runs in a worker thread, so the event loop (a rating screen, or
-requests in flight) never waits on the database."""
+judgements as soon as they exist. Every store call runs in a worker thread (reads) or the run's writer thread
+(writes), so the event loop (a rating screen, or requests in flight) never waits on the database."""
 
 import asyncio
 import random
@@ -13,7 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from rater.core.domain import ItemView, Judgement, Revisit
 from rater.core.errors import FatalRaterError, RaterError, StoreError
-from rater.raters.base import Rater, StopRun
+from rater.raters.base import Rater, RunStart, StopRun
 from rater.store.engine import session_scope
 from rater.store.items import ItemFilter, count_items_with_distractors, eval_set_views, item_views, unrated_item_ids
 from rater.store.ratings import (
@@ -23,8 +23,10 @@ from rater.store.ratings import (
     ratings_of_item,
     save_judgements,
 )
+from rater.store.writer import StoreWriter
 
 BATCH = 256  # items loaded from the store at a time
+BACKLOG = 512  # items of a non-interactive rater waiting for the writer before the runner waits as well
 
 
 @dataclass
@@ -50,16 +52,6 @@ class Queue:
     eval_set: str | None = None
     limit: int | None = None
     shuffle_seed: int | None = None
-
-
-@dataclass(frozen=True)
-class RunStart:
-    """Where a run starts: the rater's id, the rating scope, and the queue's size for progress displays."""
-
-    rater_id: int
-    eval_set_id: int | None
-    total: int  # items of the queue with something to rate
-    pending: int  # of those, items with distractors this rater has not rated yet
 
 
 @dataclass
@@ -196,19 +188,17 @@ class Agenda:
             self.cursor = None
 
 
-def _save(engine: Engine, start: RunStart, item: ItemView, judgements: list[Judgement]) -> None:
+def _saver(start: RunStart, item: ItemView, judgements: list[Judgement]) -> Callable:
     known = {d.id for d in item.distractors}
     unknown = [j.distractor_id for j in judgements if j.distractor_id not in known]
     if unknown:
         raise RaterError(f"The rater returned judgements for distractors {unknown} not shown with item {item.id}.",
                          "this is a bug in the rater plugin")
-    try:
-        with session_scope(engine) as session:
-            save_judgements(session, rater_id=start.rater_id, item_id=item.id, judgements=judgements,
-                            eval_set_id=start.eval_set_id)
-    except SQLAlchemyError as exc:
-        raise StoreError(f"Could not save the ratings of item {item.id}: {getattr(exc, 'orig', None) or exc}",
-                         "check that the database is reachable and not locked by another program") from exc
+
+    def save(session) -> None:
+        save_judgements(session, rater_id=start.rater_id, item_id=item.id, judgements=judgements,
+                        eval_set_id=start.eval_set_id)
+    return save
 
 
 async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
@@ -216,7 +206,8 @@ async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
                     on_start: Callable[[RunStart], None] | None = None) -> RunSummary:
     """Rate every pending item of `queue`; each item's judgements are committed as soon as they exist."""
     start, pending = await asyncio.to_thread(open_run, engine, rater, queue)
-    rater.started(start.rater_id)
+    start = replace(start, writer=StoreWriter(engine))
+    rater.started(start)
     if on_start:
         on_start(start)
     agenda = Agenda(engine, start, pending, rater.interactive)
@@ -242,12 +233,14 @@ async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
         elif not outcome:
             summary.skipped += 1
             agenda.skipped(item)
-        else:
-            await save(item, outcome)
+        elif rater.interactive:
+            await save(item, outcome)  # the next item waits: a failed save is presented again first
+        else:  # the slot is free at once; the write goes on in the writer thread (a locked database stalls nothing)
+            saving.add(asyncio.create_task(save(item, outcome)))
 
     async def save(item: ItemView, judgements: list[Judgement]) -> None:
         try:
-            await asyncio.to_thread(_save, engine, start, item, judgements)
+            await _stored(start.writer.submit(_saver(start, item, judgements)), item)
         except StoreError as error:
             if not rater.save_failed(item, error):
                 raise
@@ -261,11 +254,14 @@ async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
             on_item(item, judgements)
 
     tasks: set[asyncio.Task] = set()
+    saving: set[asyncio.Task] = set()
     try:
         while True:
+            saving = await _drain(saving, BACKLOG)
             while len(tasks) < window and (item := await agenda.next()) is not None:
                 tasks.add(asyncio.create_task(rate_one(item)))
             if not tasks:
+                saving = await _drain(saving, 1)  # everything saved before the rater hears the queue is empty
                 if isinstance(await rater.exhausted(), Revisit):
                     agenda.revisit(None)
                     continue
@@ -278,5 +274,31 @@ async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
     finally:
         for task in tasks:
             task.cancel()
-        await rater.finished()
+        try:
+            await _drain(saving, 1)
+        finally:
+            await rater.finished()
+            await start.writer.close()
     return summary
+
+
+async def _drain(saving: set[asyncio.Task], below: int) -> set[asyncio.Task]:
+    """Wait until fewer than `below` saves are running; a failed save ends the run with its error."""
+    while saving:
+        finished = {task for task in saving if task.done()}
+        for task in finished:
+            task.result()
+        saving -= finished
+        if len(saving) < below:
+            break
+        await asyncio.wait(saving, return_when=asyncio.FIRST_COMPLETED)
+    return saving
+
+
+async def _stored(write: asyncio.Future, item: ItemView) -> None:
+    """Wait for a queued write; a database error becomes a StoreError naming the item."""
+    try:
+        await write
+    except SQLAlchemyError as exc:
+        raise StoreError(f"Could not save the ratings of item {item.id}: {getattr(exc, 'orig', None) or exc}",
+                         "check that the database is reachable and not locked by another program") from exc

@@ -1,13 +1,14 @@
 """Opening the database: URL resolution, SQLite pragmas and the automatic upgrade to the newest schema."""
 
 import os
+import re
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
 from typing import Iterator
 
-from sqlalchemy import Engine, create_engine, event, inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
 from sqlmodel import Session
 
 from rater.core.errors import StoreError
@@ -22,6 +23,14 @@ def database_url(db: str | None = None) -> str:
     if "://" in value:
         return value
     return f"sqlite:///{Path(value).expanduser().resolve()}"
+
+
+def safe_url(url: str) -> str:
+    """The database URL as it may be shown anywhere (output, logs, errors): the password masked."""
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return re.sub(r"(://[^:/@]*):[^@/]*@", r"\1:***@", url)
 
 
 def _sqlite_pragmas(busy_timeout_ms: int):

@@ -2,13 +2,22 @@
 
 import hashlib
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterable, Iterator, Sequence
 
 from sqlalchemy import exists, func, select
 from sqlmodel import Session
 
 from rater.core.domain import DistractorView, ItemView
 from rater.store.tables import Context, Distractor, EvalSlot, Item, Rating, rating_scope
+
+IN_CHUNK = 5000  # values per IN list: SQLite caps the parameters of one statement
+
+
+def in_chunks(values: Iterable) -> Iterator[list]:
+    """`values` in lists short enough for one IN (...) clause on every backend."""
+    values = list(values)
+    for start in range(0, len(values), IN_CHUNK):
+        yield values[start:start + IN_CHUNK]
 
 
 def sha256(text: str) -> str:
@@ -55,7 +64,7 @@ def item_views(session: Session, *, item_ids: Sequence[int], where: ItemFilter =
     """Items with their (filtered) distractors, in the order of `item_ids`."""
     if not item_ids:
         return []
-    texts = _item_texts(session, item_ids)
+    texts = item_texts(session, item_ids)
     distractors: dict[int, list[DistractorView]] = {i: [] for i in item_ids}
     for d in session.execute(select(Distractor.id, Distractor.item_id, Distractor.text, Distractor.source)
                              .where(Distractor.item_id.in_(item_ids), *where.distractor_clauses())
@@ -64,12 +73,14 @@ def item_views(session: Session, *, item_ids: Sequence[int], where: ItemFilter =
     return [ItemView(i, *texts[i], tuple(distractors[i])) for i in item_ids if i in texts]
 
 
-def _item_texts(session: Session, item_ids: Sequence[int]) -> dict[int, tuple[str, str, str]]:
+def item_texts(session: Session, item_ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
     """(context, question, answer) by item id."""
-    rows = session.execute(
-        select(Item.id, Context.text, Item.question, Item.answer).join(Context, Context.id == Item.context_id)
-        .where(Item.id.in_(item_ids)))
-    return {r[0]: (r[1], r[2], r[3]) for r in rows}
+    texts = {}
+    for chunk in in_chunks(item_ids):
+        rows = session.execute(select(Item.id, Context.text, Item.question, Item.answer)
+                               .join(Context, Context.id == Item.context_id).where(Item.id.in_(chunk)))
+        texts.update((r[0], (r[1], r[2], r[3])) for r in rows)
+    return texts
 
 
 def eval_set_views(session: Session, *, eval_set_id: int) -> list[ItemView]:
@@ -84,7 +95,7 @@ def eval_set_views(session: Session, *, eval_set_id: int) -> list[ItemView]:
     for position, item_id, d_id, text, source in rows:
         order.setdefault(position, item_id)
         slots.setdefault(position, {}).setdefault(d_id, DistractorView(d_id, text, source))
-    base = _item_texts(session, list(set(order.values())))
+    base = item_texts(session, list(set(order.values())))
     return [ItemView(i, *base[i], tuple(slots[p].values())) for p, i in sorted(order.items())]
 
 

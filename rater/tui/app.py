@@ -17,8 +17,9 @@ from textual.worker import Worker, WorkerState
 
 from rater.core.domain import ItemView, Judgement, Revisit
 from rater.core.errors import RaterError
+from rater.raters.base import RunStart
 from rater.raters.human import HumanRater
-from rater.raters.runner import Queue, RunStart, run_rater
+from rater.raters.runner import Queue, run_rater
 from rater.store.engine import session_scope
 from rater.store.items import count_items_without_distractors
 from rater.store.ratings import eval_set_id_of, get_or_create_rater, rater_acceptance

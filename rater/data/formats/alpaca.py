@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Any
 
+from rater.core.domain import HUMAN_SOURCE, RaterKind
 from rater.core.errors import InputError
 from rater.core.prompts import parse_false_tags, parse_instruction
 from rater.data.formats.common import text_field
@@ -50,7 +51,7 @@ class _Grouper:
         return self.items[key]
 
 
-def parse_sft(data: Any, path: Path, dataset: str, source: str = "human") -> ImportBatch:
+def parse_sft(data: Any, path: Path, dataset: str, source: str = HUMAN_SOURCE) -> ImportBatch:
     grouper = _Grouper()
     for index, row in enumerate(data):
         where = f"{path}: record {index}"
@@ -79,7 +80,7 @@ def parse_pref(data: Any, path: Path, dataset: str, source: str = "sft") -> Impo
                 known.add(text)
                 item.distractors.append(NewDistractor(text, source, accepted=accepted))
     return ImportBatch(str(path), PREF, dataset, list(grouper.items.values()), rater_name=dataset,
-                       rater_kind="llm", records=len(data))
+                       rater_kind=RaterKind.llm, records=len(data))
 
 
 def _pair(row: dict, where: str) -> tuple[str, str]:

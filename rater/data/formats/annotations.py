@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Any
 
+from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 from rater.data.formats.common import list_field, text_field, unique_texts
 from rater.data.records import ImportBatch, NewDistractor, NewItem
@@ -54,7 +55,7 @@ def _group_item(group: Any, context: str, where: str, key: str) -> NewItem | Non
         return None  # yes/no questions have no distractors worth rating
     texts = [d for d in unique_texts(parts["Distractor"]) if d != answer]
     return NewItem(context=context, question=parts["Question"][0], answer=answer, record=key,
-                   distractors=[NewDistractor(text, "human") for text in texts])
+                   distractors=[NewDistractor(text, HUMAN_SOURCE) for text in texts])
 
 
 def _order(entry: Any, where: str) -> int:

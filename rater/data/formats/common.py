@@ -8,7 +8,8 @@ from rater.core.errors import InputError
 
 
 def read_json(path: Path) -> Any:
-    """A JSON document, or a list of records when the file is JSON Lines."""
+    """A list of records for a `.jsonl` file (one record or many), else the JSON document; a file that is not
+    one JSON document but several lines of JSON is read as JSON Lines too."""
     if not path.exists():
         raise InputError(f"{path}: no such file.", "check the path")
     if path.is_dir():
@@ -18,17 +19,19 @@ def read_json(path: Path) -> Any:
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}).",
                          "save the file as UTF-8 JSON") from exc
+    if path.suffix.lower() == ".jsonl":
+        return _read_json_lines(path, text)
     try:
         return json.loads(text)
     except json.JSONDecodeError as first:
-        return _read_json_lines(path, text, first)
+        if len([line for line in text.splitlines() if line.strip()]) < 2:
+            raise InputError(f"{path}: invalid JSON at line {first.lineno}, column {first.colno}: {first.msg}.",
+                             "fix the file or export it again") from first
+        return _read_json_lines(path, text)
 
 
-def _read_json_lines(path: Path, text: str, first: json.JSONDecodeError) -> list:
+def _read_json_lines(path: Path, text: str) -> list:
     lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
-    if len(lines) < 2:
-        raise InputError(f"{path}: invalid JSON at line {first.lineno}, column {first.colno}: {first.msg}.",
-                         "fix the file or export it again")
     records = []
     for number, line in lines:
         try:

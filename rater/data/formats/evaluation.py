@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Any
 
+from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 from rater.data.formats.common import list_field, text_field
 from rater.data.records import ImportBatch, NewDistractor, NewItem
@@ -15,7 +16,7 @@ def source_label(raw: str) -> str:
     """`dataset` -> human, `*predict_sft*` -> sft, `*predict_dpo*` -> dpo; other labels kept (file stem if a path)."""
     lowered = raw.lower()
     if lowered == "dataset":
-        return "human"
+        return HUMAN_SOURCE
     for label in ("sft", "dpo", "kto"):
         if f"predict_{label}" in lowered:
             return label
@@ -57,7 +58,7 @@ def parse_items(data: Any, path: Path, dataset: str) -> ImportBatch:
     items = []
     for index, record in enumerate(data):
         where = f"{path}: record {index}"
-        source = text_field(record, "source", where) if "source" in record else "human"
+        source = text_field(record, "source", where) if "source" in record else HUMAN_SOURCE
         item = _item(record, where, f"{path.stem}:{index}")
         item.split = record.get("split")
         texts = [text_field({"d": d}, "d", f"{where}, distractor {n}")

@@ -3,6 +3,7 @@
 from pathlib import Path
 from typing import Any
 
+from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 from rater.data.formats.common import list_field, text_field, unique_texts
 from rater.data.records import ImportBatch, NewDistractor, NewItem
@@ -55,5 +56,5 @@ def _item(record: dict, where: str, key: str, split: str | None) -> NewItem:
         context=text_field(record, "context", where),
         question=text_field(record, "question", where),
         answer=answer, record=key, split=split,
-        distractors=[NewDistractor(text, "human") for text in texts],
+        distractors=[NewDistractor(text, HUMAN_SOURCE) for text in texts],
     )
