@@ -25,16 +25,23 @@ def test_models_and_migrations_do_not_drift(engine):
         assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
 
 
-def test_first_revision_with_rows_upgrades_with_nothing_lost(tmp_path):
+def old_database(tmp_path, revision: str):
+    """A database at an old `revision` holding a context, an item, a distractor and a rater."""
     url = f"sqlite:///{tmp_path / 'old.db'}"
     old = create_store_engine(url, upgrade=False)
-    upgrade_to_head(old, "0001")
+    upgrade_to_head(old, revision)
     with old.begin() as c:
         c.execute(text("INSERT INTO context (id, text, sha256) VALUES (1, 'Text', 'h1')"))
         c.execute(text("INSERT INTO item (id, question, answer, split, dataset, record, context_id, key) "
                        "VALUES (1, 'Fråga?', 'svar', 'test', 'd', 'r0', 1, 'k1')"))
         c.execute(text("INSERT INTO distractor (id, text, source, position, item_id, key) VALUES (1, 'fel', 'human', 0, 1, 'dk')"))
         c.execute(text("INSERT INTO rater (id, name, kind, settings) VALUES (1, 'anna', 'human', '{}')"))
+    return url, old
+
+
+def test_first_revision_with_rows_upgrades_with_nothing_lost(tmp_path):
+    url, old = old_database(tmp_path, "0001")
+    with old.begin() as c:
         c.execute(text("INSERT INTO rating (id, accepted, distractor_id, rater_id, item_id, created_at, updated_at, reason) "
                        "VALUES (1, 0, 1, 1, 1, '2026-01-01 10:00:00', '2026-01-01 10:00:00', 'unreasonable')"))
     old.dispose()
@@ -68,15 +75,8 @@ def test_sqlite_only_sql_stays_in_migrations():
 
 
 def test_ratings_of_revision_0003_upgrade_into_the_preference_scope(tmp_path):
-    url = f"sqlite:///{tmp_path / 'old.db'}"
-    old = create_store_engine(url, upgrade=False)
-    upgrade_to_head(old, "0003")
+    url, old = old_database(tmp_path, "0003")
     with old.begin() as c:
-        c.execute(text("INSERT INTO context (id, text, sha256) VALUES (1, 'Text', 'h1')"))
-        c.execute(text("INSERT INTO item (id, question, answer, split, dataset, record, context_id, key) "
-                       "VALUES (1, 'Fråga?', 'svar', 'test', 'd', 'r0', 1, 'k1')"))
-        c.execute(text("INSERT INTO distractor (id, text, source, position, item_id, key) VALUES (1, 'fel', 'human', 0, 1, 'dk')"))
-        c.execute(text("INSERT INTO rater (id, name, kind, settings) VALUES (1, 'anna', 'human', '{}')"))
         c.execute(text("INSERT INTO rating (id, accepted, distractor_id, rater_id, item_id, created_at, updated_at, "
                        "reason, revision) VALUES (1, 1, 1, 1, 1, '2026-01-01 10:00:00', '2026-01-01 10:00:00', NULL, 2)"))
         c.execute(text("INSERT INTO rating_history (id, rating_id, revision, rated_at, replaced_at, accepted) "
