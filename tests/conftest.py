@@ -54,6 +54,13 @@ def cli(db_path) -> Cli:
     return Cli(db_path)
 
 
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory) -> Path:
+    """A tiny Mistral-architecture model and BPE tokenizer built offline, shared by the whole session."""
+    from training.tiny import build_tiny_model
+    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+
+
 @pytest.fixture
 def swequad_files() -> list[Path]:
     return [shared_file(f"swequad-mc/{name}.json") for name in ("training", "dev", "test")]

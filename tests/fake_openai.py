@@ -45,6 +45,8 @@ class FakeOpenAI:
         self.prompts: list[str] = []
         self.bodies: list[dict] = []
         self.auth_headers: list[str] = []
+        self.arrivals: list[float] = []  # time.time() of every chat request, for throughput seen from the server
+        ThreadingHTTPServer.request_queue_size = 512  # many clients connect at once (the default backlog is 5)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -76,6 +78,9 @@ class FakeOpenAI:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+            # headers and body go out in two writes: with Nagle's algorithm on, the second waits for the client's
+            # delayed ACK (40 ms), and a "200 ms" server would answer in 240 ms
+            disable_nagle_algorithm = True
 
             def log_message(self, *args) -> None:
                 pass
@@ -91,6 +96,10 @@ class FakeOpenAI:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:
+                if self.path.endswith("/stats"):  # what a benchmark reads from a server in another process
+                    with fake.lock:
+                        stats = {"arrivals": fake.arrivals, "per_question": dict(fake.per_question)}
+                    return self._send(200, stats)
                 self._send(200, {"object": "list", "data": [{"id": m, "object": "model"} for m in fake.models]})
 
             def do_POST(self) -> None:
@@ -108,6 +117,7 @@ class FakeOpenAI:
                 self.completions = self.path.endswith("/completions") and not self.path.endswith("/chat/completions")
                 prompt = body["prompt"] if self.completions else body["messages"][0]["content"]
                 with fake.lock:
+                    fake.arrivals.append(time.time())
                     fake.prompts.append(prompt)
                     fake.bodies.append(body)
                     fake.per_prompt[hashlib.sha256(prompt.encode()).hexdigest()] += 1
@@ -148,3 +158,12 @@ class FakeOpenAI:
                 })
 
         return Handler
+
+
+if __name__ == "__main__":  # a server in its own process: python tests/fake_openai.py DELAY PORT_FILE
+    import sys
+    from pathlib import Path
+
+    server = FakeOpenAI(delay=float(sys.argv[1])).start()
+    Path(sys.argv[2]).write_text(server.url)
+    server.thread.join()

@@ -124,3 +124,40 @@ def test_pairs_with_one_text_and_rows_labelled_both_ways_are_left_out_and_counte
     completions = [json.loads(line)["completion"] for line in (tmp_path / "kto.jsonl").read_text().splitlines()]
     assert "<false> rostfritt stål </false>\n" not in completions
     assert "2 rows whose completion is labelled both ways" in " ".join(kto.output.split())
+
+
+def test_trl_chat_rows_get_the_chat_template_from_trl_exactly_as_generation_does(cli, tmp_path, tiny_model):
+    from trl.data_utils import apply_chat_template, is_conversational
+
+    from training.generate import model_input
+    from training.models import load_tokenizer
+    cli("demo")
+    cli("judge", "--rater", "rules")
+    tokenizer = load_tokenizer(tiny_model)
+    for kind, extra in (("sft", ["--split", "all"]), ("pref", ["--pairs", "all"]), ("kto", [])):
+        chat, plain = tmp_path / f"{kind}-chat.jsonl", tmp_path / f"{kind}.jsonl"
+        cli("export", kind, "--format", "trl", "--chat", *extra, "-o", chat)
+        cli("export", kind, "--format", "trl", *extra, "-o", plain)
+        chat_row = json.loads(chat.read_text().splitlines()[0])
+        plain_row = json.loads(plain.read_text().splitlines()[0])
+        assert is_conversational(chat_row) and not is_conversational(plain_row)
+        instruction = chat_row["prompt"][0]["content"]
+        assert instruction == plain_row["prompt"] and parse_instruction(instruction)
+        # TRL's own formatting of the --chat row is the hf generator's prompt, byte for byte
+        formatted = apply_chat_template(chat_row, tokenizer)
+        assert formatted["prompt"] == model_input(tokenizer, instruction) and "[INST]" in formatted["prompt"]
+        assert "[INST]" not in plain_row["prompt"]  # the plain form trains a different prompt
+    result = cli("export", "pref", "--format", "alpaca", "--chat", "-o", tmp_path / "x.json", ok=False)
+    assert result.exit_code == 2 and "--chat applies to --format trl" in result.stderr
+
+
+def test_rater_train_takes_a_chat_export_as_it_is(cli, tmp_path, tiny_model):
+    from training.data import as_dataset, sft_from_file
+    from training.models import load_tokenizer
+    cli("demo")
+    out = tmp_path / "sft-chat.jsonl"
+    cli("export", "sft", "--format", "trl", "--chat", "--split", "all", "-o", out)
+    plain = tmp_path / "sft.jsonl"
+    cli("export", "sft", "--format", "trl", "--split", "all", "-o", plain)
+    tokenizer = load_tokenizer(tiny_model)
+    assert as_dataset(sft_from_file(out), tokenizer).to_list() == as_dataset(sft_from_file(plain), tokenizer).to_list()

@@ -8,15 +8,14 @@ from rater.core.domain import ItemView
 from rater.core.prompts import render_instruction
 from training.generate import HFGenerator, model_input
 from training.settings import resolve
-from training.tiny import build_tiny_model
 from training.trainers import train_sft
 
 ITEMS = [ItemView(i, f"Anna bor i Lund och har {i} katter.", "Var bor Anna?", "i Lund", ()) for i in range(3)]
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("hf") / "model")
+@pytest.fixture
+def tiny(tiny_model):
+    return tiny_model
 
 
 def test_prompt_is_the_published_instruction_inside_the_chat_template(tiny):

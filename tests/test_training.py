@@ -13,13 +13,12 @@ from rater.store.tables import Distractor
 from training.data import sft_from_store
 from training.models import four_bit_supported, keep_cpu_4bit_gradients, load_model, load_tokenizer
 from training.settings import resolve
-from training.tiny import build_tiny_model
 from training.trainers import lora_config, train_dpo, train_kto, train_sft
 
 
-@pytest.fixture(scope="session")
-def tiny(tmp_path_factory):
-    return build_tiny_model(tmp_path_factory.mktemp("tiny") / "model")
+@pytest.fixture
+def tiny(tiny_model):
+    return tiny_model
 
 
 @pytest.fixture
@@ -123,6 +122,7 @@ def test_cpu_4bit_gradients_stay_nonzero_after_an_eval_forward(tmp_path):
     """Regression: on AVX512-BF16 CPUs an eval-mode forward switched Linear4bit to a kernel with no backward."""
     from peft import get_peft_model
 
+    from training.tiny import build_tiny_model
     tiny = build_tiny_model(tmp_path / "wide", hidden=128)  # that kernel needs rows of at least one 64-block
 
     def lora_grad_norm(guard: bool) -> float:

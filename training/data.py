@@ -8,7 +8,7 @@ from pathlib import Path
 from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 from rater.core.prompts import render_false
-from rater.data.exports import kto_rows, preference_rows, rater_ids, sft_rows
+from rater.data.exports import as_conversation, kto_rows, preference_rows, rater_ids, sft_rows
 from rater.data.formats.common import read_json
 from rater.store.engine import session_scope
 
@@ -81,19 +81,11 @@ def kto_from_store(engine, raters=(), split: str = "all") -> list[dict]:
 
 
 def conversational(rows: list[dict], tokenizer) -> list[dict]:
-    """Prompts become user turns and answers assistant turns when the tokenizer has a chat template."""
+    """Prompts become user turns and answers assistant turns when the tokenizer has a chat template (the same
+    form `rater export ... --format trl --chat` writes)."""
     if not getattr(tokenizer, "chat_template", None):
         return rows
-    shaped = []
-    for row in rows:
-        new = {"prompt": [{"role": "user", "content": row["prompt"]}]}
-        for key in ("completion", "chosen", "rejected"):
-            if key in row:
-                new[key] = [{"role": "assistant", "content": row[key]}]
-        if "label" in row:
-            new["label"] = row["label"]
-        shaped.append(new)
-    return shaped
+    return [row if isinstance(row["prompt"], list) else as_conversation(row) for row in rows]  # --chat files as is
 
 
 def as_dataset(rows: list[dict], tokenizer):

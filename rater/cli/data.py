@@ -101,9 +101,16 @@ def split(ctx: typer.Context,
                             "so no context is in both splits")
 
 
-def _check_format(fmt: str, allowed=EXPORT_FORMATS) -> None:
+CHAT_HELP = ("trl only: conversational rows (messages lists), which TRL wraps in the model's chat template, as "
+             "`rater train` and the hf generator do.")
+
+
+def _check_format(fmt: str, allowed=EXPORT_FORMATS, chat: bool = False) -> None:
     if fmt not in allowed:
         raise InputError(f"Unknown export format {fmt!r}.", f"use one of: {', '.join(allowed)}")
+    if chat and fmt != "trl":
+        raise InputError(f"--chat applies to --format trl, not {fmt}.",
+                         "LLaMA-Factory applies its own template (its `template` setting)")
 
 
 @export_app.command("sft")
@@ -111,11 +118,12 @@ def export_sft(ctx: typer.Context,
                output: Path = typer.Option(..., "-o", "--output", help="File to write."),
                split: str = typer.Option("train", help="train, test, dev or all."),
                source: List[str] = typer.Option([HUMAN_SOURCE], help="Distractor sources to use as targets."),
-               format: str = typer.Option("alpaca", help="alpaca, trl (prompt/completion JSONL) or llamafactory.")) -> None:
+               format: str = typer.Option("alpaca", help="alpaca, trl (prompt/completion JSONL) or llamafactory."),
+               chat: bool = typer.Option(False, "--chat", help=CHAT_HELP)) -> None:
     """SFT rows in the published prompt format."""
-    _check_format(format)
+    _check_format(format, chat=chat)
     with session_scope(ctx.obj.engine) as session:
-        count = write_sft(sft_rows(session, split=split, sources=source), output, format)
+        count = write_sft(sft_rows(session, split=split, sources=source), output, format, chat)
     ctx.obj.console.print(f"Wrote {count} SFT rows to {output}")
 
 
@@ -125,15 +133,17 @@ def export_pref(ctx: typer.Context,
                 rater: List[str] = typer.Option([], help="Raters whose ratings count (majority); default all."),
                 pairs: str = typer.Option("disjoint", help=f"One of {', '.join(PAIR_STRATEGIES)}."),
                 split: str = typer.Option("all", help="train, test, dev or all."),
-                format: str = typer.Option("alpaca", help="alpaca (published form), trl or llamafactory.")) -> None:
+                format: str = typer.Option("alpaca", help="llamafactory (recommended for LLaMA-Factory), trl, or "
+                                                          "alpaca (the published form, byte for byte)."),
+                chat: bool = typer.Option(False, "--chat", help=CHAT_HELP)) -> None:
     """Preference pairs (chosen = accepted, rejected = rejected) from the ratings."""
-    _check_format(format)
+    _check_format(format, chat=chat)
     if pairs not in PAIR_STRATEGIES:
         raise InputError(f"Unknown pair strategy {pairs!r}.", f"use one of: {', '.join(PAIR_STRATEGIES)}")
     dropped = Dropped()
     with session_scope(ctx.obj.engine) as session:
         rows = preference_rows(session, raters=rater_ids(session, rater), strategy=pairs, split=split, dropped=dropped)
-        count = write_pref(rows, output, format)
+        count = write_pref(rows, output, format, chat)
     ctx.obj.console.print(f"Wrote {count} preference pairs to {output}")
     _print_dropped(ctx.obj.console, dropped)
 
@@ -143,13 +153,14 @@ def export_kto(ctx: typer.Context,
                output: Path = typer.Option(..., "-o", "--output", help="File to write."),
                rater: List[str] = typer.Option([], help="Raters whose ratings count (majority); default all."),
                split: str = typer.Option("all", help="train, test, dev or all."),
-               format: str = typer.Option("trl", help="trl or llamafactory.")) -> None:
+               format: str = typer.Option("trl", help="trl or llamafactory."),
+               chat: bool = typer.Option(False, "--chat", help=CHAT_HELP)) -> None:
     """One row per rated distractor with a boolean label."""
-    _check_format(format, ("trl", "llamafactory"))
+    _check_format(format, ("trl", "llamafactory"), chat=chat)
     dropped = Dropped()
     with session_scope(ctx.obj.engine) as session:
         rows = kto_rows(session, raters=rater_ids(session, rater), split=split, dropped=dropped)
-        count = write_kto(rows, output, format)
+        count = write_kto(rows, output, format, chat)
     ctx.obj.console.print(f"Wrote {count} KTO rows to {output}")
     _print_dropped(ctx.obj.console, dropped)
 

@@ -174,19 +174,35 @@ def kto_rows(session: Session, *, raters: Sequence[int], split: str = "all",
 EXPORT_FORMATS = ("alpaca", "trl", "llamafactory")
 
 
-def write_sft(rows: Iterable[tuple[str, str]], path: Path, fmt: str) -> int:
+def as_conversation(row: dict) -> dict:
+    """A TRL row in conversational form: the prompt is a user turn and every answer an assistant turn, so TRL (and
+    `rater train`) wrap the instruction in the model's chat template, exactly as the hf generator does."""
+    shaped = {"prompt": [{"role": "user", "content": row["prompt"]}]}
+    for key in ("completion", "chosen", "rejected"):
+        if key in row:
+            shaped[key] = [{"role": "assistant", "content": row[key]}]
+    if "label" in row:
+        shaped["label"] = row["label"]
+    return shaped
+
+
+def _trl_rows(rows: Iterable[dict], chat: bool) -> Iterator[dict]:
+    return (as_conversation(row) for row in rows) if chat else iter(rows)
+
+
+def write_sft(rows: Iterable[tuple[str, str]], path: Path, fmt: str, chat: bool = False) -> int:
     if fmt == "trl":
-        return _write_jsonl(({"prompt": i, "completion": o} for i, o in rows), path)
+        return _write_jsonl(_trl_rows(({"prompt": i, "completion": o} for i, o in rows), chat), path)
     count = _write_json([{"instruction": i, "input": "", "output": o} for i, o in rows], path)
     if fmt == "llamafactory":
         _dataset_info(path, {"columns": {"prompt": "instruction", "query": "input", "response": "output"}})
     return count
 
 
-def write_pref(rows: Iterable[tuple[str, str, str]], path: Path, fmt: str) -> int:
+def write_pref(rows: Iterable[tuple[str, str, str]], path: Path, fmt: str, chat: bool = False) -> int:
     if fmt == "trl":
-        return _write_jsonl(({"prompt": i, "chosen": render_false(c), "rejected": render_false(r)}
-                             for i, c, r in rows), path)
+        return _write_jsonl(_trl_rows(({"prompt": i, "chosen": render_false(c), "rejected": render_false(r)}
+                                       for i, c, r in rows), chat), path)
     if fmt == "alpaca":  # the published form, read by LLaMA-Factory's legacy pairwise loader
         return _write_json([{"instruction": i, "input": "", "output": [render_false(c), render_false(r)]}
                             for i, c, r in rows], path)
@@ -197,9 +213,10 @@ def write_pref(rows: Iterable[tuple[str, str, str]], path: Path, fmt: str) -> in
     return count
 
 
-def write_kto(rows: Iterable[tuple[str, str, bool]], path: Path, fmt: str) -> int:
+def write_kto(rows: Iterable[tuple[str, str, bool]], path: Path, fmt: str, chat: bool = False) -> int:
     if fmt == "trl":
-        return _write_jsonl(({"prompt": i, "completion": render_false(d), "label": bool(a)} for i, d, a in rows), path)
+        return _write_jsonl(_trl_rows(({"prompt": i, "completion": render_false(d), "label": bool(a)}
+                                       for i, d, a in rows), chat), path)
     if fmt != "llamafactory":
         raise InputError(f"KTO rows have no {fmt} form.", "use --format trl or llamafactory")
     count = _write_json([{"instruction": i, "input": "", "output": render_false(d), "kto_tag": bool(a)}

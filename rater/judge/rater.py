@@ -19,7 +19,8 @@ from rater.judge.scoring import Acceptance, ParseFailure, parse_scores, rational
 from rater.llm.client import ChatClient, Endpoint, Reply, RequestFailed
 from rater.raters.base import Rater, RunStart
 from rater.store.engine import session_scope
-from rater.store.tables import JudgeRequest
+from rater.store.tables import JudgeRequest, utcnow
+from rater.store.writer import Row
 
 REASK = ("Your answer did not end with a usable score list ({problem}). Give exactly {n} scores between 1 and 5, "
          "in the order of the distractors, as a JSON list between dollar signs, for example $[{example}]$.")
@@ -203,13 +204,14 @@ class LLMJudge(Rater):
                 error: str | None = None, attempts: int | None = None) -> None:
         """Every request is queued for the writer thread as soon as it is answered, so a killed run never pays for
         a finished request twice (only the ones still in flight, or in the writer's queue, are sent again)."""
-        row = JudgeRequest(
+        row = dict(
             key=key, rater_id=self.run.rater_id, item_id=item_id, model=self.endpoint.model, status=status,
             response=reply.text if reply else None, rationale=rationale_of(reply.text) if reply else None,
             scores=json.dumps(scores) if scores else None, order=json.dumps([d.id for d in order]), error=error,
             prompt_tokens=reply.prompt_tokens if reply else 0, completion_tokens=reply.completion_tokens if reply else 0,
-            latency_ms=reply.latency_ms if reply else 0, attempts=reply.attempts if reply else (attempts or 0))
-        self.run.writer.submit(lambda session: session.add(row)).add_done_callback(self._recorded)
+            latency_ms=reply.latency_ms if reply else 0, attempts=reply.attempts if reply else (attempts or 0),
+            created_at=utcnow())
+        self.run.writer.submit(Row(JudgeRequest.__table__, row)).add_done_callback(self._recorded)
 
     def _recorded(self, write: asyncio.Future) -> None:
         if not write.cancelled() and write.exception() is not None:

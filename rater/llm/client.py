@@ -90,11 +90,28 @@ def server_reason(error: openai.APIStatusError) -> str:
     return text if len(text) <= REASON_CHARS else text[:REASON_CHARS - 1] + "…"
 
 
+def connection_failure(error: openai.APIConnectionError) -> str:
+    """What went wrong on the way. openai's aiohttp transport reports a refused or dropped connection as a
+    timeout too, so the cause chain decides: only a TimeoutError in it is a timeout."""
+    cause: BaseException | None = error
+    while cause is not None:
+        if isinstance(cause, TimeoutError):
+            return "timed out"
+        if isinstance(cause, ConnectionError) or type(cause).__name__ in ("ServerDisconnectedError",
+                                                                           "ClientConnectorError"):
+            return "connection failed or dropped"
+        cause = cause.__cause__ or cause.__context__
+    return "timed out" if isinstance(error, openai.APITimeoutError) else "connection failed or dropped"
+
+
 class ChatClient:
     def __init__(self, endpoint: Endpoint, api_key: str) -> None:
         self.endpoint = endpoint
+        # aiohttp is openai's transport for many requests at once (httpx's pool checks every idle connection on
+        # each request); bodies go out as built here and answers are read as JSON, without the SDK's per-request
+        # type transforms, which cost more CPU than everything else at a few hundred requests a second
         self.client = openai.AsyncOpenAI(api_key=api_key, base_url=endpoint.base_url, max_retries=0,
-                                         timeout=endpoint.timeout)
+                                         timeout=endpoint.timeout, http_client=openai.DefaultAioHttpClient())
         self.limiter = RateLimiter(endpoint.rpm)
         self.succeeded = 0
         self.retries = 0
@@ -131,11 +148,12 @@ class ChatClient:
                 if attempt < attempts:  # never wait after the last attempt
                     await asyncio.sleep(delay if delay is not None else self._backoff(attempt))
                 continue
-            except (openai.APITimeoutError, openai.InternalServerError) as error:
-                last_error = ("timed out" if isinstance(error, openai.APITimeoutError)
-                              else f"{error.status_code} server error: {server_reason(error)}")
-            except openai.APIConnectionError:
-                last_error = "connection failed or dropped"
+            except openai.InternalServerError as error:
+                last_error = f"{error.status_code} server error: {server_reason(error)}"
+            except openai.APIConnectionError as error:
+                last_error = connection_failure(error)
+            except ValueError as error:  # a 200 whose body is not the JSON of an answer
+                last_error = f"unreadable answer: {error}"
             except openai.APIStatusError as error:
                 if self._switch_max_tokens_param(error, sent_param):
                     continue
@@ -149,15 +167,23 @@ class ChatClient:
         self._raise_if_all_fail(last_error)
         raise RequestFailed(f"all {attempts} attempts failed (last: {last_error})", attempts)
 
-    async def _create(self, messages: list[dict], response_format: dict | None):
-        extra = {"response_format": response_format} if response_format else {}
-        if self.endpoint.max_tokens:
-            extra[self.endpoint.max_tokens_param] = self.endpoint.max_tokens
+    async def _create(self, messages: list[dict], response_format: dict | None) -> dict:
+        """POST the request body as it is and return the answer's JSON (the SDK still adds the key and base URL
+        and raises its status errors)."""
+        body = {"model": self.endpoint.model, "temperature": self.endpoint.temperature}
         if self.endpoint.api == "completions":
-            return await self.client.completions.create(model=self.endpoint.model, prompt=messages[-1]["content"],
-                                                        temperature=self.endpoint.temperature, **extra)
-        return await self.client.chat.completions.create(model=self.endpoint.model, messages=messages,
-                                                         temperature=self.endpoint.temperature, **extra)
+            body["prompt"] = messages[-1]["content"]
+        else:
+            body["messages"] = messages
+        if response_format:
+            body["response_format"] = response_format
+        if self.endpoint.max_tokens:
+            body[self.endpoint.max_tokens_param] = self.endpoint.max_tokens
+        path = "/completions" if self.endpoint.api == "completions" else "/chat/completions"
+        answer = json.loads(await self.client.post(path, body=body, cast_to=bytes))
+        if not isinstance(answer, dict) or not isinstance(answer.get("choices"), list):
+            raise ValueError("no choices in it")
+        return answer
 
     def _switch_max_tokens_param(self, error: openai.APIStatusError, sent_param: str) -> bool:
         """Newer OpenAI models refuse `max_tokens` and name `max_completion_tokens` instead: switch (once for all
@@ -196,19 +222,21 @@ class ChatClient:
                                   "check --base-url and that the server is running")
         self.failed.append(last_error)
         if len(self.failed) >= FIRST_FAILURES and len(set(self.failed)) == 1:
+            hint = ("raise --timeout, or pass --concurrency 1 for a server that answers one request at a time"
+                    if last_error == "timed out" else "check --model and the server's log")
             raise FatalRaterError(f"The first {len(self.failed)} requests to {self.endpoint.where} all failed alike, "
-                                  f"none succeeded: {last_error}", "check --model and the server's log")
+                                  f"none succeeded: {last_error}", hint)
 
     @staticmethod
-    def _reply(response, started: float, attempt: int) -> Reply:
-        usage = getattr(response, "usage", None)
-        choice = response.choices[0] if response.choices else None
-        if choice is not None and hasattr(choice, "text") and not hasattr(choice, "message"):
-            text = choice.text or ""  # the completions API
+    def _reply(answer: dict, started: float, attempt: int) -> Reply:
+        choice = answer["choices"][0] if answer["choices"] else {}
+        if "message" in choice:
+            text = (choice["message"] or {}).get("content")
         else:
-            text = (choice.message.content if choice and choice.message else None) or ""
-        return Reply(text=text, prompt_tokens=getattr(usage, "prompt_tokens", 0) or 0,
-                     completion_tokens=getattr(usage, "completion_tokens", 0) or 0,
+            text = choice.get("text")  # the completions API
+        usage = answer.get("usage") or {}
+        return Reply(text=text if isinstance(text, str) else "", prompt_tokens=usage.get("prompt_tokens") or 0,
+                     completion_tokens=usage.get("completion_tokens") or 0,
                      latency_ms=int((time.perf_counter() - started) * 1000), attempts=attempt)
 
     async def close(self) -> None:

@@ -21,9 +21,8 @@ from rater.store.ratings import (
     get_or_create_rater,
     rated_distractor_ids,
     ratings_of_item,
-    save_judgements,
 )
-from rater.store.writer import StoreWriter
+from rater.store.writer import Ratings, StoreWriter
 
 BATCH = 256  # items loaded from the store at a time
 BACKLOG = 512  # items of a non-interactive rater waiting for the writer before the runner waits as well
@@ -188,17 +187,13 @@ class Agenda:
             self.cursor = None
 
 
-def _saver(start: RunStart, item: ItemView, judgements: list[Judgement]) -> Callable:
+def _ratings(start: RunStart, item: ItemView, judgements: list[Judgement]) -> Ratings:
     known = {d.id for d in item.distractors}
     unknown = [j.distractor_id for j in judgements if j.distractor_id not in known]
     if unknown:
         raise RaterError(f"The rater returned judgements for distractors {unknown} not shown with item {item.id}.",
                          "this is a bug in the rater plugin")
-
-    def save(session) -> None:
-        save_judgements(session, rater_id=start.rater_id, item_id=item.id, judgements=judgements,
-                        eval_set_id=start.eval_set_id)
-    return save
+    return Ratings(start.rater_id, start.eval_set_id, item.id, judgements)
 
 
 async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
@@ -240,7 +235,7 @@ async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
 
     async def save(item: ItemView, judgements: list[Judgement]) -> None:
         try:
-            await _stored(start.writer.submit(_saver(start, item, judgements)), item)
+            await _stored(start.writer.submit(_ratings(start, item, judgements)), item)
         except StoreError as error:
             if not rater.save_failed(item, error):
                 raise

@@ -41,23 +41,38 @@ def _rating_fields(judgement: Judgement) -> dict:
 
 def save_judgements(session: Session, *, rater_id: int, item_id: int, judgements: Sequence[Judgement],
                     eval_set_id: int | None = None) -> None:
-    """Write one item's judgements in the caller's transaction.
+    """Write one item's judgements in the caller's transaction (see `save_many_judgements`)."""
+    save_many_judgements(session, rater_id=rater_id, eval_set_id=eval_set_id, items=[(item_id, judgements)])
 
-    New ratings go in with INSERT ... ON CONFLICT DO NOTHING, so two writers under one rater name never collide on
-    the unique key. The ones that already existed are then locked (PostgreSQL; SQLite holds its write lock from
-    the insert on) and replaced: the old values go to rating_history, the revision goes up by one. The conflict
-    clause does not update in place because the history must hold the replaced values, which an upsert cannot
-    return."""
-    if not judgements:
-        return
+
+def save_many_judgements(session: Session, *, rater_id: int, eval_set_id: int | None,
+                         items: Sequence[tuple[int, Sequence[Judgement]]]) -> None:
+    """Write several items' judgements of one rater and scope in the caller's transaction.
+
+    New ratings go in with one INSERT ... ON CONFLICT DO NOTHING, so two writers under one rater name never collide
+    on the unique key. The ones that already existed (and a distractor given twice) are then locked (PostgreSQL;
+    SQLite holds its write lock from the insert on) and replaced: the old values go to rating_history and the
+    revision goes up by one. The conflict clause does not update in place because the history must hold the
+    replaced values, which an upsert cannot return."""
     now = utcnow()
-    rows = [dict(distractor_id=j.distractor_id, rater_id=rater_id, item_id=item_id, eval_set_id=eval_set_id,
-                 created_at=now, updated_at=now, revision=1, **_rating_fields(j)) for j in judgements]
+    first: dict[int, tuple[int, Judgement]] = {}
+    again: list[Judgement] = []
+    for item_id, judgements in items:
+        for judgement in judgements:
+            if judgement.distractor_id in first:
+                again.append(judgement)
+            else:
+                first[judgement.distractor_id] = (item_id, judgement)
+    if not first:
+        return
+    rows = [dict(distractor_id=d, rater_id=rater_id, item_id=item_id, eval_set_id=eval_set_id, created_at=now,
+                 updated_at=now, revision=1, **_rating_fields(j)) for d, (item_id, j) in first.items()]
     key = ["distractor_id", "rater_id"] + (["eval_set_id"] if eval_set_id is not None else [])
     where = Rating.eval_set_id.is_(None) if eval_set_id is None else Rating.eval_set_id.is_not(None)
-    inserted = set(session.execute(dialect_insert(session, Rating).values(rows).on_conflict_do_nothing(
-        index_elements=key, index_where=where).returning(Rating.distractor_id)).scalars())
-    replaced = [j for j in judgements if j.distractor_id not in inserted]
+    statement = (dialect_insert(session, Rating.__table__).on_conflict_do_nothing(index_elements=key, index_where=where)
+                 .returning(Rating.__table__.c.distractor_id))
+    inserted = set(session.connection().execute(statement, rows).scalars())
+    replaced = [j for d, (_, j) in first.items() if d not in inserted] + again
     if replaced:
         _replace(session, rater_id, eval_set_id, replaced, now)
 

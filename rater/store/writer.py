@@ -1,21 +1,47 @@
 """One writer thread per run: store work queued from the event loop runs in batches, one transaction per batch.
 
 Each piece of work is committed as soon as the thread gets to it, together with whatever else arrived meanwhile,
-so a finished request or item is stored at once and a busy run does not pay one commit per row. A batch that
+so a finished request or item is stored at once and a busy run does not pay a commit per row. Within a batch,
+rows for one table go in with one executemany and the judgements of many items with one insert. A batch that
 fails is retried one piece at a time, so only the failing piece fails."""
 
 import asyncio
 import queue
 import threading
-from typing import Any, Callable
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
+from rater.core.domain import Judgement
 from rater.store.engine import session_scope
+from rater.store.ratings import save_many_judgements
 
-MAX_BATCH = 256
+MAX_BATCH = 512
 _STOP = object()
+
+
+@dataclass(frozen=True)
+class Ratings:
+    """One item's judgements by one rater in one scope."""
+
+    rater_id: int
+    eval_set_id: int | None
+    item_id: int
+    judgements: Sequence[Judgement]
+
+
+@dataclass(frozen=True)
+class Row:
+    """A new row of a table, as column values."""
+
+    table: Any
+    values: dict
+
+
+Work = Callable[[Session], Any] | Ratings | Row
 
 
 class StoreWriter:
@@ -25,11 +51,11 @@ class StoreWriter:
         self.thread = threading.Thread(target=self._run, name="rater-store-writer", daemon=True)
         self.thread.start()
 
-    def submit(self, write: Callable[[Session], Any]) -> asyncio.Future:
-        """Queue `write(session)`; the future gets its result once it is committed (or its error)."""
+    def submit(self, work: Work) -> asyncio.Future:
+        """Queue `work`; the future gets its result once it is committed (or its error)."""
         loop = asyncio.get_running_loop()
         future = loop.create_future()
-        self.work.put((write, future, loop))
+        self.work.put((work, future, loop))
         return future
 
     async def close(self) -> None:
@@ -52,7 +78,7 @@ class StoreWriter:
     def _write(self, batch: list) -> None:
         try:
             with session_scope(self.engine) as session:
-                results = [write(session) for write, _, _ in batch]
+                results = _apply(session, [work for work, _, _ in batch])
         except Exception as error:  # a failing piece spoils its batch: retry each on its own, so only it fails
             if len(batch) > 1:
                 for piece in batch:
@@ -63,6 +89,25 @@ class StoreWriter:
             return
         for (_, future, loop), result in zip(batch, results):
             _hand_back(loop, future, result, None)
+
+
+def _apply(session: Session, works: list[Work]) -> list[Any]:
+    """Everything of one batch in the caller's transaction; the result of each piece, in order."""
+    rows: dict[Any, list[dict]] = defaultdict(list)
+    ratings: dict[tuple[int, int | None], list[tuple[int, Sequence[Judgement]]]] = defaultdict(list)
+    results: list[Any] = [None] * len(works)
+    for index, work in enumerate(works):
+        if isinstance(work, Row):
+            rows[work.table].append(work.values)
+        elif isinstance(work, Ratings):
+            ratings[work.rater_id, work.eval_set_id].append((work.item_id, work.judgements))
+        else:
+            results[index] = work(session)
+    for table, values in rows.items():
+        session.execute(insert(table), values)
+    for (rater_id, eval_set_id), items in ratings.items():
+        save_many_judgements(session, rater_id=rater_id, eval_set_id=eval_set_id, items=items)
+    return results
 
 
 def _hand_back(loop: asyncio.AbstractEventLoop, future: asyncio.Future, result: Any, error: Exception | None) -> None:
