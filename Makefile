@@ -25,7 +25,12 @@ rate: $(VENV)/.rate-installed
 	$(BIN)/rater --db $(DB) demo --if-empty --baseline 2
 	$(BIN)/rater --db $(DB) rate
 
-test: $(VENV)/.test-installed
+# Servers the tests run against (PostgreSQL), from the system's package manager where missing.
+$(VENV)/.system-deps: scripts/system_deps.sh | $(BIN)/python
+	bash scripts/system_deps.sh
+	touch $@
+
+test: $(VENV)/.test-installed $(VENV)/.system-deps
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed

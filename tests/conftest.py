@@ -74,6 +74,16 @@ def settled(app) -> bool:
     return at_rest and not app.saving and not app.typeahead
 
 
+def run_driver(db, rater: str, *groups: str, hold: bool = False, options: tuple[str, ...] = ()):
+    """The rating screen in a process of its own (tests/tui_driver.py), pressing the key groups."""
+    import subprocess
+    import sys
+
+    args = [sys.executable, str(ROOT / "tests" / "tui_driver.py"), str(db), rater, *groups, *options]
+    return subprocess.Popen(args + (["--hold"] if hold else []), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
+
+
 async def press(pilot, *keys: str, timeout: float = 30.0) -> None:
     """Press keys, then wait until the app has saved and shows the next item (saves run in a worker thread)."""
     import asyncio
@@ -85,3 +95,50 @@ async def press(pilot, *keys: str, timeout: float = 30.0) -> None:
         assert time.monotonic() < deadline, "the rating app did not settle"
         await asyncio.sleep(0.005)
     await pilot.pause()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    """A real PostgreSQL server, started from the machine's server binaries for this test session."""
+    from tests.pg_server import find_bin_dir, start_server
+
+    if find_bin_dir() is None:
+        pytest.skip("no PostgreSQL server binaries on this machine (`make test` installs Debian's postgresql "
+                    "package where it can; or set RATER_PG_BIN)")
+    server = start_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def pg_url(pg_server, request, monkeypatch) -> str:
+    """A new, empty database on the test server; its URL (also in RATER_DB)."""
+    import re
+    import secrets
+
+    name = re.sub(r"[^a-z0-9]+", "_", request.node.name.lower())[:40] + "_" + secrets.token_hex(3)
+    url = pg_server.create_database(name)
+    monkeypatch.setenv("RATER_DB", url)
+    return url
+
+
+def import_items(cli, tmp_path, count: int, per_item: int = 3, **fields) -> Path:
+    """Import `count` items with `per_item` human distractors each (text unique per item)."""
+    import json
+
+    path = tmp_path / f"items-{count}.jsonl"
+    rows = [{"context": f"Text {n}.", "question": f"Fråga {n}?", "answer": f"svar {n}",
+             "distractors": [f"fel {n}.{k}" for k in range(per_item)], **fields} for n in range(count)]
+    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    cli("import", path)
+    return path
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def any_db(request, tmp_path, monkeypatch) -> str:
+    """The URL of a new database on each backend: a SQLite file, then a database on the test PostgreSQL server."""
+    if request.param == "postgresql":
+        return request.getfixturevalue("pg_url")
+    url = database_url(str(tmp_path / "rater.db"))
+    monkeypatch.setenv("RATER_DB", url)
+    return url

@@ -5,8 +5,6 @@ import json
 import os
 import signal
 import sqlite3
-import subprocess
-import sys
 from pathlib import Path
 
 from sqlalchemy import select
@@ -18,9 +16,8 @@ from rater.store.items import ItemFilter
 from rater.store.tables import Distractor, Rater, Rating
 from rater.tui.app import build_app
 from rater.tui.widgets import ContextPanel
-from tests.conftest import press
+from tests.conftest import press, run_driver
 
-DRIVER = Path(__file__).with_name("tui_driver.py")
 SIZE = (100, 30)
 
 
@@ -158,11 +155,6 @@ async def test_locked_database_keeps_ticks_and_retry_saves(cli, db_path):
         await press(pilot, "space")
         assert "biblioteket" in shown_question(app)
     assert {k: v[0] for k, v in ratings(engine).items()} == {(1, 0): True, (1, 1): True, (1, 2): False, (1, 3): False}
-
-
-def run_driver(db_path, rater, *groups, hold=False):
-    args = [sys.executable, str(DRIVER), str(db_path), rater, *groups] + (["--hold"] if hold else [])
-    return subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_kill_9_loses_nothing_submitted(cli, engine, db_path):

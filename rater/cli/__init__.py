@@ -4,6 +4,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.panel import Panel
 from typer.core import TyperGroup
 
@@ -13,7 +14,7 @@ EXIT_USER_ERROR = 2
 
 
 def show_error(error: RaterError) -> None:
-    body = error.message + (f"\n\n[bold]Fix:[/bold] {error.hint}" if error.hint else "")
+    body = escape(error.message) + (f"\n\n[bold]Fix:[/bold] {escape(error.hint)}" if error.hint else "")
     Console(stderr=True).print(Panel(body, title="rater: error", title_align="left", border_style="red"))
 
 

@@ -29,7 +29,8 @@ from rater.data.importing import ingest
 from rater.data.split import approximate_tokens, assign_splits, tokenizer_counter
 from rater.store.engine import safe_url, session_scope
 from rater.store.items import count_items
-from rater.store.tables import Distractor, Item, Rater, Rating
+from rater.store.leases import overlap_progress, study_overlap
+from rater.store.tables import Distractor, EvalSet, Item, Rater, Rating
 
 db_app = typer.Typer(help="Inspect the database.")
 export_app = typer.Typer(help="Write training data: SFT rows, preference pairs, KTO labels.")
@@ -195,3 +196,18 @@ def db_stats(ctx: typer.Context) -> None:
                                .order_by(Rater.name)).all()
         console.print(_table("Ratings per rater", ("rater", "kind", "ratings", "accepted"),
                              [(n, k, c, f"{(a or 0) / c:.1%}" if c else "-") for n, k, c, a in rows]))
+        _shared_work(console, session)
+
+
+def _shared_work(console, session) -> None:
+    """Work shared out with an overlap: items each teacher has rated, and items still lacking K ratings."""
+    studies = [("preference rating", None), *session.execute(select(EvalSet.name, EvalSet.id)
+                                                              .where(EvalSet.overlap.is_not(None))
+                                                              .order_by(EvalSet.name)).all()]
+    for name, eval_set_id in studies:
+        k = study_overlap(session, eval_set_id=eval_set_id)
+        if k is None:
+            continue
+        progress = overlap_progress(session, eval_set_id=eval_set_id, overlap=k)
+        console.print(_table(f"Shared out ({name}): {progress.summary}", ("teacher", "items rated"),
+                             progress.by_teacher.items()))

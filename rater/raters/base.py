@@ -17,8 +17,10 @@ class RunStart:
     rater_id: int
     eval_set_id: int | None
     total: int  # items of the queue with something to rate
-    pending: int  # of those, items with distractors this rater has not rated yet
+    pending: int  # of those, items with distractors this rater has not rated yet (with an overlap: items the
+    #               study still needs ratings for)
     writer: StoreWriter | None = None
+    overlap: int | None = None  # work shared out: each item goes to teachers until this many have rated it
 
 
 class StopRun(Exception):

@@ -8,21 +8,34 @@ from pathlib import Path
 from typing import Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect, make_url
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
 from sqlmodel import Session
 
 from rater.core.errors import StoreError
 
 DEFAULT_DB = "rater.db"
 BUSY_TIMEOUT_MS = 30_000
+SUPPORTED = ("sqlite", "postgresql")
+SQLITE_HEADER = b"SQLite format 3\x00"
+POSTGRES_DRIVER_HINT = "pip install 'rater[postgres]' (psycopg 3, the driver rater uses for PostgreSQL)"
 
 
 def database_url(db: str | None = None) -> str:
-    """`--db` value, else `RATER_DB`, else ./rater.db; a path becomes a SQLite URL, a URL is used as it is."""
+    """`--db` value, else `RATER_DB`, else ./rater.db; a path becomes a SQLite URL, a URL is used as it is, except
+    that a plain postgresql:// (or postgres://) URL gets the psycopg 3 driver, the one the postgres extra installs."""
     value = db or os.environ.get("RATER_DB") or DEFAULT_DB
-    if "://" in value:
-        return value
-    return f"sqlite:///{Path(value).expanduser().resolve()}"
+    if "://" not in value:
+        return f"sqlite:///{Path(value).expanduser().resolve()}"
+    for plain in ("postgresql://", "postgres://"):
+        if value.startswith(plain):
+            return "postgresql+psycopg://" + value.removeprefix(plain)
+    return value
+
+
+def default_busy_timeout_ms() -> int:
+    """How long SQLite waits for another program's lock: $RATER_BUSY_TIMEOUT_MS, else 30 s."""
+    value = os.environ.get("RATER_BUSY_TIMEOUT_MS", "")
+    return int(value) if value.isdigit() else BUSY_TIMEOUT_MS
 
 
 def safe_url(url: str) -> str:
@@ -45,19 +58,94 @@ def _sqlite_pragmas(busy_timeout_ms: int):
     return connect
 
 
-def create_store_engine(url: str, *, upgrade: bool = True, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> Engine:
+def create_store_engine(url: str, *, upgrade: bool = True, busy_timeout_ms: int | None = None) -> Engine:
     """An engine for `url`, upgraded to the newest schema unless `upgrade` is False.
 
-    `busy_timeout_ms` is how long SQLite waits for another process's lock before giving up.
+    `busy_timeout_ms` is how long SQLite waits for another process's lock before giving up (default:
+    default_busy_timeout_ms()). Every failure to open is a StoreError that says what is wrong, never with the password.
     """
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         _check_sqlite_path(Path(url.removeprefix("sqlite:///")))
-    engine = create_engine(url)
+    engine = _engine(url)
+    timeout = default_busy_timeout_ms() if busy_timeout_ms is None else busy_timeout_ms
     if engine.dialect.name == "sqlite":
-        event.listen(engine, "connect", _sqlite_pragmas(busy_timeout_ms))
+        event.listen(engine, "connect", _sqlite_pragmas(timeout))
     if upgrade:
-        upgrade_to_head(engine)
+        try:
+            upgrade_to_head(engine)
+        except SQLAlchemyError as exc:
+            engine.dispose()
+            raise store_error(exc, url, timeout) from None
     return engine
+
+
+def _engine(url: str) -> Engine:
+    try:
+        scheme = make_url(url)
+    except ArgumentError:
+        raise StoreError(f"Cannot read the database URL {safe_url(url)}.",
+                         "pass a file path, or a URL such as postgresql://user@host:5432/rater") from None
+    if scheme.get_backend_name() not in SUPPORTED:
+        raise StoreError(f"rater does not support {scheme.get_backend_name()} databases ({safe_url(url)}).",
+                         "use a file path (SQLite) or postgresql://user@host:5432/database (PostgreSQL)")
+    try:
+        return create_engine(url)
+    except NoSuchModuleError:
+        raise StoreError(f"The database driver {scheme.get_driver_name()!r} is not one rater supports.",
+                         "use postgresql://... (rater picks psycopg 3) or a SQLite file path") from None
+    except ImportError as exc:
+        hint = f"install {exc.name}"
+        if scheme.get_backend_name() == "postgresql":
+            hint = POSTGRES_DRIVER_HINT if scheme.get_driver_name() == "psycopg" else (
+                "use postgresql://... instead; rater opens it with psycopg 3 (pip install 'rater[postgres]')")
+        raise StoreError(f"The driver for {safe_url(url)} is not installed (no module {exc.name!r}).",
+                         hint) from None
+
+
+def store_error(exc: BaseException, url: str, timeout_ms: int | None = None) -> StoreError:
+    """A database failure as the user should see it: what is wrong and how to fix it, never the password."""
+    parsed = make_url(url)
+    text = str(getattr(exc, "orig", None) or exc)
+    if parsed.password:
+        text = text.replace(parsed.password, "***")
+    lowered = text.lower()
+    where = safe_url(url)
+    if parsed.get_backend_name() == "sqlite":
+        path = parsed.database
+        if "file is not a database" in lowered or "malformed" in lowered:
+            return StoreError(f"{path} is not a SQLite database, or it is damaged.",
+                              "pass the path of a rater database, or a new path to start one; the file was left "
+                              "as it is")
+        if "readonly" in lowered or "read-only" in lowered:
+            return StoreError(f"The database {path} is read-only: rater cannot save to it.",
+                              "make the file and its folder writable, or copy it somewhere writable")
+        if "disk is full" in lowered or "disk i/o" in lowered:
+            return StoreError(f"The disk holding {path} is full (or failing): nothing more could be written.",
+                              "free some space, then run the command again; everything saved before is kept")
+        if "locked" in lowered or "busy" in lowered:
+            seconds = (timeout_ms or default_busy_timeout_ms()) / 1000
+            return StoreError(f"The database {path} stayed locked by another program for {seconds:g} s.",
+                              "close the other program (or wait for it), then run the command again; "
+                              "RATER_BUSY_TIMEOUT_MS sets how long rater waits")
+        if "unable to open" in lowered:
+            return StoreError(f"Cannot open the database {path}.", "check the --db path and its folder")
+    else:
+        server = f"{parsed.host or 'localhost'}:{parsed.port or 5432}"
+        if "password authentication failed" in lowered or ("role" in lowered and "does not exist" in lowered):
+            return StoreError(f"The PostgreSQL server at {server} refused user {parsed.username!r}: wrong password "
+                              "or unknown user.", "check the user and password (in the URL, PGPASSWORD or "
+                              "~/.pgpass); the database administrator creates roles")
+        if "database" in lowered and "does not exist" in lowered:
+            return StoreError(f"The PostgreSQL server at {server} has no database {parsed.database!r}.",
+                              f"create it first: createdb -h {parsed.host or 'localhost'} -O "
+                              f"{parsed.username or 'USER'} {parsed.database}")
+        if any(s in lowered for s in ("connection refused", "could not translate", "timeout expired",
+                                      "no route", "network is unreachable", "connection failed",
+                                      "server closed the connection")):
+            return StoreError(f"Cannot reach the PostgreSQL server at {server}.",
+                              "check the host and port in --db / RATER_DB, and that the server is running and "
+                              "accepts connections from this machine")
+    return StoreError(f"The database {where} failed: {text.strip()}", "check the --db path or URL")
 
 
 def _check_sqlite_path(path: Path) -> None:
@@ -66,6 +154,12 @@ def _check_sqlite_path(path: Path) -> None:
                          "create the folder or pass another --db path")
     if path.is_dir():
         raise StoreError(f"Cannot use {path} as the database: it is a folder.", "pass a file path to --db")
+    if path.is_file() and path.stat().st_size:
+        with path.open("rb") as handle:
+            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
+                raise StoreError(f"{path} is not a SQLite database.",
+                                 "pass the path of a rater database, or a new path to start one; the file was "
+                                 "left as it is")
     if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK):
         raise StoreError(f"Cannot write the database {path}: permission denied.",
                          "pass a writable --db path or fix the file's permissions")
@@ -118,9 +212,8 @@ def upgrade_to_head(engine: Engine, revision: str = "head") -> None:
         if revision == "head" and current == head_revision():
             return
         _migrate(engine, lambda connection: command.upgrade(_alembic_config(connection), revision))
-    except OperationalError as exc:
-        raise StoreError(f"Cannot open or upgrade the database: {exc.orig}",
-                         "check the --db path and that no other program holds a lock on it") from exc
+    except DBAPIError as exc:
+        raise store_error(exc, engine.url.render_as_string(hide_password=False)) from None
 
 
 def _migrate(engine: Engine, step) -> None:

@@ -111,6 +111,7 @@ class EvalSet(SQLModel, table=True):
     name: str = Field(max_length=200, unique=True)
     params: str = Field(default="{}", sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow)
+    overlap: int | None = None  # work shared out: each item goes to teachers until this many have rated it
 
 
 class EvalSlot(SQLModel, table=True):
@@ -158,3 +159,24 @@ class JudgeRequest(SQLModel, table=True):
     latency_ms: int = 0
     attempts: int = 0
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Lease(SQLModel, table=True):
+    """An item a teacher has open while work is shared out with an overlap: it counts towards the item's teachers
+    until it is rated, released or expires."""
+
+    __tablename__ = "lease"
+    id: int | None = Field(default=None, primary_key=True)
+    item_id: int = Field(foreign_key="item.id", index=True)
+    rater_id: int = Field(foreign_key="rater.id", index=True)
+    eval_set_id: int | None = Field(default=None, foreign_key="eval_set.id")
+    expires_at: datetime
+    created_at: datetime = Field(default_factory=utcnow)
+
+
+class StudySetting(SQLModel, table=True):
+    """A rule every teacher of the database follows, such as preference rating's overlap."""
+
+    __tablename__ = "study_setting"
+    name: str = Field(primary_key=True, max_length=64)
+    value: str = Field(sa_type=Text)

@@ -17,6 +17,7 @@ from sqlmodel import Session
 
 from rater.core.domain import Judgement
 from rater.store.engine import session_scope
+from rater.store.leases import release_leases
 from rater.store.ratings import save_many_judgements
 
 MAX_BATCH = 512
@@ -31,6 +32,7 @@ class Ratings:
     eval_set_id: int | None
     item_id: int
     judgements: Sequence[Judgement]
+    release_lease: bool = False  # work shared out: the teacher's lease on the item ends with the ratings
 
 
 @dataclass(frozen=True)
@@ -95,18 +97,23 @@ def _apply(session: Session, works: list[Work]) -> list[Any]:
     """Everything of one batch in the caller's transaction; the result of each piece, in order."""
     rows: dict[Any, list[dict]] = defaultdict(list)
     ratings: dict[tuple[int, int | None], list[tuple[int, Sequence[Judgement]]]] = defaultdict(list)
+    leases: dict[tuple[int, int | None], list[int]] = defaultdict(list)
     results: list[Any] = [None] * len(works)
     for index, work in enumerate(works):
         if isinstance(work, Row):
             rows[work.table].append(work.values)
         elif isinstance(work, Ratings):
             ratings[work.rater_id, work.eval_set_id].append((work.item_id, work.judgements))
+            if work.release_lease:
+                leases[work.rater_id, work.eval_set_id].append(work.item_id)
         else:
             results[index] = work(session)
     for table, values in rows.items():
         session.execute(insert(table), values)
     for (rater_id, eval_set_id), items in ratings.items():
         save_many_judgements(session, rater_id=rater_id, eval_set_id=eval_set_id, items=items)
+    for (rater_id, eval_set_id), item_ids in leases.items():
+        release_leases(session, rater_id=rater_id, item_ids=item_ids, eval_set_id=eval_set_id)
     return results
 
 

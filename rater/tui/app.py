@@ -22,6 +22,7 @@ from rater.raters.human import HumanRater
 from rater.raters.runner import Queue, run_rater
 from rater.store.engine import session_scope
 from rater.store.items import count_items_without_distractors
+from rater.store.leases import items_lacking, overlap_progress
 from rater.store.ratings import eval_set_id_of, get_or_create_rater, rater_acceptance
 from rater.tui.screens import ErrorScreen, InstructionsScreen, ReasonScreen, SummaryScreen
 from rater.tui.widgets import PAGE_SIZE, ContextPanel, ItemPanel
@@ -79,6 +80,7 @@ class Tally:
     accepted: int = 0
     accepted_before: int = 0
     judged_before: int = 0
+    needed: int | None = None  # work shared out: items the study still needs ratings for
 
     @property
     def rate(self) -> float:
@@ -167,10 +169,23 @@ class RatingApp(App[None]):
             eval_set_id = eval_set_id_of(session, self.queue.eval_set)
             self.tally.accepted_before, self.tally.judged_before = rater_acceptance(
                 session, rater_id=rater_id, eval_set_id=eval_set_id)
+            if self.queue.overlap is not None:  # the teacher's own count: items rated in this study so far
+                self.tally.before = overlap_progress(session, eval_set_id=eval_set_id, where=self.queue.where,
+                                                     overlap=self.queue.overlap).by_teacher.get(self.rater.name, 0)
             return 0 if self.queue.eval_set else count_items_without_distractors(session, where=self.queue.where)
 
     def _started(self, start: RunStart) -> None:
-        self.tally.total, self.tally.before = start.total, start.total - start.pending
+        self.tally.total = start.total
+        if start.overlap is None:
+            self.tally.before = start.total - start.pending
+        else:
+            self.tally.needed = start.pending
+
+    def _count_needed(self) -> None:
+        """Work shared out: what the study still needs, counted again after each save (other teachers rate too)."""
+        with session_scope(self.engine) as session:
+            self.tally.needed = items_lacking(session, eval_set_id=eval_set_id_of(session, self.queue.eval_set),
+                                              where=self.queue.where, overlap=self.queue.overlap)
 
     def _saved(self, item: ItemView, judgements: list[Judgement]) -> None:
         self.unsaved.pop(item.id, None)
@@ -179,6 +194,8 @@ class RatingApp(App[None]):
             self.tally.items += 1
             self.tally.judgements += len(judgements)
             self.tally.accepted += sum(j.accepted for j in judgements)
+        if self.queue.overlap is not None:
+            self.run_worker(self._count_needed, thread=True, group="count", exclusive=True, exit_on_error=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
         if event.worker.name == "rating" and event.state == WorkerState.ERROR:
@@ -221,7 +238,10 @@ class RatingApp(App[None]):
         self.shown = None
         self.typeahead.clear()
         t = self.tally
-        text = (f"[b]All {t.total} items are rated.[/b]\n\nThis session: {t.items} items, "
+        headline = (f"[b]All {t.total} items are rated.[/b]" if self.queue.overlap is None else
+                    f"[b]Nothing is left for you.[/b] Every other item has {self.queue.overlap} teachers' ratings, "
+                    "or other teachers have it open.")
+        text = (f"{headline}\n\nThis session: {t.items} items, "
                 f"{t.judgements} distractors, {t.rate:.0%} accepted.\n\n"
                 "Every rating is saved. Press Enter or Esc to leave, Backspace to go back.")
         self.push_screen(SummaryScreen(text), self._after_summary)
@@ -257,9 +277,13 @@ class RatingApp(App[None]):
             notes.append(("   reviewing an earlier item", "bold yellow"))
         if self.saving:
             notes.append(("   saving…", "italic"))
+        if self.queue.overlap is None:
+            where = (f"{min(t.before + t.items + 1, t.total)} / {t.total}", "bold")
+        else:  # work shared out: the teacher's own count, and what the study still needs
+            needed = f"; the study needs {t.needed} more" if t.needed is not None else ""
+            where = (f"you rated {t.before + t.items}{needed}", "bold")
         self.query_one("#status", Static).update(Text.assemble(
-            (f"{min(t.before + t.items + 1, t.total)} / {t.total}", "bold"), f"   {self.rater.name}   {mode}; {tally}",
-            *notes))
+            where, f"   {self.rater.name}   {mode}; {tally}", *notes))
 
     # actions -----------------------------------------------------------------------------------------------
 

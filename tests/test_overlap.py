@@ -1,0 +1,232 @@
+"""Work shared out with an overlap: each item goes to teachers until K of them have rated it, a teacher never gets
+an item twice, an open item is held by a lease that expires. Every test runs on SQLite and on the test
+PostgreSQL server."""
+
+import asyncio
+import threading
+from collections import Counter
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import func, select, update
+from sqlmodel import Session
+
+from rater.core.domain import Judgement
+from rater.raters.base import Rater
+from rater.raters.runner import Queue, run_rater
+from rater.store.engine import create_store_engine, session_scope
+from rater.store.items import ItemFilter
+from rater.store.leases import claim_next_item, overlap_progress, release_leases
+from rater.store.ratings import get_or_create_rater, save_judgements
+from rater.store.tables import Distractor, Lease, Rating, StudySetting, utcnow
+from rater.store.tables import Rater as RaterRow
+from rater.tui.app import build_app
+from tests.conftest import Cli, import_items, press, run_driver
+
+
+class Teacher(Rater):
+    """A teacher who accepts the first distractor of every item, or skips the items listed in `skips` once."""
+
+    kind = "human"
+    default_name = "teacher"
+    interactive = True
+
+    def __init__(self, name: str, skips: tuple[int, ...] = ()) -> None:
+        super().__init__(name)
+        self.seen: list[int] = []
+        self.skips = set(skips)
+
+    async def rate(self, item):
+        self.seen.append(item.id)
+        if item.id in self.skips:
+            self.skips.discard(item.id)
+            return []
+        return [Judgement(d.id, n == 0) for n, d in enumerate(item.distractors)]
+
+
+def rate_as(engine, name: str, overlap: int | None, **queue) -> Teacher:
+    teacher = Teacher(name, queue.pop("skips", ()))
+    asyncio.run(run_rater(teacher, engine, Queue(overlap=overlap, **queue)))
+    return teacher
+
+
+def teachers_per_item(engine, eval_set_id: int | None = None) -> Counter:
+    """{item id: distinct teachers with ratings of it} in one scope."""
+    scope = Rating.eval_set_id.is_(None) if eval_set_id is None else Rating.eval_set_id == eval_set_id
+    with Session(engine) as session:
+        rows = session.execute(select(Rating.item_id, func.count(func.distinct(Rating.rater_id)))
+                               .where(scope).group_by(Rating.item_id)).all()
+    return Counter(dict(rows))
+
+
+@pytest.fixture
+def study(any_db, tmp_path):
+    cli = Cli(any_db)
+    engine = create_store_engine(any_db)
+    yield cli, engine
+    engine.dispose()
+
+
+def test_each_item_goes_to_k_teachers_and_never_twice_to_one(study, tmp_path):
+    cli, engine = study
+    import_items(cli, tmp_path, 10)
+    first, second, third = (rate_as(engine, name, 2) for name in ("anna", "bo", "cem"))
+    assert len(first.seen) == len(set(first.seen)) == 10 and len(second.seen) == len(set(second.seen)) == 10
+    assert third.seen == []
+    assert set(teachers_per_item(engine).values()) == {2}
+
+
+def test_without_an_overlap_everyone_rates_everything(study, tmp_path):
+    cli, engine = study
+    import_items(cli, tmp_path, 5)
+    assert [len(rate_as(engine, name, None).seen) for name in ("anna", "bo", "cem")] == [5, 5, 5]
+
+
+def test_claims_at_the_same_moment_keep_k_exact(study, tmp_path):
+    """Eight teachers in eight threads (each with its own connections) claim and rate 40 items with overlap 2."""
+    cli, engine = study
+    import_items(cli, tmp_path, 40, per_item=2)
+    with session_scope(engine) as session:
+        ids = [get_or_create_rater(session, name=f"t{n}", kind="human").id for n in range(8)]
+    barrier = threading.Barrier(len(ids))
+    errors: list[BaseException] = []
+    claimed: Counter = Counter()
+
+    def teacher(rater_id: int) -> None:
+        try:
+            barrier.wait()
+            while True:
+                with session_scope(engine) as session:
+                    item_id = claim_next_item(session, rater_id=rater_id, eval_set_id=None, where=ItemFilter(),
+                                              overlap=2)
+                if item_id is None:
+                    return
+                claimed[rater_id, item_id] += 1
+                with session_scope(engine) as session:
+                    distractors = session.execute(select(Distractor.id).where(Distractor.item_id == item_id)).scalars()
+                    save_judgements(session, rater_id=rater_id, item_id=item_id,
+                                    judgements=[Judgement(d, True) for d in distractors])
+                    release_leases(session, rater_id=rater_id, item_ids=[item_id], eval_set_id=None)
+        except BaseException as error:  # noqa: BLE001 - reported by the main thread
+            errors.append(error)
+
+    threads = [threading.Thread(target=teacher, args=(rater_id,)) for rater_id in ids]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert not errors, errors
+    assert max(claimed.values()) == 1  # nobody got an item twice
+    per_item = teachers_per_item(engine)
+    assert len(per_item) == 40 and set(per_item.values()) == {2}
+
+
+def test_an_open_item_is_held_until_its_lease_expires(study, tmp_path):
+    cli, engine = study
+    import_items(cli, tmp_path, 2)
+    with session_scope(engine) as session:
+        anna, bo = (get_or_create_rater(session, name=n, kind="human").id for n in ("anna", "bo"))
+        first = claim_next_item(session, rater_id=anna, eval_set_id=None, where=ItemFilter(), overlap=1)
+    with session_scope(engine) as session:
+        held = claim_next_item(session, rater_id=bo, eval_set_id=None, where=ItemFilter(), overlap=1)
+        release_leases(session, rater_id=bo, item_ids=[held], eval_set_id=None)
+    assert held != first  # anna's open item is reserved for her
+    with session_scope(engine) as session:  # anna walks away: her lease runs out
+        session.execute(update(Lease).where(Lease.rater_id == anna).values(expires_at=utcnow() - timedelta(seconds=1)))
+    with session_scope(engine) as session:
+        assert claim_next_item(session, rater_id=bo, eval_set_id=None, where=ItemFilter(), overlap=1) == first
+
+
+def test_a_skipped_item_goes_back_to_the_others_and_comes_again_later(study, tmp_path):
+    cli, engine = study
+    import_items(cli, tmp_path, 3)
+    with Session(engine) as session:
+        first = session.execute(select(func.min(Distractor.item_id))).scalar()
+    anna = rate_as(engine, "anna", 1, skips=(first,))
+    assert anna.seen == [first, first + 1, first + 2, first]
+    assert set(teachers_per_item(engine).values()) == {1}
+    with Session(engine) as session:
+        assert session.execute(select(func.count()).select_from(Lease)).scalar() == 0  # nothing held after the run
+
+
+def test_a_blind_evaluation_shares_out_its_own_judgements(study, tmp_path):
+    cli, engine = study
+    import_items(cli, tmp_path, 6, split="test")
+    cli("eval", "build", "blind", "--sources", "human", "--items", "6", "--per-item", "2")
+    rate_as(engine, "anna", None)  # preference ratings count nothing towards the evaluation set
+    rate_as(engine, "anna", 1, eval_set="blind")
+    assert rate_as(engine, "bo", 1, eval_set="blind").seen == []
+    with Session(engine) as session:
+        from rater.store.ratings import eval_set_id_of
+        eval_set_id = eval_set_id_of(session, "blind")
+        assert overlap_progress(session, eval_set_id=eval_set_id, overlap=1).lacking == 0
+    assert set(teachers_per_item(engine, eval_set_id).values()) == {1}
+
+
+def test_the_overlap_is_stored_with_the_study_and_shown_in_progress(study, tmp_path):
+    cli, engine = study
+    import_items(cli, tmp_path, 4, split="test")
+    assert "no overlap" in cli("study", "overlap").output
+    cli("study", "overlap", "2")
+    refused = cli("rate", "--overlap", "3", "--as", "anna", ok=False)
+    assert refused.exit_code == 2 and "overlap 2" in refused.stderr
+    rate_as(engine, "anna", 2)
+    stats = " ".join(cli("db", "stats").output.split())  # Rich wraps at 80 columns
+    assert "overlap 2: 4 of 4 items still lack 2 teachers' ratings" in stats and "anna" in stats
+    cli("eval", "build", "blind", "--sources", "human", "--items", "4", "--per-item", "2")
+    cli("study", "overlap", "1", "--set", "blind")
+    rate_as(engine, "bo", 1, eval_set="blind")
+    listed = " ".join(cli("eval", "list").output.split())
+    assert "bo 4/4" in listed and "overlap 1: every item has 1 teachers' ratings" in listed
+    assert "anna: 4 items rated" in cli("study", "overlap").output
+    cli("study", "overlap", "--off")
+    assert "no overlap" in cli("study", "overlap").output
+
+
+def test_an_overlap_below_one_is_refused_with_nothing_written(study):
+    cli, engine = study
+    for command in (("rate", "--overlap", "0", "--as", "anna"), ("study", "overlap", "0")):
+        result = cli(*command, ok=False)
+        assert result.exit_code == 2 and "1 or more" in result.stderr, result.output
+    with Session(engine) as session:
+        assert session.execute(select(func.count()).select_from(RaterRow)).scalar() == 0
+        assert session.execute(select(func.count()).select_from(StudySetting)).scalar() == 0
+
+
+async def shows(pilot, text: str, timeout: float = 10.0) -> None:
+    """Wait until the status line holds `text` (the study's count is refreshed in a worker after each save)."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while text not in (status := str(pilot.app.query_one("#status").render())):
+        assert asyncio.get_running_loop().time() < deadline, status
+        await asyncio.sleep(0.01)
+
+
+async def test_the_status_line_shows_the_own_count_and_what_the_study_needs(study, tmp_path):
+    cli, engine = study
+    import_items(cli, tmp_path, 3)
+    app = build_app(engine, rater_name="anna", queue=Queue(overlap=2))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await press(pilot)
+        await shows(pilot, "you rated 0; the study needs 3 more")
+        await press(pilot, "1", "space")
+        await shows(pilot, "you rated 1; the study needs 3 more")
+    await asyncio.to_thread(rate_as, engine, "bo", 2)
+    app = build_app(engine, rater_name="anna", queue=Queue(overlap=2))
+    async with app.run_test(size=(100, 30)) as pilot:
+        await press(pilot, "1", "space")
+        await shows(pilot, "you rated 2; the study needs 1 more")
+
+
+def test_two_teachers_with_overlap_one_on_100_items_rate_each_item_once(study, tmp_path):
+    """Two rating screens in two processes, started together, each pressing 1 and space until nothing is left."""
+    cli, engine = study
+    import_items(cli, tmp_path, 100, per_item=2)
+    screens = [run_driver(cli.db_path, name, options=("--overlap", "1", "--until-done")) for name in ("anna", "bo")]
+    rated = []
+    for screen in screens:
+        out, err = screen.communicate(timeout=300)
+        assert screen.returncode == 0, err
+        rated.append(int(out.split("RATED")[-1]))
+    per_item = teachers_per_item(engine)
+    assert len(per_item) == 100 and set(per_item.values()) == {1}
+    assert sum(rated) == 100 and min(rated) > 0  # both did share the work

@@ -1,0 +1,133 @@
+"""PostgreSQL: a real server that the test session starts itself (tests/pg_server.py), reached by the same --db
+URL. The pipeline's outputs are compared byte for byte with the same pipeline on SQLite."""
+
+import json
+import sys
+from pathlib import Path
+
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select
+from sqlmodel import Session, SQLModel
+
+from rater.store.engine import create_store_engine, current_revision, database_url, head_revision
+from rater.store.tables import JudgeRequest, Rater, Rating
+from rater.tui.app import build_app
+from tests.conftest import Cli, press, run_driver, shared_file
+from tests.fake_openai import FakeOpenAI
+
+
+def test_a_blank_database_reaches_head_without_drift(pg_url):
+    engine = create_store_engine(pg_url)
+    assert engine.dialect.name == "postgresql" and current_revision(engine) == head_revision()
+    with engine.connect() as connection:
+        assert compare_metadata(MigrationContext.configure(connection), SQLModel.metadata) == []
+
+
+def pipeline(cli: Cli, out: Path, swequad_files: list[Path]) -> dict[str, bytes]:
+    """Import, split, generate, judge by rules, export everything and report; every output file's bytes."""
+    out.mkdir()
+    cli("import", *swequad_files)
+    cli("import", shared_file("published-thesis-samples/pref_sample.json"))
+    cli("split", "--seed", "1")
+    cli("generate", "--generator", "baseline", "--source", "baseline", "--num", "2")
+    cli("judge", "--rater", "rules")
+    cli("export", "sft", "-o", out / "sft.json")
+    cli("export", "pref", "--pairs", "all", "--format", "trl", "-o", out / "pref.jsonl")
+    cli("export", "kto", "-o", out / "kto.jsonl")
+    (out / "report.md").write_text(cli("report", "--format", "markdown").output)
+    return {path.name: path.read_bytes() for path in sorted(out.iterdir())}
+
+
+def test_import_exports_runner_and_report_match_sqlite_byte_for_byte(pg_url, tmp_path, swequad_files):
+    on_postgres = pipeline(Cli(pg_url), tmp_path / "pg", swequad_files)
+    on_sqlite = pipeline(Cli(database_url(str(tmp_path / "rater.db"))), tmp_path / "sqlite", swequad_files)
+    assert sorted(on_postgres) == ["kto.jsonl", "pref.jsonl", "report.md", "sft.json"]
+    assert len(json.loads(on_postgres["sft.json"])) > 900
+    for name in on_postgres:
+        assert on_postgres[name] == on_sqlite[name], name
+
+
+def test_the_judge_runs_against_the_loopback_server(pg_url, tmp_path, monkeypatch):
+    cli = Cli(pg_url)
+    cli("demo")
+    monkeypatch.setenv("JUDGE_KEY", "test-key")
+    server = FakeOpenAI().start()
+    try:
+        cli("judge", "--model", "judge-model", "--base-url", server.url, "--api-key-env", "JUDGE_KEY",
+            "--retry-base", "0.01", "--timeout", "5", "--concurrency", "8")
+    finally:
+        server.stop()
+    engine = create_store_engine(pg_url)
+    with Session(engine) as session:
+        judged = session.execute(select(func.count()).select_from(Rating).join(Rater).where(Rater.kind == "llm")).scalar()
+        total = session.execute(select(func.count()).select_from(JudgeRequest)).scalar()
+    assert judged == 48 and total >= 12  # 12 demo items of 4 distractors, each item asked at least once
+    assert cli("judge", "--model", "judge-model", "--base-url", "http://127.0.0.1:9/v1",
+               "--api-key-env", "JUDGE_KEY").exit_code == 0  # nothing left: the rerun sends nothing
+
+
+async def test_the_rating_screen_saves_on_postgres(pg_url):
+    cli = Cli(pg_url)
+    cli("demo")
+    engine = create_store_engine(pg_url)
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await press(pilot, "1", "3", "space", "backspace")
+        await press(pilot, "2", "space")
+    with Session(engine) as session:
+        rows = session.execute(select(Rating.accepted, Rating.revision).join(Rater).where(Rater.name == "anna")
+                               .order_by(Rating.distractor_id)).all()
+    assert [tuple(r) for r in rows] == [(True, 2), (True, 2), (True, 2), (False, 2)]  # resubmitted after going back
+
+
+def test_two_screens_save_at_once(pg_url):
+    Cli(pg_url)("demo")
+    keys = ["1,3,space"] * 12
+    screens = [run_driver(pg_url, name, *keys) for name in ("anna", "bo")]
+    for screen in screens:
+        _, err = screen.communicate(timeout=180)
+        assert screen.returncode == 0, err
+    engine = create_store_engine(pg_url)
+    with Session(engine) as session:
+        per_rater = dict(session.execute(select(Rater.name, func.count(Rating.id)).join(Rating)
+                                         .group_by(Rater.name)).all())
+    assert per_rater == {"anna": 48, "bo": 48}
+
+
+# bad input: a clear error, exit code 2, nothing written, never the password -----------------------------------
+
+def refused(url: str, *args: str):
+    result = Cli(url)(*(args or ("db", "stats")), ok=False)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output + result.stderr
+    return " ".join(result.stderr.split())
+
+
+def test_an_unreachable_server_names_host_and_port_and_hides_the_password(pg_server):
+    from tests.pg_server import _free_port
+
+    port = _free_port()
+    message = refused(f"postgresql://rater_admin:s3cret-pw@127.0.0.1:{port}/rater")
+    assert f"Cannot reach the PostgreSQL server at 127.0.0.1:{port}" in message and "s3cret-pw" not in message
+
+
+def test_a_wrong_password_and_an_unknown_database_are_named(pg_server):
+    message = refused(pg_server.url("postgres", password="wrong-pw"))
+    assert "refused user 'rater_admin'" in message and "wrong-pw" not in message
+    message = refused(pg_server.url("no_such_db"))
+    assert "has no database 'no_such_db'" in message and "createdb" in message
+    assert pg_server.password not in message
+
+
+def test_a_missing_driver_names_the_extra_to_install(tmp_path):
+    """The CLI in a fresh interpreter where psycopg cannot be imported, as after `pip install rater`."""
+    import subprocess
+
+    code = ("import sys; sys.modules['psycopg'] = None; sys.modules['psycopg2'] = None\n"
+            "from rater.cli import main; sys.argv = ['rater', '--db', 'postgresql://u:pw@127.0.0.1/x', 'db', "
+            "'stats']; main()")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "pip install 'rater[postgres]'" in " ".join(result.stderr.split())
+    assert list(tmp_path.iterdir()) == []
