@@ -161,8 +161,8 @@ def _check_sqlite_path(path: Path) -> None:
                                  "pass the path of a rater database, or a new path to start one; the file was "
                                  "left as it is")
     if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK):
-        raise StoreError(f"Cannot write the database {path}: permission denied.",
-                         "pass a writable --db path or fix the file's permissions")
+        raise StoreError(f"The database {path} is read-only (no write permission, or a read-only disk): rater "
+                         "cannot save to it.", "make the file and its folder writable, or copy it somewhere writable")
 
 
 def _alembic_config(connection):
