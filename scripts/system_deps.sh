@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # System packages the test suite runs against: PostgreSQL's server binaries (tests/test_postgres.py,
-# tests/test_overlap.py). Installed with apt-get where they are missing and we may install (root, or sudo without a
+# tests/test_overlap.py) and Chromium (tests/test_serve.py; Playwright drives it through executable_path, since it
+# cannot download its own browser here). Installed with apt-get where they are missing and we may install (root, or sudo without a
 # password); otherwise a note, and those tests say why they skip.
 set -u
 have_postgres() {
@@ -19,5 +20,10 @@ apt_install() {
 if ! have_postgres; then
   echo "Installing PostgreSQL's server (Debian package postgresql) for the tests..."
   apt_install postgresql || echo "note: could not install PostgreSQL; its tests will skip and say why" >&2
+fi
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 &&
+   [ -z "${RATER_CHROMIUM:-}" ]; then
+  echo "Installing Chromium (Debian package chromium) for the browser tests..."
+  apt_install chromium || echo "note: could not install Chromium; the browser tests will skip and say why" >&2
 fi
 exit 0

@@ -86,4 +86,4 @@ def main() -> None:
 
 
 # Commands attach themselves to `app` when their modules load.
-from rater.cli import data, generating, rating, reporting, teacher, train  # noqa: E402,F401
+from rater.cli import data, generating, rating, reporting, serving, teacher, train  # noqa: E402,F401

@@ -180,3 +180,14 @@ class StudySetting(SQLModel, table=True):
     __tablename__ = "study_setting"
     name: str = Field(primary_key=True, max_length=64)
     value: str = Field(sa_type=Text)
+
+
+class TeacherAccess(SQLModel, table=True):
+    """A teacher's personal link for `rater serve`: only a hash of its secret token is stored."""
+
+    __tablename__ = "teacher_access"
+    id: int | None = Field(default=None, primary_key=True)
+    rater_id: int = Field(foreign_key="rater.id", index=True)
+    token_sha256: str = Field(max_length=64, unique=True)
+    created_at: datetime = Field(default_factory=utcnow)
+    revoked_at: datetime | None = None

@@ -1,0 +1,66 @@
+"""Teachers' personal links for the browser screen (`rater serve`): a secret token per teacher, of which only
+its SHA-256 hash is stored (the token has 192 random bits, so a plain hash cannot be reversed by guessing). The
+token decides the rater name, so nobody can rate as somebody else."""
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select, update
+from sqlmodel import Session
+
+from rater.core.domain import RaterKind
+from rater.core.errors import InputError
+from rater.store.ratings import get_or_create_rater
+from rater.store.tables import Rater, TeacherAccess, utcnow
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def add_teacher(session: Session, *, name: str) -> str:
+    """A new secret token for teacher `name` (registered as a teacher); shown once, stored only as a hash."""
+    rater = get_or_create_rater(session, name=name, kind=RaterKind.human)
+    active = session.execute(select(TeacherAccess.id).where(TeacherAccess.rater_id == rater.id,
+                                                            TeacherAccess.revoked_at.is_(None))).first()
+    if active:
+        raise InputError(f"{name} already has a link.",
+                         f"to give {name} a new one: `rater teachers revoke {name}`, then `rater teachers add {name}`")
+    token = secrets.token_urlsafe(24)
+    session.add(TeacherAccess(rater_id=rater.id, token_sha256=token_hash(token)))
+    return token
+
+
+def revoke_teacher(session: Session, *, name: str) -> int:
+    """Revoke every active link of `name`; how many there were."""
+    rater_ids = select(Rater.id).where(Rater.name == name)
+    result = session.execute(update(TeacherAccess).where(TeacherAccess.rater_id.in_(rater_ids),
+                                                         TeacherAccess.revoked_at.is_(None)).values(revoked_at=utcnow()))
+    if not result.rowcount:
+        raise InputError(f"{name} has no active link.", "`rater teachers list` shows who has one")
+    return result.rowcount
+
+
+def teacher_for_token(session: Session, token: str | None) -> str | None:
+    """The teacher's name for a valid, unrevoked token; None for anything else."""
+    if not token or len(token) > 200:
+        return None
+    return session.execute(select(Rater.name).join(TeacherAccess, TeacherAccess.rater_id == Rater.id)
+                           .where(TeacherAccess.token_sha256 == token_hash(token),
+                                  TeacherAccess.revoked_at.is_(None))).scalar()
+
+
+@dataclass(frozen=True)
+class TeacherLink:
+    name: str
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+def list_teachers(session: Session) -> list[TeacherLink]:
+    rows = session.execute(select(Rater.name, TeacherAccess.created_at, TeacherAccess.revoked_at)
+                           .join(TeacherAccess, TeacherAccess.rater_id == Rater.id)
+                           .order_by(Rater.name, TeacherAccess.created_at)).all()
+    return [TeacherLink(*row) for row in rows]
