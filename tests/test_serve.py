@@ -252,6 +252,20 @@ def test_another_address_than_loopback_warns_that_traffic_is_not_encrypted(demo)
     assert "not encrypted" not in " ".join(Served(demo).stop().split())
 
 
+def test_an_address_that_cannot_be_served_is_a_clear_error(demo):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = str(taken.getsockname()[1])
+        cases = {("--port", port): "another program listens on port",
+                 ("--host", "192.0.2.1"): "not an address of this machine",  # TEST-NET-1: never this machine's
+                 ("--host", "no-such-host.invalid"): "no such host name"}
+        for args, message in cases.items():
+            result = subprocess.run([sys.executable, "-m", "rater.cli", "--db", str(demo), "serve", *args],
+                                    capture_output=True, text=True, cwd=ROOT, timeout=60)
+            output = " ".join((result.stdout + result.stderr).split())
+            assert result.returncode == 2 and message in output and "Traceback" not in output, output
+            assert "Serving" not in output
+
+
 def test_served_screens_share_the_work_out_with_an_overlap(browser, demo):
     server = Served(demo, "--overlap", "1")
     screens = []

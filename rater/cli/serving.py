@@ -1,7 +1,10 @@
 """Teachers without a terminal: `rater serve` puts the rating screen in their browsers, and `rater teachers`
 hands out (and revokes) their personal links."""
 
+import errno
 import ipaddress
+import os
+import socket
 from typing import List, Optional
 
 import typer
@@ -24,6 +27,24 @@ def _loopback(host: str) -> bool:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
         return False
+
+
+def _check_address(host: str, port: int) -> None:
+    """Refuse an address this machine cannot listen on before anything is served, with the reason."""
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as error:  # a name that does not resolve comes as an OSError with getaddrinfo's code
+        unknown_name = isinstance(error, socket.gaierror) or error.errno in {
+            socket.EAI_NONAME, getattr(socket, "EAI_NODATA", socket.EAI_NONAME)}
+        if unknown_name:
+            raise InputError(f"Cannot listen on {host}:{port}: there is no such host name.",
+                             "pass --host with this machine's address (127.0.0.1, or 0.0.0.0 for every address)")
+        fix = {errno.EADDRINUSE: f"another program listens on port {port}: pass another --port",
+               errno.EACCES: f"port {port} needs administrator rights: pass --port 1024 or above",
+               errno.EADDRNOTAVAIL: f"{host} is not an address of this machine: pass --host 127.0.0.1 (or 0.0.0.0)"}
+        reason = os.strerror(error.errno) if error.errno and error.errno > 0 else str(error)
+        raise InputError(f"Cannot listen on {host}:{port}: {reason}.", fix.get(error.errno, "pass another --host or --port"))
 
 
 @teachers_app.command("add")
@@ -71,8 +92,6 @@ def serve(ctx: typer.Context,
                                         help="How often an open screen checks that its link is still active; a "
                                              "revoked link closes the screen.")) -> None:
     """Serve the rating screen to teachers' browsers; each teacher opens their personal link."""
-    import os
-
     from rater.tui.serve import RatingServer
 
     if set_name and source:
@@ -84,6 +103,7 @@ def serve(ctx: typer.Context,
         screen = ["eval", "rate", set_name, *extra]
     else:
         screen = ["rate", *[a for s in source for a in ("--source", s)], "--split", split, *extra]
+    _check_address(host, port)
     with session_scope(ctx.obj.engine) as session:
         active = [link.name for link in list_teachers(session) if link.revoked_at is None]
     console = ctx.obj.console
