@@ -3,7 +3,9 @@ SQLite, through the screen's own path (the one runner driving the teacher rater,
 answers at once instead of drawing the screen).
 
 Prints per backend: items with exactly 2 teachers' ratings (must be all), ratings lost and duplicated (must be 0),
-p50 and p95 of "submit, then the next item is shown", and the time to the first item.
+p50 and p95 of "submit, then the next item is shown", and the time to the first item. Then one claim alone with
+half the study finished: searched from the start of the queue, and behind the teacher's last item (as the runner
+does).
 Run: .venv/bin/python benchmarks/bench_overlap.py [--teachers 20] [--items 2000]
 PostgreSQL runs on a throwaway server started from the machine's server binaries (tests/pg_server.py), with
 PostgreSQL's default durability settings.
@@ -27,12 +29,14 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from sqlalchemy import func, insert, select  # noqa: E402
+from sqlmodel import Session  # noqa: E402
 
 from rater.core.domain import Judgement  # noqa: E402
 from rater.raters.human import HumanRater  # noqa: E402
 from rater.raters.runner import Queue, run_rater  # noqa: E402
 from rater.store.engine import create_store_engine, database_url, session_scope  # noqa: E402
-from rater.store.leases import set_study_overlap  # noqa: E402
+from rater.store.items import ItemFilter  # noqa: E402
+from rater.store.leases import claim_next_item, set_study_overlap  # noqa: E402
 from rater.store.tables import Context, Distractor, Item, Rater, Rating  # noqa: E402
 
 OVERLAP = 2
@@ -132,6 +136,36 @@ def run_backend(label: str, url: str, teachers: int, items: int) -> dict:
     }
 
 
+def claim_alone(label: str, url: str, items: int, repeats: int = 30) -> None:
+    """Median time of one claim by a third teacher with the first half of the items rated by two teachers."""
+    build(url, items)
+    engine = create_store_engine(url, upgrade=False)
+    now = datetime.now(timezone.utc)
+    half = items // 2
+    with engine.begin() as c:
+        c.execute(insert(Rater), [{"id": n, "name": f"t{n}", "kind": "human", "created_at": now} for n in (1, 2, 3)])
+        c.execute(insert(Rating), [{"item_id": (d - 1) // PER_ITEM + 1, "distractor_id": d, "rater_id": r,
+                                    "accepted": True, "created_at": now, "updated_at": now}
+                                   for r in (1, 2) for d in range(1, PER_ITEM * half + 1)])
+        if engine.dialect.name == "postgresql":
+            c.exec_driver_sql("ANALYZE")
+    times = {}
+    for name, after in (("from the start", None), ("behind the last item", half)):
+        samples = []
+        for _ in range(repeats):
+            with Session(engine) as session:  # rolled back: every claim finds the same study
+                began = time.perf_counter()
+                claim_next_item(session, rater_id=3, eval_set_id=None, where=ItemFilter(), overlap=OVERLAP,
+                                after=after)
+                samples.append(time.perf_counter() - began)
+                session.rollback()
+        times[name] = statistics.median(samples)
+    engine.dispose()
+    start, behind = times["from the start"], times["behind the last item"]
+    print(f"{label}: one claim alone, {half:,} of {items:,} items finished: from the start {start * 1000:.1f} ms, "
+          f"behind the last item {behind * 1000:.1f} ms ({start / behind:.1f}x)")
+
+
 def report(r: dict, teachers: int) -> None:
     print(f"{r['label']}: {teachers} teachers, {r['items']:,} items, overlap {OVERLAP}, all done in {r['elapsed']:.1f} s")
     print(f"  items with exactly {OVERLAP} teachers' ratings: {r['exactly']:,} of {r['items']:,}"
@@ -159,13 +193,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         report(run_backend("SQLite", database_url(str(Path(tmp) / "bench.db")), args.teachers, args.items),
                args.teachers)
+        claim_alone("SQLite", database_url(str(Path(tmp) / "alone.db")), args.items)
     if find_bin_dir() is None:
         print("PostgreSQL: skipped, no server binaries on this machine")
         return
     server = start_server(durable=True)  # PostgreSQL's default settings (fsync on)
+    label = "PostgreSQL 15" if "15" in str(server.bin_dir) else "PostgreSQL"
     try:
-        report(run_backend("PostgreSQL 15" if "15" in str(server.bin_dir) else "PostgreSQL",
-                           server.create_database("bench"), args.teachers, args.items), args.teachers)
+        report(run_backend(label, server.create_database("bench"), args.teachers, args.items), args.teachers)
+        claim_alone(label, server.create_database("alone"), args.items)
     finally:
         server.stop()
 

@@ -4,6 +4,7 @@ PostgreSQL server."""
 
 import asyncio
 import threading
+import time
 from collections import Counter
 from datetime import timedelta
 
@@ -16,7 +17,7 @@ from rater.raters.base import Rater
 from rater.raters.runner import Queue, run_rater
 from rater.store.engine import create_store_engine, session_scope
 from rater.store.items import ItemFilter
-from rater.store.leases import claim_next_item, overlap_progress, release_leases
+from rater.store.leases import claim_next_item, items_lacking, overlap_progress, release_leases
 from rater.store.ratings import get_or_create_rater, save_judgements
 from rater.store.tables import Distractor, Lease, Rating, StudySetting, utcnow
 from rater.store.tables import Rater as RaterRow
@@ -137,6 +138,29 @@ def test_an_open_item_is_held_until_its_lease_expires(study, tmp_path):
         assert claim_next_item(session, rater_id=bo, eval_set_id=None, where=ItemFilter(), overlap=1) == first
 
 
+def test_a_claim_searches_behind_the_last_item_first_and_then_from_the_start(study, tmp_path):
+    """The runner passes the item it claimed last, so a claim does not read every finished item again; an item
+    released before that point still comes, once nothing is left behind it."""
+    cli, engine = study
+    import_items(cli, tmp_path, 4)
+    with session_scope(engine) as session:
+        anna, bo = (get_or_create_rater(session, name=n, kind="human").id for n in ("anna", "bo"))
+        items = sorted(session.execute(select(func.distinct(Distractor.item_id))).scalars())
+
+    def claim(rater_id: int, after: int | None) -> int | None:
+        with session_scope(engine) as session:
+            return claim_next_item(session, rater_id=rater_id, eval_set_id=None, where=ItemFilter(), overlap=1,
+                                   after=after)
+
+    assert claim(anna, None) == items[0]  # anna holds the first item
+    assert claim(bo, None) == items[1]
+    with session_scope(engine) as session:  # then walks away from it
+        release_leases(session, rater_id=anna, item_ids=[items[0]], eval_set_id=None)
+    assert claim(bo, items[1]) == items[2]  # behind bo's last item first, though the first item is free again
+    assert claim(bo, items[2]) == items[3]
+    assert claim(bo, items[3]) == items[0]  # nothing left behind it: from the start
+
+
 def test_a_skipped_item_goes_back_to_the_others_and_comes_again_later(study, tmp_path):
     cli, engine = study
     import_items(cli, tmp_path, 3)
@@ -201,7 +225,18 @@ async def shows(pilot, text: str, timeout: float = 10.0) -> None:
         await asyncio.sleep(0.01)
 
 
-async def test_the_status_line_shows_the_own_count_and_what_the_study_needs(study, tmp_path):
+@pytest.mark.parametrize("count_delay", [0.0, 0.5], ids=["count-at-once", "count-after-the-next-item"])
+async def test_the_status_line_shows_the_own_count_and_what_the_study_needs(study, tmp_path, monkeypatch,
+                                                                            count_delay):
+    """With a delay, the study's count arrives after the next item is shown (as on a busy machine): it is shown
+    then."""
+    import rater.tui.app
+
+    def slow_count(*args, **kwargs):
+        time.sleep(count_delay)
+        return items_lacking(*args, **kwargs)
+
+    monkeypatch.setattr(rater.tui.app, "items_lacking", slow_count)
     cli, engine = study
     import_items(cli, tmp_path, 3)
     app = build_app(engine, rater_name="anna", queue=Queue(overlap=2))

@@ -108,6 +108,7 @@ class Claims:
         self.set_views = {v.id: v for v in set_views} if set_views is not None else None
         self.held: set[int] = set()
         self.passed_over: set[int] = set()
+        self.last: int | None = None  # the item claimed last: the next claim searches behind it first
 
     async def more(self) -> list[ItemView]:
         view = await asyncio.to_thread(self._claim)
@@ -122,6 +123,7 @@ class Claims:
             if item_id is None:
                 return None
             self.held.add(item_id)
+            self.last = item_id
             views = ([self.set_views[item_id]] if self.set_views is not None
                      else item_views(session, item_ids=[item_id], where=self.where))
             kept = without_rated(session, self.start, views)
@@ -129,7 +131,8 @@ class Claims:
 
     def _next(self, session) -> int | None:
         return claim_next_item(session, rater_id=self.start.rater_id, eval_set_id=self.start.eval_set_id,
-                               where=self.where, overlap=self.start.overlap, passed_over=self.passed_over)
+                               where=self.where, overlap=self.start.overlap, passed_over=self.passed_over,
+                               after=self.last)
 
     async def skipped(self, item: ItemView) -> bool:
         self.passed_over.add(item.id)

@@ -115,9 +115,14 @@ def _order(eval_set_id: int | None):
 # claiming ---------------------------------------------------------------------------------------------------------
 
 def claim_next_item(session: Session, *, rater_id: int, eval_set_id: int | None, where: ItemFilter, overlap: int,
-                    passed_over: Iterable[int] = (), lease_seconds: int = LEASE_SECONDS) -> int | None:
+                    passed_over: Iterable[int] = (), after: int | None = None,
+                    lease_seconds: int = LEASE_SECONDS) -> int | None:
     """Hold the next item this teacher has not rated and that fewer than `overlap` other teachers have rated or
-    hold, in the queue's order; None when there is none. Commit soon after: the claim's locks last until then."""
+    hold, in the queue's order; None when there is none. Commit soon after: the claim's locks last until then.
+
+    `after` (preference rating: the item this teacher claimed last) starts the search behind it, so a claim does
+    not read again every item finished since the study began; the items up to it are searched only when nothing
+    is left behind it (an item another teacher released, or whose lease ran out, comes then)."""
     now = utcnow()
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:  # only one's own expired leases: deleting others' could deadlock two claims
@@ -133,6 +138,23 @@ def claim_next_item(session: Session, *, rater_id: int, eval_set_id: int | None,
     skipped = set(passed_over)
     if skipped:
         candidates = candidates.where(Item.id.not_in(skipped))
+    scans = [candidates]
+    if after is not None and eval_set_id is None:  # the queue's order is the item id's
+        scans = [candidates.where(Item.id > after), candidates.where(Item.id <= after)]
+    for scan in scans:
+        item_id = _claim_first(session, scan, rater_id, eval_set_id, overlap, now, postgres)
+        if item_id is not None:
+            session.add(Lease(item_id=item_id, rater_id=rater_id, eval_set_id=eval_set_id,
+                              expires_at=now + timedelta(seconds=lease_seconds), created_at=now))
+            session.flush()
+            return item_id
+    return None
+
+
+def _claim_first(session: Session, candidates, rater_id: int, eval_set_id: int | None, overlap: int, now,
+                 postgres: bool) -> int | None:
+    """The first of `candidates` that is still free once locked (PostgreSQL), with this teacher's old lease on it
+    gone; None when there is none."""
     for _ in range(LOCK_RETRIES):
         busy = False  # a candidate another claim had locked at that moment: look again rather than say "none"
         for item_id in session.execute(candidates.limit(CANDIDATES)).scalars():
@@ -143,9 +165,6 @@ def claim_next_item(session: Session, *, rater_id: int, eval_set_id: int | None,
                     continue
             session.execute(delete(Lease).where(Lease.item_id == item_id, Lease.rater_id == rater_id,
                                                 _lease_scope(eval_set_id)))
-            session.add(Lease(item_id=item_id, rater_id=rater_id, eval_set_id=eval_set_id,
-                              expires_at=now + timedelta(seconds=lease_seconds), created_at=now))
-            session.flush()
             return item_id
         if not busy:
             return None

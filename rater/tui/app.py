@@ -184,8 +184,15 @@ class RatingApp(App[None]):
     def _count_needed(self) -> None:
         """Work shared out: what the study still needs, counted again after each save (other teachers rate too)."""
         with session_scope(self.engine) as session:
-            self.tally.needed = items_lacking(session, eval_set_id=eval_set_id_of(session, self.queue.eval_set),
-                                              where=self.queue.where, overlap=self.queue.overlap)
+            needed = items_lacking(session, eval_set_id=eval_set_id_of(session, self.queue.eval_set),
+                                   where=self.queue.where, overlap=self.queue.overlap)
+        self.call_from_thread(self._show_needed, needed)
+
+    def _show_needed(self, needed: int) -> None:
+        """The count may arrive after the next item is shown: show it then."""
+        self.tally.needed = needed
+        if self.shown is not None:
+            self._status()
 
     def _saved(self, item: ItemView, judgements: list[Judgement]) -> None:
         self.unsaved.pop(item.id, None)
