@@ -114,6 +114,9 @@ async def test_summary_after_last_item(cli, engine):
         await press(pilot, *["1", "space"] * 12)
         await pilot.pause()
         assert "All 12 items are rated" in str(app.screen.query_one("#summary").render())
+        await pilot.press("2", "3")  # nothing is left to rate: these keys are not kept for a later item
+        await press(pilot, "backspace")  # back to the last item, as saved
+        assert app.shown.ticked == [True, False, False, False]
     assert len(ratings(engine)) == 48
 
 
@@ -314,3 +317,23 @@ async def test_an_evaluation_item_with_one_text_twice_from_one_source_can_be_sub
         await press(pilot, "1", "space")
         assert type(app.screen).__name__ == "SummaryScreen"
     assert sorted(all_ratings(engine, "lisa")) == [False, False, True]
+
+
+async def test_keys_typed_while_the_next_item_is_on_its_way_apply_to_it(cli, engine):
+    """After a save, the runner already waits for the teacher while the next item is still on its way to the
+    screen (a fast typist, or a browser session on a busy server): keys typed then are kept for that item."""
+    import asyncio
+
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    present = app.present
+    app.present = lambda item: app.set_timer(0.5, lambda: present(item))  # every item reaches the screen late
+    async with app.run_test(size=SIZE) as pilot:
+        await press(pilot)
+        await pilot.press("1", "space")
+        while not (app.rater.waiting and app.shown is None and not app.saving):  # saved; the next item not shown
+            await asyncio.sleep(0.005)
+        await pilot.press("2", "space")
+        await press(pilot)
+        assert "Vasaloppet" in shown_question(app) or "långt" in shown_question(app)  # the third item
+    assert {k: v[0] for k, v in ratings(engine).items() if v[0]} == {(1, 0): True, (2, 1): True}

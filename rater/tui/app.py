@@ -124,6 +124,7 @@ class RatingApp(App[None]):
         self.typeahead: deque[tuple[str, tuple]] = deque()
         self.choosing_reason = False
         self.saving = False
+        self.nothing_left = False  # the summary is up: nothing is left to rate
         self.tally = Tally()
 
     def compose(self) -> ComposeResult:
@@ -229,6 +230,7 @@ class RatingApp(App[None]):
         paged = self.shown is not None and self.shown.pages > 1
         self.shown = Shown(item, *kept)
         self.saving = False
+        self.nothing_left = False  # (back from the summary)
         self._refresh_item()
         if paged != (self.shown.pages > 1):
             self.refresh_bindings()  # the footer shows the page keys only for items with several pages
@@ -243,6 +245,7 @@ class RatingApp(App[None]):
 
     def on_queue_exhausted(self, _message: QueueExhausted) -> None:
         self.shown = None
+        self.nothing_left = True
         self.typeahead.clear()
         t = self.tally
         headline = (f"[b]All {t.total} items are rated.[/b]" if self.queue.overlap is None else
@@ -300,10 +303,11 @@ class RatingApp(App[None]):
         return True
 
     def _buffered(self, action: str, *args) -> bool:
-        """True when no item is on screen (a save is running): the key is kept for the next item."""
+        """True when no item is on screen (a save runs, or the next item is on its way): the key is kept for the
+        next item; once nothing is left to rate it is dropped."""
         if self.shown is not None:
             return False
-        if self.saving or not self.rater.waiting:
+        if not self.nothing_left:
             self.typeahead.append((action, args))
         return True
 
