@@ -30,7 +30,7 @@ def judges(tmp_path, monkeypatch):
     ("    model: m\n    acceptance: {rule: threshold, threshold: 9}\n", ["'acceptance.threshold'", "less than or equal to 5"]),
     ("    just a string\n", ["'gpt4'", "valid dictionary"]),
     ("    price_in: 1\n", ["'gpt4'", "'model'", "Field required"]),
-])
+], ids=["rule-typo", "price-not-a-number", "unknown-key", "threshold-too-high", "not-a-mapping", "model-missing"])
 def test_a_judges_file_typo_stops_with_file_entry_and_key(cli, judges, entry, needles):
     path = judges(entry)
     cli("demo")
@@ -72,7 +72,7 @@ def test_recipe_values_are_typed(tmp_path):
     ("lerning_rate: 1e-5\n", ["'lerning_rate'", "unknown key"]),
     ("stage: kto\n", ["for `rater train kto`, not dpo"]),
     ("batch_size: 0\n", ["batch_size", "greater than or equal to 1"]),
-])
+], ids=["not-a-number", "unknown-key", "other-stage", "batch-size-zero"])
 def test_a_recipe_typo_stops_with_file_and_key(tmp_path, text, needles):
     recipe = tmp_path / "r.yaml"
     recipe.write_text(text)
