@@ -131,3 +131,37 @@ def test_a_missing_driver_names_the_extra_to_install(tmp_path):
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "pip install 'rater[postgres]'" in " ".join(result.stderr.split())
     assert list(tmp_path.iterdir()) == []
+
+
+def test_the_readmes_setup_for_a_school_works_as_written(pg_server, tmp_path):
+    """The README's steps, run as written: createuser and createdb (the server's own client programs) make a role
+    that is no superuser and owns the study's database; a teacher's machine sets a plain postgresql:// URL in
+    RATER_DB and the password in PGPASSWORD, and the first command creates the tables."""
+    import os
+    import secrets
+    import subprocess
+
+    role, database = f"teacher_{secrets.token_hex(3)}", f"study_{secrets.token_hex(3)}"
+    password = "pw-" + secrets.token_hex(8)
+    admin = {**os.environ, "PGHOST": "127.0.0.1", "PGPORT": str(pg_server.port), "PGUSER": "rater_admin",
+             "PGPASSWORD": pg_server.password, "PGDATABASE": "postgres"}
+    for command, stdin in ((["createuser", "--pwprompt", role], f"{password}\n{password}\n"),
+                           (["createdb", "--owner", role, database], "")):
+        made = subprocess.run([str(pg_server.bin_dir / command[0]), *command[1:]], input=stdin, env=admin,
+                              capture_output=True, text=True, start_new_session=True)  # no terminal: prompts read stdin
+        assert made.returncode == 0, made.stderr
+    teacher = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
+    teacher |= {"RATER_DB": f"postgresql://{role}@127.0.0.1:{pg_server.port}/{database}", "PGPASSWORD": password,
+                "RATER_HOME": str(tmp_path / "home")}
+
+    def rater(*args: str) -> str:
+        result = subprocess.run([sys.executable, "-m", "rater.cli", *args], env=teacher, capture_output=True,
+                                text=True, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert password not in result.stdout + result.stderr
+        return " ".join(result.stdout.split())
+
+    assert f"Database: postgresql+psycopg://{role}@127.0.0.1" in rater("db", "stats")  # psycopg 3 picked for the URL
+    rater("demo")
+    rater("judge", "--rater", "rules")
+    assert "│ demo │ test │ 12 │" in rater("db", "stats") and "│ rules │ rule │ 48 │" in rater("db", "stats")
