@@ -10,7 +10,7 @@ from typing import List, Optional
 import typer
 
 from rater.cli import app
-from rater.cli.teacher import OVERLAP_HELP, _overlap
+from rater.cli.teacher import OVERLAP_HELP, run_overlap
 from rater.core.errors import InputError
 from rater.store.access import add_teacher, list_teachers, revoke_teacher
 from rater.store.engine import session_scope
@@ -97,7 +97,7 @@ def serve(ctx: typer.Context,
     if set_name and source:
         raise InputError("--set and --source do not go together: an evaluation set has its own distractors.",
                          "pass one of them")
-    overlap = _overlap(ctx.obj.engine, overlap, set_name)
+    overlap = run_overlap(ctx.obj.engine, overlap, set_name)
     extra = ["--overlap", str(overlap)] if overlap is not None else []
     if set_name:
         screen = ["eval", "rate", set_name, *extra]

@@ -39,7 +39,7 @@ def _run_app(engine, **kwargs) -> None:
     build_app(engine, **kwargs).run()
 
 
-def _overlap(engine, asked: int | None, eval_set: str | None = None) -> int | None:
+def run_overlap(engine, asked: int | None, eval_set: str | None = None) -> int | None:
     """The overlap this teacher's run follows (the study's; set by the first teacher who asks for one)."""
     with session_scope(engine) as session:
         return resolve_overlap(session, eval_set_id=eval_set_id_of(session, eval_set), asked=asked)
@@ -65,7 +65,7 @@ def rate(ctx: typer.Context,
     if order not in ("dataset", "random"):
         raise InputError(f"Unknown order {order!r}.", "use dataset or random")
     rater_name = as_name or default_rater_name()
-    overlap = _overlap(ctx.obj.engine, overlap)
+    overlap = run_overlap(ctx.obj.engine, overlap)
     _teacher(ctx.obj.engine, rater_name)
     _run_app(ctx.obj.engine, rater_name=rater_name, queue=Queue(ItemFilter(tuple(source), split), overlap=overlap),
              shuffle_seed=seed if order == "random" else None)
@@ -94,7 +94,7 @@ def eval_rate(ctx: typer.Context, name: str = typer.Argument(..., help="The eval
               overlap: Optional[int] = typer.Option(None, metavar="K", help=OVERLAP_HELP)) -> None:
     """Rate an evaluation set blind: question, answer and distractors, never their source."""
     rater_name = as_name or default_rater_name()
-    overlap = _overlap(ctx.obj.engine, overlap, name)
+    overlap = run_overlap(ctx.obj.engine, overlap, name)
     first_time = _teacher(ctx.obj.engine, rater_name, name)
     seed = zlib.crc32(rater_name.encode()) if shuffle_per_rater else None
     _run_app(ctx.obj.engine, rater_name=rater_name, queue=Queue(eval_set=name, overlap=overlap), blind=True,

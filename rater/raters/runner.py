@@ -124,10 +124,10 @@ class Claims:
                 return None
             self.held.add(item_id)
             self.last = item_id
-            views = ([self.set_views[item_id]] if self.set_views is not None
-                     else item_views(session, item_ids=[item_id], where=self.where))
-            kept = without_rated(session, self.start, views)
-        return kept[0] if kept else None
+            # the claim took only an item this teacher has not rated in this scope: every distractor is to rate
+            if self.set_views is not None:
+                return self.set_views[item_id]
+            return item_views(session, item_ids=[item_id], where=self.where)[0]
 
     def _next(self, session) -> int | None:
         return claim_next_item(session, rater_id=self.start.rater_id, eval_set_id=self.start.eval_set_id,

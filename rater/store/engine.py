@@ -113,12 +113,9 @@ def store_error(exc: BaseException, url: str, timeout_ms: int | None = None) -> 
     if parsed.get_backend_name() == "sqlite":
         path = parsed.database
         if "file is not a database" in lowered or "malformed" in lowered:
-            return StoreError(f"{path} is not a SQLite database, or it is damaged.",
-                              "pass the path of a rater database, or a new path to start one; the file was left "
-                              "as it is")
+            return _not_sqlite(path, "is not a SQLite database, or it is damaged")
         if "readonly" in lowered or "read-only" in lowered:
-            return StoreError(f"The database {path} is read-only: rater cannot save to it.",
-                              "make the file and its folder writable, or copy it somewhere writable")
+            return _read_only(path, "is read-only")
         if "disk is full" in lowered or "disk i/o" in lowered:
             return StoreError(f"The disk holding {path} is full (or failing): nothing more could be written.",
                               "free some space, then run the command again; everything saved before is kept")
@@ -157,12 +154,19 @@ def _check_sqlite_path(path: Path) -> None:
     if path.is_file() and path.stat().st_size:
         with path.open("rb") as handle:
             if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-                raise StoreError(f"{path} is not a SQLite database.",
-                                 "pass the path of a rater database, or a new path to start one; the file was "
-                                 "left as it is")
+                raise _not_sqlite(path, "is not a SQLite database")
     if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK):
-        raise StoreError(f"The database {path} is read-only (no write permission, or a read-only disk): rater "
-                         "cannot save to it.", "make the file and its folder writable, or copy it somewhere writable")
+        raise _read_only(path, "is read-only (no write permission, or a read-only disk)")
+
+
+def _not_sqlite(path, what: str) -> StoreError:
+    return StoreError(f"{path} {what}.", "pass the path of a rater database, or a new path to start one; the file "
+                                         "was left as it is")
+
+
+def _read_only(path, what: str) -> StoreError:
+    return StoreError(f"The database {path} {what}: rater cannot save to it.",
+                      "make the file and its folder writable, or copy it somewhere writable")
 
 
 def _alembic_config(connection):
