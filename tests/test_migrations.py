@@ -10,7 +10,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlmodel import SQLModel
 
 from rater.core.errors import StoreError
-from rater.store.engine import create_store_engine, current_revision, head_revision, upgrade_to_head
+from rater.store.engine import create_store_engine, current_revision, database_url, head_revision, upgrade_to_head
 
 
 def test_blank_database_reaches_head_in_wal_mode(engine):
@@ -90,3 +90,109 @@ def test_ratings_of_revision_0003_upgrade_into_the_preference_scope(tmp_path):
         with engine.begin() as c:
             c.execute(text("INSERT INTO rating (accepted, distractor_id, rater_id, item_id, created_at, updated_at, "
                            "revision) VALUES (0, 1, 1, 1, '2026-01-02', '2026-01-02', 1)"))
+
+
+RACE = """
+import sys, time
+from rater.core.errors import RaterError
+from rater.store.engine import create_store_engine, database_url
+start = float(sys.argv[2])
+while time.time() < start:  # both processes have imported everything; now they open the new database at once
+    pass
+try:
+    create_store_engine(database_url(sys.argv[1])).dispose()
+except RaterError as error:
+    print(error.message)
+    sys.exit(2)
+"""
+
+
+def _open_at_once(url: str) -> list[tuple[int, str]]:
+    import subprocess
+    import sys
+    import time
+
+    start = str(time.time() + 1.5)
+    runs = [subprocess.Popen([sys.executable, "-c", RACE, url, start], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True) for _ in range(2)]
+    return [(run.wait(timeout=60), run.stdout.read()) for run in runs]
+
+
+def test_two_processes_upgrading_one_new_sqlite_file_at_once_both_succeed(tmp_path):
+    for round_ in range(10):
+        path = tmp_path / f"race{round_}.db"
+        outcomes = _open_at_once(str(path))
+        assert outcomes == [(0, ""), (0, "")], f"round {round_}: {outcomes}"
+        engine = create_store_engine(f"sqlite:///{path}")
+        assert current_revision(engine) == head_revision()
+        engine.dispose()
+
+
+def test_two_processes_upgrading_one_empty_postgresql_database_at_once_both_succeed(pg_server):
+    for round_ in range(10):
+        url = pg_server.create_database(f"race_{round_}")
+        outcomes = _open_at_once(url)
+        assert outcomes == [(0, ""), (0, "")], f"round {round_}: {outcomes}"
+
+
+FAILING_STEP = '''"""A step that creates a table, then fails."""
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "9001"
+down_revision = "{head}"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table("half_done", sa.Column("id", sa.Integer, primary_key=True))
+    op.add_column("item", sa.Column("extra", sa.Integer))
+    raise RuntimeError("the step fails halfway")
+
+
+def downgrade() -> None:
+    pass
+'''
+
+
+def _scripts_with_failing_step(tmp_path):
+    """rater's migration scripts plus one more, which creates a table and changes another, then raises."""
+    import shutil
+    from importlib.resources import files
+
+    folder = tmp_path / "scripts"
+    shutil.copytree(str(files("rater.migrations")), folder, ignore=shutil.ignore_patterns("__pycache__"))
+    (folder / "versions" / "9001_fails.py").write_text(FAILING_STEP.replace("{head}", head_revision()))
+    return str(folder)
+
+
+def _schema(engine) -> dict[str, list[str]]:
+    from sqlalchemy import inspect
+
+    inspector = inspect(engine)
+    return {table: sorted(c["name"] for c in inspector.get_columns(table)) for table in inspector.get_table_names()}
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+def test_a_migration_that_fails_halfway_leaves_the_database_as_it_was(backend, tmp_path, request):
+    url = (database_url(str(tmp_path / "half.db")) if backend == "sqlite" else
+           request.getfixturevalue("pg_server").create_database(f"half_{tmp_path.name[-8:].lower()}"))
+    engine = create_store_engine(url)
+    before = _schema(engine)
+    scripts = _scripts_with_failing_step(tmp_path)
+    with pytest.raises(RuntimeError, match="fails halfway"):
+        upgrade_to_head(engine, scripts=scripts)
+    assert _schema(engine) == before  # no half_done table, no item.extra column
+    assert current_revision(engine) == head_revision()
+    engine.dispose()
+
+
+def test_a_first_upgrade_that_fails_leaves_a_new_database_empty(tmp_path):
+    url = database_url(str(tmp_path / "new.db"))
+    engine = create_store_engine(url, upgrade=False)
+    with pytest.raises(RuntimeError, match="fails halfway"):
+        upgrade_to_head(engine, scripts=_scripts_with_failing_step(tmp_path))
+    assert _schema(engine) == {}
+    engine.dispose()

@@ -165,3 +165,23 @@ def test_the_readmes_setup_for_a_school_works_as_written(pg_server, tmp_path):
     rater("demo")
     rater("judge", "--rater", "rules")
     assert "│ demo │ test │ 12 │" in rater("db", "stats") and "│ rules │ rule │ 48 │" in rater("db", "stats")
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_not_used(pg_url):
+    """The first request after the database comes back (here: every backend ended by the server) works."""
+    import psycopg
+    from sqlalchemy import make_url
+
+    from rater.store.engine import session_scope
+    from rater.store.items import count_items
+
+    engine = create_store_engine(pg_url)
+    with session_scope(engine) as session:
+        assert count_items(session) == 0  # the pool now holds a connection
+    url = make_url(pg_url)
+    with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password, dbname="postgres",
+                         autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (url.database,))
+    with session_scope(engine) as session:
+        assert count_items(session) == 0
+    engine.dispose()

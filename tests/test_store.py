@@ -77,3 +77,27 @@ def test_progress_of_an_evaluation_set_larger_than_sqlites_parameter_cap(engine)
                                    for d in range(1, 4 * 100 + 1)])
     with Session(engine) as session:
         assert eval_set_progress(session) == [("big", slots // 4, [("anna", 100)])]
+
+
+def test_opening_the_database_twice_in_one_process_keeps_sqlites_locks(cli, engine, db_path):
+    """Opening a second engine used to read the file's header with open()/close(), which drops every POSIX lock the
+    process holds on the file (SQLite's included): another process then took itself for the last one, deleted the
+    WAL this process still read, and the next connection here saw "database disk image is malformed"."""
+    import sqlite3
+    import subprocess
+    import sys
+
+    from rater.data.demo import load_demo
+    from rater.store.engine import create_store_engine, database_url, session_scope
+
+    second = create_store_engine(database_url(str(db_path)))
+    with session_scope(second) as session:
+        load_demo(session)
+    for round_ in range(3):
+        subprocess.run([sys.executable, "-m", "rater.cli", "--db", str(db_path), "generate", "--source",
+                        f"b{round_}", "--split", "all", "--num", "2"], check=True, capture_output=True)
+        fresh = sqlite3.connect(db_path)
+        assert fresh.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert fresh.execute("SELECT count(*) FROM distractor").fetchone()[0] > 48
+        fresh.close()
+    second.dispose()

@@ -2,6 +2,8 @@
 
 import os
 import re
+import sqlite3
+import time
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
@@ -16,7 +18,6 @@ from rater.core.errors import StoreError
 DEFAULT_DB = "rater.db"
 BUSY_TIMEOUT_MS = 30_000
 SUPPORTED = ("sqlite", "postgresql")
-SQLITE_HEADER = b"SQLite format 3\x00"
 POSTGRES_DRIVER_HINT = "pip install 'rater[postgres]' (psycopg 3, the driver rater uses for PostgreSQL)"
 
 
@@ -51,11 +52,25 @@ def _sqlite_pragmas(busy_timeout_ms: int):
         # WAL plus a busy timeout lets two rating processes share one file.
         cursor = dbapi_connection.cursor()
         cursor.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
-        cursor.execute("PRAGMA journal_mode = WAL")
+        _journal_in_wal(cursor, busy_timeout_ms)
         cursor.execute("PRAGMA synchronous = NORMAL")
         cursor.execute("PRAGMA foreign_keys = ON")
         cursor.close()
     return connect
+
+
+def _journal_in_wal(cursor, busy_timeout_ms: int) -> None:
+    """Switch a new file to WAL. Two processes opening one new file at once both try to: SQLite then answers one of
+    them "locked" at once, without waiting (its deadlock guard), so that one tries again until the other is done."""
+    deadline = time.monotonic() + busy_timeout_ms / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.01)
 
 
 def create_store_engine(url: str, *, upgrade: bool = True, busy_timeout_ms: int | None = None) -> Engine:
@@ -89,7 +104,7 @@ def _engine(url: str) -> Engine:
         raise StoreError(f"rater does not support {scheme.get_backend_name()} databases ({safe_url(url)}).",
                          "use a file path (SQLite) or postgresql://user@host:5432/database (PostgreSQL)")
     try:
-        return create_engine(url)
+        return create_engine(url, pool_pre_ping=True)  # a connection the server dropped is replaced, not used
     except NoSuchModuleError:
         raise StoreError(f"The database driver {scheme.get_driver_name()!r} is not one rater supports.",
                          "use postgresql://... (rater picks psycopg 3) or a SQLite file path") from None
@@ -151,10 +166,9 @@ def _check_sqlite_path(path: Path) -> None:
                          "create the folder or pass another --db path")
     if path.is_dir():
         raise StoreError(f"Cannot use {path} as the database: it is a folder.", "pass a file path to --db")
-    if path.is_file() and path.stat().st_size:
-        with path.open("rb") as handle:
-            if handle.read(len(SQLITE_HEADER)) != SQLITE_HEADER:
-                raise _not_sqlite(path, "is not a SQLite database")
+    # No open() of the file here: closing any descriptor of a file drops every POSIX lock this process holds on it,
+    # SQLite's included, and another process may then delete a WAL that this process still reads (SQLite's "How To
+    # Corrupt" 2.2). A file that is not a database is refused by SQLite itself, before anything is written.
     if (path.exists() and not os.access(path, os.W_OK)) or not os.access(path.parent, os.W_OK):
         raise _read_only(path, "is read-only (no write permission, or a read-only disk)")
 
@@ -169,27 +183,30 @@ def _read_only(path, what: str) -> StoreError:
                       "make the file and its folder writable, or copy it somewhere writable")
 
 
-def _alembic_config(connection):
+def _alembic_config(connection, scripts: str | None = None):
     from alembic.config import Config
 
     config = Config()
-    config.set_main_option("script_location", str(files("rater.migrations")))
+    config.set_main_option("script_location", scripts or str(files("rater.migrations")))
     config.attributes["connection"] = connection
     return config
 
 
-def head_revision() -> str:
+def _script(scripts: str | None = None):
     from alembic.script import ScriptDirectory
 
-    config = _alembic_config(None)
-    return ScriptDirectory.from_config(config).get_current_head()
+    return ScriptDirectory.from_config(_alembic_config(None, scripts))
 
 
-def known_revisions() -> set[str]:
-    from alembic.script import ScriptDirectory
+def head_revision(scripts: str | None = None) -> str:
+    head = _script(scripts).get_current_head()
+    if head is None:  # only a broken installation ships no migration scripts
+        raise StoreError("rater's migration scripts are missing.", "reinstall rater (pip install --force-reinstall rater)")
+    return head
 
-    script = ScriptDirectory.from_config(_alembic_config(None))
-    return {rev.revision for rev in script.walk_revisions()}
+
+def known_revisions(scripts: str | None = None) -> set[str]:
+    return {rev.revision for rev in _script(scripts).walk_revisions()}
 
 
 def current_revision(engine: Engine) -> str | None:
@@ -199,49 +216,87 @@ def current_revision(engine: Engine) -> str | None:
         return MigrationContext.configure(connection).get_current_revision()
 
 
-def upgrade_to_head(engine: Engine, revision: str = "head") -> None:
-    """Bring the schema to `revision`; every command calls this when it opens a database."""
-    from alembic import command
+def upgrade_to_head(engine: Engine, revision: str = "head", *, scripts: str | None = None) -> None:
+    """Bring the schema to `revision`; every command calls this when it opens a database.
 
+    The upgrade is serialized and atomic: on SQLite it runs inside BEGIN IMMEDIATE with its DDL in the transaction,
+    on PostgreSQL under an advisory lock; the revision is read again under the lock, so a process that waited for
+    another's upgrade finds the schema current, and a migration that fails leaves the database as it was.
+    `scripts` is another folder of migration scripts (by default rater's own)."""
     try:
-        current = current_revision(engine)
-        if current is not None and current not in known_revisions():
-            raise StoreError(
-                f"The database is at schema revision {current}, which this version of rater does not know: "
-                "it was written by a newer rater.",
-                "upgrade rater (pip install -U rater) or use another --db")
-        if current is None and _has_foreign_tables(engine):
-            raise StoreError("The database holds tables that rater did not create.",
-                             "pass a new --db path for rater's own database")
-        if revision == "head" and current == head_revision():
-            return
-        _migrate(engine, lambda connection: command.upgrade(_alembic_config(connection), revision))
+        if revision == "head" and _current_checked(engine, scripts) == head_revision(scripts):
+            return  # the common case, without taking the lock
+        _migrate(engine, revision, scripts)
     except DBAPIError as exc:
         raise store_error(exc, engine.url.render_as_string(hide_password=False)) from None
 
 
-def _migrate(engine: Engine, step) -> None:
-    """Run a migration step in one transaction. On SQLite, batch migrations rebuild tables that other tables point
-    at, so foreign keys are off while it runs (the pragma only works outside a transaction) and checked after."""
+def _current_checked(engine_or_connection, scripts: str | None) -> str | None:
+    """The database's revision, refusing one written by a newer rater and tables rater did not create."""
+    from alembic.runtime.migration import MigrationContext
+
+    if isinstance(engine_or_connection, Engine):
+        with engine_or_connection.connect() as connection:
+            return _current_checked(connection, scripts)
+    connection = engine_or_connection
+    current = MigrationContext.configure(connection).get_current_revision()
+    if current is not None and current not in known_revisions(scripts):
+        raise StoreError(f"The database is at schema revision {current}, which this version of rater does not know: "
+                         "it was written by a newer rater.", "upgrade rater (pip install -U rater) or use another --db")
+    if current is None and set(inspect(connection).get_table_names()) - {"alembic_version"}:
+        raise StoreError("The database holds tables that rater did not create.",
+                         "pass a new --db path for rater's own database")
+    return current
+
+
+MIGRATION_LOCK = 0x7261746572  # PostgreSQL advisory lock key of schema upgrades ("rater")
+
+
+def _migrate(engine: Engine, revision: str, scripts: str | None) -> None:
+    """Run the upgrade in one transaction that holds the database's upgrade lock from its first statement."""
+    from alembic import command
+
     sqlite = engine.dialect.name == "sqlite"
-    with engine.connect() as connection:
-        if sqlite:
-            connection.exec_driver_sql("PRAGMA foreign_keys = OFF")
-            connection.commit()
-        with connection.begin():
-            step(connection)
+    migrating = _sqlite_migration_engine(engine) if sqlite else engine
+    try:
+        with migrating.begin() as connection:
+            if not sqlite:
+                connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
+            current = _current_checked(connection, scripts)  # again, under the lock: another process may have upgraded
+            if revision == "head" and current == head_revision(scripts):
+                return
+            command.upgrade(_alembic_config(connection, scripts), revision)
             broken = connection.exec_driver_sql("PRAGMA foreign_key_check").all() if sqlite else []
             if broken:
                 raise StoreError(f"The upgrade would break {len(broken)} references between tables; nothing was "
                                  "changed.", "report this as a bug, with the output of `rater db stats`")
-        if sqlite:
-            connection.exec_driver_sql("PRAGMA foreign_keys = ON")
-            connection.commit()
+    finally:
+        if migrating is not engine:
+            migrating.dispose()
 
 
-def _has_foreign_tables(engine: Engine) -> bool:
-    names = set(inspect(engine).get_table_names())
-    return bool(names - {"alembic_version"})
+def _sqlite_migration_engine(engine: Engine) -> Engine:
+    """An engine for one SQLite upgrade: SQLAlchemy's documented pysqlite recipe, so the driver issues no BEGIN or
+    COMMIT of its own and DDL stays inside the transaction; it begins with BEGIN IMMEDIATE, which takes the write
+    lock at once (waiting for another process's upgrade up to the busy timeout). Foreign keys are off while a
+    batch migration rebuilds tables that others point at (the pragma only works outside a transaction); they are
+    checked before the commit."""
+    from sqlalchemy.pool import NullPool
+
+    migrating = create_engine(engine.url, poolclass=NullPool)
+    with engine.connect() as connection:  # the caller's busy timeout (set by its connect hook)
+        timeout = connection.exec_driver_sql("PRAGMA busy_timeout").scalar() or default_busy_timeout_ms()
+
+    def connect(dbapi_connection, _record) -> None:
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {int(timeout)}")
+        cursor.execute("PRAGMA foreign_keys = OFF")
+        cursor.close()
+
+    event.listen(migrating, "connect", connect)
+    event.listen(migrating, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
+    return migrating
 
 
 def dialect_insert(session: Session, table):
