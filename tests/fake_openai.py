@@ -160,10 +160,34 @@ class FakeOpenAI:
         return Handler
 
 
-if __name__ == "__main__":  # a server in its own process: python tests/fake_openai.py DELAY PORT_FILE
+def generator_reply(prompt: str) -> str:
+    """Two distractors of the item's own (distinct per question), as a generator answers."""
+    question = re.search(r"<question> (.*?) </question>", prompt)
+    tag = hashlib.sha256((question.group(1) if question else prompt).encode()).hexdigest()[:6]
+    return f"<false> påhitt {tag} ett </false>\n<false> påhitt {tag} två </false>\n"
+
+
+def start_process(port_file, delay: float = 0.0, mode: str = "judge"):
+    """A server in its own process (to be killed with -9): (the process, its base URL)."""
+    import subprocess
     import sys
     from pathlib import Path
 
-    server = FakeOpenAI(delay=float(sys.argv[1])).start()
-    Path(sys.argv[2]).write_text(server.url)
+    process = subprocess.Popen([sys.executable, __file__, str(delay), str(port_file), mode])
+    deadline = time.monotonic() + 30
+    while not Path(port_file).exists() or not Path(port_file).read_text():
+        assert time.monotonic() < deadline and process.poll() is None, "the fake server did not start"
+        time.sleep(0.02)
+    return process, Path(port_file).read_text()
+
+
+if __name__ == "__main__":  # a server in its own process: python tests/fake_openai.py DELAY PORT_FILE [MODE]
+    import sys
+    from pathlib import Path
+
+    mode = sys.argv[3] if len(sys.argv) > 3 else "judge"
+    server = FakeOpenAI(models=("judge-model", "gen-model"), delay=float(sys.argv[1]),
+                        default=generator_reply if mode == "generator" else good_reply).start()
+    Path(sys.argv[2] + ".tmp").write_text(server.url)
+    Path(sys.argv[2] + ".tmp").rename(sys.argv[2])  # whole, or not there yet
     server.thread.join()

@@ -146,11 +146,13 @@ def test_baseline_then_rules_gives_pairs_and_kto_rows_that_teach_something(cli, 
     cli("import", swequad_files[2])
     result = cli("generate", "--generator", "baseline", "--source", "baseline", "--split", "all", "--limit", "200")
     cli("judge", "--rater", "rules")
-    cli("export", "pref", "--pairs", "all", "--format", "trl", "-o", tmp_path / "pref.jsonl")
-    cli("export", "kto", "-o", tmp_path / "kto.jsonl")
-    pairs = [json.loads(line) for line in (tmp_path / "pref.jsonl").read_text().splitlines()]
+    pref = cli("export", "pref", "--split", "test", "--pairs", "all", "--format", "trl", "-o", tmp_path / "pref.jsonl",
+               ok=False)
+    cli("export", "kto", "--split", "test", "-o", tmp_path / "kto.jsonl")
     kto = [json.loads(line) for line in (tmp_path / "kto.jsonl").read_text().splitlines()]
-    assert all(p["chosen"] != p["rejected"] for p in pairs)  # (with no repeats, rules rejects nothing: no pairs)
+    # with no repeats, rules rejects nothing: no pairs, and the export says why instead of writing an empty file
+    assert pref.exit_code == 2 and not (tmp_path / "pref.jsonl").exists()
+    assert "no item has both an accepted and a rejected one" in " ".join(pref.stderr.replace("│", " ").split())
     labels: dict = {}
     for row in kto:
         labels.setdefault((row["prompt"], row["completion"]), set()).add(row["label"])
@@ -171,9 +173,10 @@ def test_failed_requests_are_counted_and_said(cli, engine, server):
     cli("demo")
     server.default = lambda prompt: "<false> ett påhittat svar </false>\n<false> ett annat svar </false>\n"
     server.then(("status", 503, {}), ("status", 503, {}))  # the first request fails on both attempts
-    result = run_generate(cli, server, "--limit", "3", "--concurrency", "1")
+    result = run_generate(cli, server, "--limit", "3", "--concurrency", "1", ok=False)
     flat = " ".join(result.output.split())
     assert "1 requests failed" in flat and "6 distractors added" in flat
+    assert result.exit_code == 3
 
 
 def test_a_refused_generator_request_stops_with_the_servers_reason(cli, engine, server):
@@ -198,3 +201,10 @@ def test_an_unreachable_generator_server_is_named_without_the_judge(cli, engine)
                  "--api-key-env", "GEN_KEY", "--source", "api", "--max-attempts", "1", ok=False)
     flat = " ".join(result.stderr.replace("│", " ").split())
     assert result.exit_code == 2 and "Cannot reach the server at http://127.0.0.1:9/v1" in flat
+
+
+def test_generate_on_a_split_without_items_names_the_splits_there_are(cli):
+    cli("demo")  # 12 test items
+    result = cli("generate", "--generator", "baseline", "--source", "b", "--split", "train", ok=False)
+    flat = " ".join(result.stderr.replace("│", " ").split())
+    assert result.exit_code == 2 and "No items in split 'train'; the items here are in: test 12" in flat

@@ -145,11 +145,13 @@ def test_dropped_connection_is_retried(cli, engine, server, items):
     assert "retries 1" in result.output and len(judged(engine)) == 3
 
 
-def test_exhausted_attempts_mark_the_item_failed_and_the_run_goes_on(cli, engine, server, items):
+def test_exhausted_attempts_mark_the_item_failed_and_the_run_goes_on_then_exits_3(cli, engine, server, items):
     server.then(*[("status", 500, {})] * 2)
-    result = judge(cli, server, "--max-attempts", "2", "--concurrency", "1")
+    result = judge(cli, server, "--max-attempts", "2", "--concurrency", "1", ok=False)
     assert "rated 1 items" in result.output and "failed 1" in result.output
+    assert result.exit_code == 3 and "rerun to retry them" in result.output  # scripts notice some items failed
     assert [r.status for r in request_rows(engine)].count("failed") == 1
+    assert judge(cli, server).exit_code == 0  # the rerun rates the failed item
 
 
 def by_position(prompt: str) -> str:
@@ -214,8 +216,8 @@ def test_unreachable_server_is_a_clear_error(cli, items):
 def test_key_never_lands_in_database_or_exports(cli, engine, server, items, db_path, tmp_path):
     judge(cli, server)
     assert server.auth_headers and all(h == f"Bearer {KEY}" for h in server.auth_headers)
-    cli("export", "kto", "-o", tmp_path / "kto.jsonl")
-    cli("export", "pref", "-o", tmp_path / "pref.json")
+    cli("export", "kto", "--split", "all", "-o", tmp_path / "kto.jsonl")
+    cli("export", "pref", "--split", "all", "-o", tmp_path / "pref.json")
     wal = db_path.with_name(db_path.name + "-wal")
     assert wal.exists() and wal.stat().st_size > 0  # the writes sit in the WAL: scan it as well as the file
     files = [db_path, wal, tmp_path / "kto.jsonl", tmp_path / "pref.json"]

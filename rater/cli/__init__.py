@@ -14,6 +14,7 @@ from rater.core.errors import RaterError
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
+EXIT_SOME_FAILED = 3  # a run that finished, but some items (or requests) failed: rerun to retry them
 
 
 def show_error(error: RaterError) -> None:

@@ -6,7 +6,7 @@ from typing import Optional
 
 import typer
 
-from rater.cli import app
+from rater.cli import EXIT_SOME_FAILED, app
 from rater.cli.progress import progress_bar
 from rater.core.errors import RaterError
 from rater.generators import installed_generators, load_generator
@@ -59,6 +59,10 @@ def generate(ctx: typer.Context,
     if summary.items and not summary.added and summary.failed_requests:
         raise RaterError(f"Nothing was generated: {summary.failed_requests} requests failed.",
                          "read the failures above, check --model and the server; a rerun completes the items")
+    if summary.failed_requests:
+        ctx.obj.console.print(f"[yellow]{summary.failed_requests} requests failed; rerun to complete the items they "
+                              f"left short (exit code {EXIT_SOME_FAILED}).[/yellow]")
+        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 @app.command("generators")

@@ -7,9 +7,9 @@ from typing import List, Optional
 
 import typer
 
-from rater.cli import app
+from rater.cli import EXIT_SOME_FAILED, app
 from rater.cli.progress import progress_bar
-from rater.core.errors import InputError, RaterError
+from rater.core.errors import InputError, RaterError, ServerStopped
 from rater.raters import installed_raters, load_rater
 from rater.raters.runner import Queue, RunSummary, run_rater
 from rater.store.items import ItemFilter
@@ -97,30 +97,43 @@ def judge(ctx: typer.Context,
     if summary.failures and not summary.items:
         raise RaterError(f"Every item failed ({len(summary.failures)}); nothing was rated.",
                          "read the failures above; a later run retries these items")
+    if summary.failures:
+        ctx.obj.console.print(f"[yellow]{len(summary.failures)} items failed; rerun to retry them (exit code "
+                              f"{EXIT_SOME_FAILED}).[/yellow]")
+        raise typer.Exit(EXIT_SOME_FAILED)
 
 
 def _live_counts(instance, summary_counts: dict) -> str:
     judged = summary_counts["judged"]
     text = f"accepted {summary_counts['accepted'] / judged:.1%}" if judged else ""
+    text += f"  failed {summary_counts['failed']}"
     stats = getattr(instance, "stats", None)
     if stats is not None:
-        text += (f"  failed {stats.failed_items}  tokens {stats.prompt_tokens + stats.completion_tokens:,}"
-                 f"  ${stats.cost:.4f}")
+        text += f"  tokens {stats.prompt_tokens + stats.completion_tokens:,}  ${stats.cost:.4f}"
     return text
 
 
 def _run_with_progress(console, instance, engine, queue) -> RunSummary:
-    counts = {"accepted": 0, "judged": 0}
+    counts = {"accepted": 0, "judged": 0, "items": 0, "failed": 0}
     with progress_bar(console, "{task.fields[counts]}") as progress:
         task = progress.add_task(instance.name, total=None, counts="")
 
         def rated(_item, judgements) -> None:
+            counts["items"] += 1
             counts["judged"] += len(judgements)
             counts["accepted"] += sum(j.accepted for j in judgements)
             progress.update(task, advance=1, counts=_live_counts(instance, counts))
 
-        return asyncio.run(run_rater(instance, engine, queue, on_item=rated,
-                                     on_start=lambda start: progress.update(task, total=start.pending)))
+        def failed(_item, _error) -> None:
+            counts["failed"] += 1
+            progress.update(task, advance=1, counts=_live_counts(instance, counts))
+
+        try:
+            return asyncio.run(run_rater(instance, engine, queue, on_item=rated, on_failed=failed,
+                                         on_start=lambda start: progress.update(task, total=start.pending)))
+        except ServerStopped as stopped:
+            raise ServerStopped(f"{stopped.message} It stopped after {counts['items']} items, which are saved.",
+                                stopped.hint) from None
 
 
 def _print_summary(console, instance, summary: RunSummary, seconds: float) -> None:

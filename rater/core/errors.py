@@ -27,3 +27,8 @@ class UnknownPluginError(RaterError):
 
 class FatalRaterError(RaterError):
     """A failure that ends the whole run (bad key, unknown model, unreachable server), not just one item."""
+
+
+class ServerStopped(FatalRaterError):
+    """A model server that answered before stopped answering (connections refused, reset or timing out in a row):
+    the run stops instead of hammering a dead port, keeping everything it got."""

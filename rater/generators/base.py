@@ -6,6 +6,7 @@ from abc import ABC, abstractmethod
 from typing import Any, Awaitable, Callable, ClassVar, Sequence
 
 from rater.core.domain import ItemView
+from rater.core.errors import RaterError
 from rater.core.prompts import parse_false_tags, render_false, render_instruction
 from rater.raters.rules import normalised_words
 
@@ -18,6 +19,7 @@ class Generator(ABC):
     name: ClassVar[str]
     default_batch_size: ClassVar[int] = 8
     failed_requests: int = 0  # model generators count requests that failed after every retry
+    stopped: RaterError | None = None  # set by a model generator whose server stopped answering mid-batch
 
     @classmethod
     def from_options(cls, **options: Any) -> "Generator":

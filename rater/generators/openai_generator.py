@@ -4,10 +4,10 @@ import asyncio
 from typing import ClassVar, Sequence
 
 from rater.core.domain import ItemView
-from rater.core.errors import InputError
+from rater.core.errors import InputError, ServerStopped
 from rater.generators.base import Generator, generate_with_loop
 from rater.llm.client import ChatClient, Endpoint, RequestFailed
-from rater.llm.keys import DEFAULT_KEY_ENV, read_api_key
+from rater.llm.keys import read_api_key
 
 
 class OpenAIGenerator(Generator):
@@ -27,7 +27,7 @@ class OpenAIGenerator(Generator):
             raise InputError("The openai generator needs --model.", "pass the model name the server offers")
         endpoint = Endpoint(model=model, base_url=base_url, api=api, temperature=temperature, max_tokens=max_tokens,
                             max_attempts=max_attempts, retry_base=retry_base, timeout=timeout)
-        return cls(endpoint, read_api_key(api_key_env or DEFAULT_KEY_ENV), concurrency)
+        return cls(endpoint, read_api_key(api_key_env, base_url=base_url), concurrency)
 
     async def _one(self, prompt: str) -> str:
         async with self.slots:
@@ -36,6 +36,9 @@ class OpenAIGenerator(Generator):
             except RequestFailed:
                 self.failed_requests += 1
                 return ""  # counts as an attempt that found nothing; the loop's bound still holds
+            except ServerStopped as stopped:  # the batch ends at once (every later request fails alike) and is saved
+                self.stopped = stopped
+                return ""
             return reply.text
 
     async def _complete(self, prompts: list[str]) -> list[str]:

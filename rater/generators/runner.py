@@ -8,7 +8,7 @@ from sqlmodel import Session
 
 from rater.generators.base import Generator
 from rater.store.engine import session_scope
-from rater.store.items import item_views, sha256
+from rater.store.items import check_split_has_items, item_views, sha256
 from rater.store.tables import Distractor, Item
 
 
@@ -69,6 +69,7 @@ async def run_generator(generator: Generator, engine: Engine, *, source: str, nu
     """Generate for every item short of `num`; each batch is committed as soon as it is done, so reruns only
     complete what is missing."""
     with session_scope(engine) as session:
+        check_split_has_items(session, split, dataset=dataset)
         ids = items_needing(session, source=source, num=num, split=split, limit=limit, dataset=dataset)
     if on_start:
         on_start(len(ids))
@@ -88,6 +89,10 @@ async def run_generator(generator: Generator, engine: Engine, *, source: str, nu
                     summary.short += len(found) - repeats < num
             if on_batch:
                 on_batch(len(views), summary.added)
+            if generator.stopped is not None:
+                raise type(generator.stopped)(
+                    f"{generator.stopped.message} Stopped after {summary.items} items; what they got is saved.",
+                    generator.stopped.hint)
     finally:
         summary.failed_requests = generator.failed_requests
         await generator.close()

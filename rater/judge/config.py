@@ -13,7 +13,7 @@ from rater.core.config import read_yaml, validated
 from rater.core.errors import InputError
 from rater.core.paths import rater_home
 from rater.judge.scoring import Acceptance
-from rater.llm.keys import DEFAULT_KEY_ENV, read_api_key
+from rater.llm.keys import read_api_key
 
 DEFAULT_MAX_TOKENS = 1024
 CALIBRATIONS_HEADER = ("# Written by `rater calibrate --save`; rater reads it beside judges.yaml, and a rule here\n"
@@ -45,7 +45,7 @@ class JudgeEntry(_Strict):
 
     model: str
     base_url: str | None = None
-    api_key_env: str = DEFAULT_KEY_ENV
+    api_key_env: str | None = None  # default OPENAI_API_KEY (optional with a base_url)
     api_key_file: str | None = None
     price_in: float = Field(0.0, ge=0)
     price_out: float = Field(0.0, ge=0)
@@ -77,7 +77,7 @@ class JudgeConfig:
     name: str
     model: str
     base_url: str | None = None
-    api_key_env: str = DEFAULT_KEY_ENV
+    api_key_env: str | None = None
     api_key_file: str | None = None
     price_in: float = 0.0
     price_out: float = 0.0
@@ -157,4 +157,4 @@ def with_overrides(config: JudgeConfig, **overrides) -> JudgeConfig:
 
 
 def api_key(config: JudgeConfig) -> str:
-    return read_api_key(config.api_key_env, config.api_key_file)
+    return read_api_key(config.api_key_env, config.api_key_file, base_url=config.base_url)

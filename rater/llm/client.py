@@ -3,6 +3,7 @@ back off exponentially with jitter, and the library's own retries are off so non
 server's own reason; failures that no retry can fix stop the whole run."""
 
 import asyncio
+import errno
 import json
 import random
 import time
@@ -10,10 +11,12 @@ from dataclasses import dataclass, replace
 
 import openai
 
-from rater.core.errors import FatalRaterError, RaterError
+from rater.core.errors import FatalRaterError, RaterError, ServerStopped
 
 REASON_CHARS = 300  # the server's reason is cut to this length in messages
 FIRST_FAILURES = 3  # this many failed requests in a row, all alike, with none succeeding, stop the run
+CIRCUIT_FAILURES = 5  # this many connection failures in a row, across requests, mean the server is gone
+REFUSED = "connection refused"
 
 
 @dataclass(frozen=True)
@@ -97,6 +100,9 @@ def connection_failure(error: openai.APIConnectionError) -> str:
     while cause is not None:
         if isinstance(cause, TimeoutError):
             return "timed out"
+        if isinstance(cause, ConnectionRefusedError) or getattr(getattr(cause, "os_error", None), "errno",
+                                                                None) == errno.ECONNREFUSED:
+            return REFUSED
         if isinstance(cause, ConnectionError) or type(cause).__name__ in ("ServerDisconnectedError",
                                                                            "ClientConnectorError"):
             return "connection failed or dropped"
@@ -116,6 +122,7 @@ class ChatClient:
         self.succeeded = 0
         self.retries = 0
         self.failed: list[str] = []  # reasons of requests that failed before any succeeded
+        self.connection_failures = 0  # in a row, across requests: refused, reset or timed out
         self.fatal: FatalRaterError | None = None  # once the server has said no for good, nothing more is sent
 
     def _backoff(self, attempt: int) -> float:
@@ -131,7 +138,9 @@ class ChatClient:
     async def _complete(self, messages: list[dict], response_format: dict | None) -> Reply:
         last_error = "no attempt made"
         attempts = self.endpoint.max_attempts
-        for attempt in range(1, attempts + 1):
+        attempt = 0
+        while attempt < attempts:
+            attempt += 1
             if attempt > 1:
                 self.retries += 1
             await self.limiter.wait()
@@ -142,6 +151,7 @@ class ChatClient:
             try:
                 response = await self._create(messages, response_format)
             except openai.RateLimitError as error:
+                self._answered()
                 self._raise_fatal(error)
                 last_error = f"429 rate limited: {server_reason(error)}"
                 delay = retry_after_seconds(error)
@@ -149,23 +159,48 @@ class ChatClient:
                     await asyncio.sleep(delay if delay is not None else self._backoff(attempt))
                 continue
             except openai.InternalServerError as error:
+                self._answered()
                 last_error = f"{error.status_code} server error: {server_reason(error)}"
             except openai.APIConnectionError as error:
                 last_error = connection_failure(error)
+                self._connection_failed(last_error)
             except ValueError as error:  # a 200 whose body is not the JSON of an answer
+                self._answered()
                 last_error = f"unreadable answer: {error}"
             except openai.APIStatusError as error:
+                self._answered()
                 if self._switch_max_tokens_param(error, sent_param):
+                    attempt -= 1  # the same attempt again, with the parameter the server asked for
                     continue
                 self._raise_fatal(error)
                 last_error = f"{error.status_code} from the server: {server_reason(error)}"
             else:
+                self._answered()
                 self.succeeded += 1
                 return self._reply(response, started, attempt)
             if attempt < attempts:
                 await asyncio.sleep(self._backoff(attempt))
         self._raise_if_all_fail(last_error)
         raise RequestFailed(f"all {attempts} attempts failed (last: {last_error})", attempts)
+
+    def _answered(self) -> None:
+        """The server answered (even with an error): it is alive."""
+        self.connection_failures = 0
+
+    def _connection_failed(self, what: str) -> None:
+        """A connection refused, reset or timed out. Refused before anything succeeded: nobody listens there, said at
+        once. After a success, CIRCUIT_FAILURES in a row across all requests: the server is gone, and the run stops."""
+        self.connection_failures += 1
+        if not self.succeeded and what == REFUSED:
+            self.fatal = self.fatal or FatalRaterError(
+                f"Cannot reach the server at {self.endpoint.where}: the connection was refused.",
+                "check --base-url and that the server is running")
+            raise self.fatal
+        if self.succeeded and self.connection_failures >= CIRCUIT_FAILURES:
+            self.fatal = self.fatal or ServerStopped(
+                f"The server at {self.endpoint.where} stopped answering ({self.connection_failures} connections in a "
+                f"row {what}).", "start the server again and rerun: the run resumes where it stopped")
+            raise self.fatal
 
     async def _create(self, messages: list[dict], response_format: dict | None) -> dict:
         """POST the request body as it is and return the answer's JSON (the SDK still adds the key and base URL
@@ -217,7 +252,7 @@ class ChatClient:
         (a wrong model on an unpinned server, a server that cannot start the model): stop rather than fail all."""
         if self.succeeded:
             return
-        if last_error == "connection failed or dropped":
+        if last_error in ("connection failed or dropped", REFUSED):
             raise FatalRaterError(f"Cannot reach the server at {self.endpoint.where}.",
                                   "check --base-url and that the server is running")
         self.failed.append(last_error)

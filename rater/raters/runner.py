@@ -279,7 +279,8 @@ def _ratings(start: RunStart, item: ItemView, judgements: list[Judgement]) -> Ra
 
 async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
                     on_item: Callable[[ItemView, list[Judgement]], None] | None = None,
-                    on_start: Callable[[RunStart], None] | None = None) -> RunSummary:
+                    on_start: Callable[[RunStart], None] | None = None,
+                    on_failed: Callable[[ItemView, RaterError], None] | None = None) -> RunSummary:
     """Rate every pending item of `queue`; each item's judgements are committed as soon as they exist."""
     start, source = await asyncio.to_thread(open_run, engine, rater, queue)
     start = replace(start, writer=StoreWriter(engine))
@@ -301,6 +302,8 @@ async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
                 raise
             except RaterError as exc:
                 summary.failures.append(f"item {item.id}: {exc.message}")
+                if on_failed:
+                    on_failed(item, exc)
                 return
         if isinstance(outcome, Revisit):
             if not rater.interactive:
@@ -344,8 +347,9 @@ async def run_rater(rater: Rater, engine: Engine, queue: Queue = Queue(),
                     continue
                 break
             done, tasks = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
-            for task in done:
-                task.result()  # a fatal error, or the rater stopping, ends the run here
+            errors = [task.exception() for task in done if task.exception() is not None]  # each one retrieved
+            if errors:
+                raise errors[0]  # a fatal error, or the rater stopping, ends the run here
     except StopRun:
         summary.stopped = True
     finally:
