@@ -29,8 +29,8 @@ if stage == "merge":
     steps, runtime = 0, time.perf_counter() - started
 else:
     options = json.loads(extra)
-    rows = {"sft": lambda: data.sft_from_store(engine, split="all"), "dpo": lambda: data.pref_from_store(engine),
-            "kto": lambda: data.kto_from_store(engine)}[stage]()
+    rows = {"sft": lambda: data.sft_from_store(engine, split="all"), "dpo": lambda: data.pref_from_store(engine, split="all"),
+            "kto": lambda: data.kto_from_store(engine, split="all")}[stage]()
     run = {"sft": trainers.train_sft, "dpo": trainers.train_dpo, "kto": trainers.train_kto}[stage]
     run(Path(model), rows, Path(out), settings.resolve(stage, **options))
     history = json.loads((Path(out) / "manifest.json").read_text())["log_history"]

@@ -27,10 +27,10 @@ LF_TORCH = ["torch==2.9.1", "torchvision==0.24.1", "torchaudio==2.9.1"]  # the t
 EXPORTS = [  # (file stem, rater export arguments, LLaMA-Factory stage)
     ("sft_alpaca", ["sft", "--split", "train", "--format", "alpaca"], "sft"),
     ("sft_llamafactory", ["sft", "--split", "train", "--format", "llamafactory"], "sft"),
-    ("pref_alpaca", ["pref", "--pairs", "disjoint", "--format", "alpaca"], "rm"),
-    ("pref_llamafactory", ["pref", "--pairs", "disjoint", "--format", "llamafactory"], "rm"),
-    ("pref_all_llamafactory", ["pref", "--pairs", "all", "--format", "llamafactory"], "rm"),
-    ("kto_llamafactory", ["kto", "--format", "llamafactory"], "kto"),
+    ("pref_alpaca", ["pref", "--split", "all", "--pairs", "disjoint", "--format", "alpaca"], "rm"),
+    ("pref_llamafactory", ["pref", "--split", "all", "--pairs", "disjoint", "--format", "llamafactory"], "rm"),
+    ("pref_all_llamafactory", ["pref", "--split", "all", "--pairs", "all", "--format", "llamafactory"], "rm"),
+    ("kto_llamafactory", ["kto", "--split", "all", "--format", "llamafactory"], "kto"),
 ]
 
 LOADER = r'''

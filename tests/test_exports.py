@@ -42,7 +42,7 @@ def test_pref_sample_round_trip(cli, tmp_path):
     source = shared_file("published-thesis-samples/pref_sample.json")
     cli("import", source)
     out = tmp_path / "pref.json"
-    cli("export", "pref", "--format", "alpaca", "-o", out)
+    cli("export", "pref", "--split", "all", "--format", "alpaca", "-o", out)
     original = json.loads(source.read_text())
     exported = json.loads(out.read_text())
     assert len(exported) == len(original)
@@ -54,12 +54,12 @@ def test_pref_sample_round_trip(cli, tmp_path):
 def test_pref_trl_and_llamafactory_forms(cli, tmp_path):
     cli("import", shared_file("published-thesis-samples/pref_sample.json"))
     trl = tmp_path / "pref.jsonl"
-    cli("export", "pref", "--format", "trl", "-o", trl)
+    cli("export", "pref", "--split", "all", "--format", "trl", "-o", trl)
     rows = [json.loads(line) for line in trl.read_text().splitlines()]
     assert set(rows[0]) == {"prompt", "chosen", "rejected"} and len(rows) == 40
     assert parse_false_tags(rows[0]["chosen"]) and rows[0]["chosen"].endswith(" </false>\n")
     lf = tmp_path / "pref_lf.json"
-    cli("export", "pref", "--format", "llamafactory", "-o", lf)
+    cli("export", "pref", "--split", "all", "--format", "llamafactory", "-o", lf)
     info = json.loads((tmp_path / "dataset_info.json").read_text())
     assert info["pref_lf"]["ranking"] is True and info["pref_lf"]["file_name"] == "pref_lf.json"
     assert isinstance(json.loads(lf.read_text())[0]["chosen"], str)
@@ -71,7 +71,7 @@ def test_pair_strategies(cli, tmp_path, engine):
     counts = {}
     for strategy in ("disjoint", "all", "one"):
         out = tmp_path / f"{strategy}.jsonl"
-        cli("export", "pref", "--pairs", strategy, "--format", "trl", "-o", out)
+        cli("export", "pref", "--split", "test", "--pairs", strategy, "--format", "trl", "-o", out)
         rows = [json.loads(line) for line in out.read_text().splitlines()]
         counts[strategy] = len(rows)
         if strategy == "disjoint":
@@ -85,12 +85,12 @@ def test_kto_rows_have_boolean_labels(cli, tmp_path):
     cli("demo")
     cli("judge", "--rater", "rules")
     out = tmp_path / "kto.jsonl"
-    cli("export", "kto", "-o", out)
+    cli("export", "kto", "--split", "test", "-o", out)
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 48
     assert Counter(r["label"] for r in rows) == {True: 44, False: 4}
     lf = tmp_path / "kto_lf.json"
-    cli("export", "kto", "--format", "llamafactory", "-o", lf)
+    cli("export", "kto", "--split", "test", "--format", "llamafactory", "-o", lf)
     assert all(isinstance(r["kto_tag"], bool) for r in json.loads(lf.read_text()))
     assert json.loads((tmp_path / "dataset_info.json").read_text())["kto_lf"]["columns"]["kto_tag"] == "kto_tag"
 
@@ -116,11 +116,11 @@ def test_pairs_with_one_text_and_rows_labelled_both_ways_are_left_out_and_counte
             save_judgements(session, rater_id=rater.id, item_id=item_id, judgements=[
                 Judgement(r.id, r.source == "dpo" or r.text == "slip") for r in rows if r.item_id == item_id])
         session.commit()
-    pref = cli("export", "pref", "--pairs", "all", "--format", "trl", "-o", tmp_path / "pref.jsonl")
+    pref = cli("export", "pref", "--split", "all", "--pairs", "all", "--format", "trl", "-o", tmp_path / "pref.jsonl")
     pairs = [json.loads(line) for line in (tmp_path / "pref.jsonl").read_text().splitlines()]
     assert pairs and all(p["chosen"] != p["rejected"] for p in pairs)
     assert "1 pairs whose chosen and rejected texts are the same" in " ".join(pref.output.split())
-    kto = cli("export", "kto", "-o", tmp_path / "kto.jsonl")
+    kto = cli("export", "kto", "--split", "all", "-o", tmp_path / "kto.jsonl")
     completions = [json.loads(line)["completion"] for line in (tmp_path / "kto.jsonl").read_text().splitlines()]
     assert "<false> rostfritt stål </false>\n" not in completions
     assert "2 rows whose completion is labelled both ways" in " ".join(kto.output.split())
@@ -134,7 +134,7 @@ def test_trl_chat_rows_get_the_chat_template_from_trl_exactly_as_generation_does
     cli("demo")
     cli("judge", "--rater", "rules")
     tokenizer = load_tokenizer(tiny_model)
-    for kind, extra in (("sft", ["--split", "all"]), ("pref", ["--pairs", "all"]), ("kto", [])):
+    for kind, extra in (("sft", ["--split", "all"]), ("pref", ["--split", "all", "--pairs", "all"]), ("kto", ["--split", "all"])):
         chat, plain = tmp_path / f"{kind}-chat.jsonl", tmp_path / f"{kind}.jsonl"
         cli("export", kind, "--format", "trl", "--chat", *extra, "-o", chat)
         cli("export", kind, "--format", "trl", *extra, "-o", plain)

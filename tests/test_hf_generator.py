@@ -40,8 +40,8 @@ def test_batched_generation_with_left_padding_matches_one_by_one(tiny):
 def test_generate_with_and_without_an_adapter(tiny, cli, engine, tmp_path):
     cli("demo")
     from training.data import sft_from_store
-    adapter = train_sft(tiny, sft_from_store(engine, split="all"), tmp_path / "sft",
-                        resolve("sft", max_steps=2, learning_rate=1e-2))
+    adapter = tmp_path / "sft"
+    train_sft(tiny, sft_from_store(engine, split="all"), adapter, resolve("sft", max_steps=2, learning_rate=1e-2))
     plain = asyncio.run(HFGenerator(tiny, temperature=0, max_new_tokens=16).generate(ITEMS, 2))
     adapted_model = HFGenerator(tiny, adapter, temperature=0, max_new_tokens=16)
     assert type(adapted_model.model).__name__ == "PeftModelForCausalLM"

@@ -34,6 +34,8 @@ def arguments(path: tuple[str, ...], command, folder: Path) -> list[str]:
     values = {"paths": str(folder / "items.jsonl"), "stage": "sft", "model": str(folder / "model"),
               "output": str(folder / "out.json"), "judge": "gpt", "against": "anna", "source": "baseline",
               "name": "blind", "sources": "human"}
+    if path == ("export", "kto"):  # its default format, trl, writes JSON Lines
+        values["output"] = str(folder / "out.jsonl")
     args = list(path)
     for param in command.params:
         if not param.required:

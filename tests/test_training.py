@@ -34,7 +34,9 @@ def adapter_keys(folder):
 
 def test_sft_trains_only_lora_weights_and_writes_checkpoints_manifest_and_plot(tiny, demo_rows, tmp_path):
     base_before = load_file(str(tiny / "model.safetensors"))
-    out = train_sft(tiny, demo_rows, tmp_path / "sft", resolve("sft", max_steps=4, save_steps=2))
+    out = tmp_path / "sft"
+    fitted = train_sft(tiny, demo_rows, out, resolve("sft", max_steps=4, save_steps=2))
+    assert (fitted.given, len(fitted.rows), fitted.dropped) == (12, 12, 0)
     keys = adapter_keys(out)
     assert keys and all("lora_A" in k or "lora_B" in k for k in keys)
     assert {k.split(".")[-3] for k in keys} == {"q_proj", "v_proj"}
@@ -43,6 +45,7 @@ def test_sft_trains_only_lora_weights_and_writes_checkpoints_manifest_and_plot(t
     assert all(torch.equal(base_before[k], base_after[k]) for k in base_before)
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["stage"] == "sft" and manifest["rows"] == 12 and len(manifest["data_sha256"]) == 64
+    assert (manifest["rows_given"], manifest["rows_kept"], manifest["rows_dropped"]) == (12, 12, 0)
     assert manifest["packages"]["trl"] and manifest["config"]["learning_rate"] == 5e-5 and manifest["seconds"] > 0
     assert manifest["quantized_4bit"] == four_bit_supported()
     assert (out / "checkpoint-2").is_dir() and (out / "checkpoint-4").is_dir()
@@ -75,7 +78,8 @@ def test_careful_merge_matches_the_trained_model_better_than_naive(tiny, demo_ro
 
     if not four_bit_supported():
         pytest.fail("bitsandbytes 4-bit is needed for QLoRA; it loads on x86 CPUs and CUDA")
-    adapter = train_sft(tiny, demo_rows, tmp_path / "sft", resolve("sft", max_steps=4, learning_rate=1e-3))
+    adapter = tmp_path / "sft"
+    train_sft(tiny, demo_rows, adapter, resolve("sft", max_steps=4, learning_rate=1e-3))
     trained = PeftModel.from_pretrained(load_model(tiny, quantize=True), str(adapter)).eval()
     tokens = load_tokenizer(tiny)(demo_rows[0]["prompt"], return_tensors="pt")["input_ids"][:, :64]
     differences = {}
@@ -97,9 +101,10 @@ def test_careful_merge_matches_the_trained_model_better_than_naive(tiny, demo_ro
 def test_dpo_first_loss_is_ln2_and_checkpoints_appear(tiny, demo_rows, engine, tmp_path):
     from training.data import pref_from_store
 
-    rows = pref_from_store(engine)
+    rows = pref_from_store(engine, split="all")
     assert len(rows) == 4
-    out = train_dpo(tiny, rows, tmp_path / "dpo", resolve("dpo", max_steps=4, save_steps=2, grad_accum=1))
+    out = tmp_path / "dpo"
+    train_dpo(tiny, rows, out, resolve("dpo", max_steps=4, save_steps=2, grad_accum=1))
     losses = [e["loss"] for e in json.loads((out / "manifest.json").read_text())["log_history"] if "loss" in e]
     assert losses[0] == pytest.approx(math.log(2), abs=1e-4)
     assert (out / "checkpoint-2" / "adapter_model.safetensors").exists() and (out / "checkpoint-4").is_dir()
@@ -109,9 +114,10 @@ def test_dpo_first_loss_is_ln2_and_checkpoints_appear(tiny, demo_rows, engine, t
 def test_kto_runs_on_unpaired_labels(tiny, demo_rows, engine, tmp_path):
     from training.data import kto_from_store
 
-    rows = kto_from_store(engine)
+    rows = kto_from_store(engine, split="all")
     assert len(rows) == 48 and {r["label"] for r in rows} == {True, False}
-    out = train_kto(tiny, rows, tmp_path / "kto", resolve("kto", max_steps=2, grad_accum=1))
+    out = tmp_path / "kto"
+    train_kto(tiny, rows, out, resolve("kto", max_steps=2, grad_accum=1))
     losses = [e["loss"] for e in json.loads((out / "manifest.json").read_text())["log_history"] if "loss" in e]
     assert len(losses) == 2 and all(math.isfinite(v) for v in losses)
     with pytest.raises(Exception, match="batch-size 2"):
@@ -162,7 +168,7 @@ def test_whole_chain_through_the_cli(cli, engine, tiny, tmp_path):
         "--grad-accum", "1", "--lora-r", "16", "--target-modules", "q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj",
         "--no-quantize", "--save-steps", "1000")
     cli("train", "merge", "--model", tiny, "--adapter", sft, "-o", merged)
-    cli("train", "dpo", "--model", merged, "-o", dpo, "--max-steps", "2", "--save-steps", "1")
+    cli("train", "dpo", "--model", merged, "-o", dpo, "--split", "all", "--max-steps", "2", "--save-steps", "1")
     cli("train", "predict", "--model", merged, "--source", "sft", "--split", "all", "--limit", "12")
     cli("train", "predict", "--model", merged, "--adapter", dpo / "checkpoint-1", "--source", "dpo", "--split", "all",
         "--limit", "12")
@@ -185,7 +191,8 @@ def test_gpu_4bit_peak_memory(tiny, demo_rows, tmp_path):
     import bitsandbytes as bnb
 
     torch.cuda.reset_peak_memory_stats()
-    out = train_sft(tiny, demo_rows, tmp_path / "sft", resolve("sft", max_steps=2))
+    out = tmp_path / "sft"
+    train_sft(tiny, demo_rows, out, resolve("sft", max_steps=2))
     assert json.loads((out / "manifest.json").read_text())["quantized_4bit"] is True
     model = load_model(tiny, quantize=True)
     assert any(isinstance(m, bnb.nn.Linear4bit) for m in model.modules())  # really 4-bit, not full precision

@@ -1,8 +1,10 @@
 """SFT, DPO and KTO with TRL on a LoRA adapter (QLoRA where 4-bit is supported), with manifest and loss plot."""
 
 from pathlib import Path
+from typing import Callable
 
-from training.data import as_dataset, rows_hash
+from rater.core.errors import InputError
+from training.data import Fitted, as_dataset, fit_to_length, rows_hash
 from training.manifest import Timer, write_loss_plot, write_manifest
 from training.models import device, four_bit_supported, keep_cpu_4bit_gradients, load_model, load_tokenizer
 from training.settings import TrainSettings
@@ -35,15 +37,15 @@ def prepare(model_path: Path, settings: TrainSettings):
     return model, load_tokenizer(model_path), quantize
 
 
-def finish(trainer, output: Path, *, stage: str, settings: TrainSettings, rows: list[dict], timer: Timer,
-           quantized: bool, base: Path) -> Path:
+def finish(trainer, output: Path, *, stage: str, settings: TrainSettings, fitted: Fitted, timer: Timer,
+           quantized: bool, base: Path) -> Fitted:
     trainer.save_model(str(output))
     write_loss_plot(trainer.state.log_history, output / "loss.png", f"{stage} loss")
     write_manifest(output, stage=stage, config={**settings.as_dict(), "base_model": str(base)},
-                   data_sha256=rows_hash(rows), device=device(), timer=timer,
-                   extra={"rows": len(rows), "quantized_4bit": quantized, "steps": trainer.state.global_step,
-                          "log_history": trainer.state.log_history})
-    return output
+                   data_sha256=rows_hash(fitted.rows), device=device(), timer=timer,
+                   extra={"rows": len(fitted.rows), **fitted.manifest(), "quantized_4bit": quantized,
+                          "steps": trainer.state.global_step, "log_history": trainer.state.log_history})
+    return fitted
 
 
 def _keep_gradients(trainer) -> None:
@@ -52,43 +54,48 @@ def _keep_gradients(trainer) -> None:
     keep_cpu_4bit_gradients(trainer.model)
 
 
-def _train(stage: str, model_path: Path, rows: list[dict], output: Path, settings: TrainSettings, **config) -> Path:
-    """One TRL trainer on a new LoRA adapter; DPO and KTO get `ref_model=None`, so their reference is the same
-    model with the adapter disabled."""
+def _train(stage: str, model_path: Path, rows: list[dict], output: Path, settings: TrainSettings,
+           options: Callable[[list[dict]], dict] = lambda rows: {}) -> Fitted:
+    """One TRL trainer on a new LoRA adapter, on the rows that fit `max_length` (see `Fitted`); `options` gives the
+    trainer config's stage options for those rows. DPO and KTO get `ref_model=None`, so their reference is the
+    same model with the adapter disabled. Returns what was trained on."""
     import trl
 
     trainer_class, config_class = {"sft": (trl.SFTTrainer, trl.SFTConfig), "dpo": (trl.DPOTrainer, trl.DPOConfig),
                                    "kto": (trl.KTOTrainer, trl.KTOConfig)}[stage]
     with Timer() as timer:
         model, tokenizer, quantized = prepare(model_path, settings)
+        fitted = fit_to_length(rows, tokenizer, settings.max_length)
         reference = {} if stage == "sft" else {"ref_model": None}
-        trainer = trainer_class(model=model, args=config_class(**common_args(settings, output), **config),
-                                train_dataset=as_dataset(rows, tokenizer), processing_class=tokenizer,
+        trainer = trainer_class(model=model, args=config_class(**common_args(settings, output), **options(fitted.rows)),
+                                train_dataset=as_dataset(fitted.rows, tokenizer), processing_class=tokenizer,
                                 peft_config=lora_config(settings), **reference)
         _keep_gradients(trainer)
         trainer.train()
-    return finish(trainer, output, stage=stage, settings=settings, rows=rows, timer=timer, quantized=quantized,
+    return finish(trainer, output, stage=stage, settings=settings, fitted=fitted, timer=timer, quantized=quantized,
                   base=model_path)
 
 
-def train_sft(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Path:
-    return _train("sft", model_path, rows, output, settings, completion_only_loss=True)
+def train_sft(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Fitted:
+    return _train("sft", model_path, rows, output, settings, lambda _: {"completion_only_loss": True})
 
 
-def train_dpo(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Path:
-    return _train("dpo", model_path, rows, output, settings, beta=settings.beta)
+def train_dpo(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Fitted:
+    return _train("dpo", model_path, rows, output, settings, lambda _: {"beta": settings.beta})
 
 
-def train_kto(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Path:
-    from rater.core.errors import InputError
-
-    if settings.batch_size < 2:
-        raise InputError("KTO needs --batch-size 2 or more.", "pass --batch-size 2")
+def kto_weights(rows: list[dict]) -> dict:
+    """Weigh the smaller class up so both sides count about equally (TRL's recommended range)."""
     good = sum(row["label"] for row in rows)
     bad = len(rows) - good
     if not good or not bad:
         raise InputError(f"KTO needs accepted and rejected distractors; found {good} accepted, {bad} rejected.",
                          "rate more distractors")
-    # weigh the smaller class up so both sides count about equally (TRL's recommended range)
-    weights = {"desirable_weight": bad / good} if good > bad else {"undesirable_weight": good / bad}
-    return _train("kto", model_path, rows, output, settings, beta=settings.beta, **weights)
+    return {"desirable_weight": bad / good} if good > bad else {"undesirable_weight": good / bad}
+
+
+def train_kto(model_path: Path, rows: list[dict], output: Path, settings: TrainSettings) -> Fitted:
+    if settings.batch_size < 2:
+        raise InputError("KTO needs --batch-size 2 or more.", "pass --batch-size 2")
+    kto_weights(rows)  # refused before any model loads
+    return _train("kto", model_path, rows, output, settings, lambda kept: {"beta": settings.beta, **kto_weights(kept)})

@@ -11,15 +11,25 @@ from sqlalchemy import Integer, cast, func, select
 from rater.cli import app
 from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
+from rater.core.text import plural
 from rater.data.demo import load_demo
 from rater.data.exports import (
     EXPORT_FORMATS,
     PAIR_STRATEGIES,
-    Dropped,
+    Tally,
+    check_sources,
+    check_split,
+    check_suffix,
+    kto_balance,
     kto_rows,
+    measured,
+    no_rows_error,
+    nonempty,
+    nothing_in_split,
     preference_rows,
     rater_ids,
     sft_rows,
+    sourced_by_split,
     write_kto,
     write_pref,
     write_sft,
@@ -104,71 +114,112 @@ def split(ctx: typer.Context,
 
 CHAT_HELP = ("trl only: conversational rows (messages lists), which TRL wraps in the model's chat template, as "
              "`rater train` and the hf generator do.")
+SPLIT_HELP = ("train (default), dev, test or all. Test items become training data only when asked for by name "
+              "(test or all), with a warning.")
+MAX_LENGTH_HELP = "Warn about rows longer than this many tokens (prompt and answer), as a trainer would cut them."
+TOKENIZER_HELP = "tokenizer.json (or a model folder) for exact counts with --max-length (default: 3 characters a token)."
 
 
-def _check_format(fmt: str, allowed=EXPORT_FORMATS, chat: bool = False) -> None:
+def _check_export(fmt: str, output: Path, split: str, allowed=EXPORT_FORMATS, chat: bool = False) -> None:
     if fmt not in allowed:
         raise InputError(f"Unknown export format {fmt!r}.", f"use one of: {', '.join(allowed)}")
     if chat and fmt != "trl":
         raise InputError(f"--chat applies to --format trl, not {fmt}.",
                          "LLaMA-Factory applies its own template (its `template` setting)")
+    check_split(split)
+    check_suffix(output, fmt)
+
+
+def _counted(rows, max_length: int | None, tokenizer: Path | None, long_rows: list[int], render=None):
+    """The rows, measured against --max-length when it is given."""
+    if max_length is None:
+        if tokenizer is not None:
+            raise InputError("--tokenizer only counts tokens for --max-length.", "pass --max-length N as well")
+        return rows
+    counter = tokenizer_counter(tokenizer) if tokenizer else approximate_tokens
+    return measured(rows, counter, max_length, long_rows, **({"render": render} if render else {}))
+
+
+def _export_notes(console, count: int, what: str, output: Path, tally: Tally, split: str,
+                  max_length: int | None, tokenizer: Path | None, long_rows: list[int]) -> None:
+    console.print(f"Wrote {plural(count, what)} to {output}")
+    if tally.describe():
+        console.print(f"Left out (they would teach nothing): {tally.describe()}.")
+    if tally.test_rows:
+        console.print(f"[yellow]Warning: {plural(tally.test_rows, 'row')} of {count} come from test items "
+                      f"(--split {split}): never evaluate a model trained on them on those items.[/yellow]")
+    if long_rows[0]:
+        how = "by the tokenizer" if tokenizer else "estimated at 3 characters a token"
+        console.print(f"[yellow]Warning: {plural(long_rows[0], 'row')} are longer than --max-length {max_length} "
+                      f"tokens ({how}); a trainer cuts or drops them.[/yellow]")
 
 
 @export_app.command("sft")
 def export_sft(ctx: typer.Context,
-               output: Path = typer.Option(..., "-o", "--output", help="File to write."),
-               split: str = typer.Option("train", help="train, test, dev or all."),
+               output: Path = typer.Option(..., "-o", "--output", help="File to write (.json, or .jsonl for trl)."),
+               split: str = typer.Option("train", help=SPLIT_HELP),
                source: List[str] = typer.Option([HUMAN_SOURCE], help="Distractor sources to use as targets."),
                format: str = typer.Option("alpaca", help="alpaca, trl (prompt/completion JSONL) or llamafactory."),
-               chat: bool = typer.Option(False, "--chat", help=CHAT_HELP)) -> None:
+               chat: bool = typer.Option(False, "--chat", help=CHAT_HELP),
+               max_length: Optional[int] = typer.Option(None, min=1, help=MAX_LENGTH_HELP),
+               tokenizer: Optional[Path] = typer.Option(None, help=TOKENIZER_HELP)) -> None:
     """SFT rows in the published prompt format."""
-    _check_format(format, chat=chat)
+    _check_export(format, output, split, chat=chat)
+    tally, long_rows = Tally(), [0]
     with session_scope(ctx.obj.engine) as session:
-        count = write_sft(sft_rows(session, split=split, sources=source), output, format, chat)
-    ctx.obj.console.print(f"Wrote {count} SFT rows to {output}")
+        check_sources(session, source)
+        rows = nonempty(sft_rows(session, split=split, sources=source, tally=tally), lambda: nothing_in_split(
+            f"items with {', '.join(source)} distractors", split, sourced_by_split(session, sources=source)))
+        count = write_sft(_counted(rows, max_length, tokenizer, long_rows, render=str), output, format, chat)
+    _export_notes(ctx.obj.console, count, "SFT row", output, tally, split, max_length, tokenizer, long_rows)
 
 
 @export_app.command("pref")
 def export_pref(ctx: typer.Context,
-                output: Path = typer.Option(..., "-o", "--output", help="File to write."),
+                output: Path = typer.Option(..., "-o", "--output", help="File to write (.json, or .jsonl for trl)."),
                 rater: List[str] = typer.Option([], help="Raters whose ratings count (majority); default all."),
                 pairs: str = typer.Option("disjoint", help=f"One of {', '.join(PAIR_STRATEGIES)}."),
-                split: str = typer.Option("all", help="train, test, dev or all."),
+                split: str = typer.Option("train", help=SPLIT_HELP),
                 format: str = typer.Option("alpaca", help="llamafactory (recommended for LLaMA-Factory), trl, or "
                                                           "alpaca (the published form, byte for byte)."),
-                chat: bool = typer.Option(False, "--chat", help=CHAT_HELP)) -> None:
+                chat: bool = typer.Option(False, "--chat", help=CHAT_HELP),
+                max_length: Optional[int] = typer.Option(None, min=1, help=MAX_LENGTH_HELP),
+                tokenizer: Optional[Path] = typer.Option(None, help=TOKENIZER_HELP)) -> None:
     """Preference pairs (chosen = accepted, rejected = rejected) from the ratings."""
-    _check_format(format, chat=chat)
+    _check_export(format, output, split, chat=chat)
     if pairs not in PAIR_STRATEGIES:
         raise InputError(f"Unknown pair strategy {pairs!r}.", f"use one of: {', '.join(PAIR_STRATEGIES)}")
-    dropped = Dropped()
+    tally, long_rows = Tally(), [0]
     with session_scope(ctx.obj.engine) as session:
-        rows = preference_rows(session, raters=rater_ids(session, rater), strategy=pairs, split=split, dropped=dropped)
-        count = write_pref(rows, output, format, chat)
-    ctx.obj.console.print(f"Wrote {count} preference pairs to {output}")
-    _print_dropped(ctx.obj.console, dropped)
+        ids = rater_ids(session, rater)
+        rows = nonempty(preference_rows(session, raters=ids, strategy=pairs, split=split, tally=tally),
+                        lambda: no_rows_error(session, "preference pairs", split, ids, tally))
+        count = write_pref(_counted(rows, max_length, tokenizer, long_rows), output, format, chat)
+    _export_notes(ctx.obj.console, count, "preference pair", output, tally, split, max_length, tokenizer, long_rows)
 
 
 @export_app.command("kto")
 def export_kto(ctx: typer.Context,
-               output: Path = typer.Option(..., "-o", "--output", help="File to write."),
+               output: Path = typer.Option(..., "-o", "--output", help="File to write (.jsonl for trl, .json for "
+                                                                       "llamafactory)."),
                rater: List[str] = typer.Option([], help="Raters whose ratings count (majority); default all."),
-               split: str = typer.Option("all", help="train, test, dev or all."),
+               split: str = typer.Option("train", help=SPLIT_HELP),
                format: str = typer.Option("trl", help="trl or llamafactory."),
-               chat: bool = typer.Option(False, "--chat", help=CHAT_HELP)) -> None:
+               chat: bool = typer.Option(False, "--chat", help=CHAT_HELP),
+               max_length: Optional[int] = typer.Option(None, min=1, help=MAX_LENGTH_HELP),
+               tokenizer: Optional[Path] = typer.Option(None, help=TOKENIZER_HELP)) -> None:
     """One row per rated distractor with a boolean label."""
-    _check_format(format, ("trl", "llamafactory"), chat=chat)
-    dropped = Dropped()
+    _check_export(format, output, split, ("trl", "llamafactory"), chat=chat)
+    tally, long_rows, labels = Tally(), [0], []
     with session_scope(ctx.obj.engine) as session:
-        rows = kto_rows(session, raters=rater_ids(session, rater), split=split, dropped=dropped)
-        count = write_kto(rows, output, format, chat)
-    ctx.obj.console.print(f"Wrote {count} KTO rows to {output}")
-    _print_dropped(ctx.obj.console, dropped)
-
-
-def _print_dropped(console, dropped: Dropped) -> None:
-    if dropped.describe():
-        console.print(f"Left out (they would teach nothing): {dropped.describe()}.")
+        ids = rater_ids(session, rater)
+        rows = nonempty(kto_rows(session, raters=ids, split=split, tally=tally),
+                        lambda: no_rows_error(session, "rated distractors", split, ids, tally))
+        rows = (labels.append(row[2]) or row for row in rows)
+        count = write_kto(_counted(rows, max_length, tokenizer, long_rows), output, format, chat)
+    _export_notes(ctx.obj.console, count, "KTO row", output, tally, split, max_length, tokenizer, long_rows)
+    if (warning := kto_balance(labels)) is not None:
+        ctx.obj.console.print(f"[yellow]Warning: {warning}[/yellow]")
 
 
 def _table(title: str, header: tuple[str, ...], rows) -> Table:

@@ -8,6 +8,7 @@ import typer
 from rater.cli import app
 from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
+from rater.data.exports import Tally, check_split, kto_balance
 
 STAGES = ("sft", "merge", "dpo", "kto", "predict")
 
@@ -35,7 +36,9 @@ def train(ctx: typer.Context,
           adapter: Optional[Path] = typer.Option(None, help="Adapter folder (merge, predict)."),
           mode: str = typer.Option("careful", help="merge: careful (NF4 round trip) or naive."),
           data: Optional[Path] = typer.Option(None, help="Exported file to train on instead of the store."),
-          split: str = typer.Option("train", help="Split for sft / predict (train, dev, test, all)."),
+          split: str = typer.Option("train", help="Split to train on (sft, dpo, kto) or predict for: train (default), "
+                                                  "dev, test or all. Training on test items needs --split test or "
+                                                  "all, and says how many rows come from them."),
           source: List[str] = typer.Option([], help="sft: target sources (default human); predict: the label."),
           rater: List[str] = typer.Option([], help="dpo/kto: raters whose ratings count (default all)."),
           pairs: str = typer.Option("disjoint", help="dpo: pair strategy (disjoint, all, one)."),
@@ -51,6 +54,9 @@ def train(ctx: typer.Context,
           target_modules: Optional[str] = typer.Option(None, help="Comma-separated LoRA targets (q_proj,v_proj)."),
           quantize: Optional[bool] = typer.Option(None, "--quantize/--no-quantize", help="4-bit NF4 (QLoRA)."),
           beta: Optional[float] = typer.Option(None, help="dpo/kto beta."),
+          max_length: Optional[int] = typer.Option(None, min=8, help="Longest training row in tokens (prompt and "
+                                                                      "answer; default 2048); longer rows are left "
+                                                                      "out and counted."),
           limit: int = typer.Option(100, help="predict: the first N items of the split."),
           num: int = typer.Option(4, help="predict: distractors per item."),
           seed: int = typer.Option(0, help="Seed.")) -> None:
@@ -73,23 +79,35 @@ def train(ctx: typer.Context,
     settings = settings_module.resolve(stage, recipe, learning_rate=learning_rate, epochs=epochs, max_steps=max_steps,
                                        batch_size=batch_size, grad_accum=grad_accum, save_steps=save_steps,
                                        lora_r=lora_r, target_modules=target_modules, quantize=quantize, beta=beta,
-                                       seed=seed)
+                                       max_length=max_length, seed=seed)
     rows = _rows(ctx, data_module, stage, data, split, source, rater, pairs)
     run = {"sft": trainers.train_sft, "dpo": trainers.train_dpo, "kto": trainers.train_kto}[stage]
-    run(model, rows, output, settings)
-    console.print(f"{stage}: trained on {len(rows)} rows; adapter, checkpoints, loss.png and manifest.json in {output}")
+    fitted = run(model, rows, output, settings)
+    console.print(f"{stage}: trained on {fitted.describe()}; adapter, checkpoints, loss.png and manifest.json in "
+                  f"{output}")
 
 
 def _rows(ctx, data_module, stage, data, split, source, rater, pairs) -> list[dict]:
     if data:
         return {"sft": data_module.sft_from_file, "dpo": data_module.pref_from_file,
                 "kto": data_module.kto_from_file}[stage](data)
-    engine = ctx.obj.engine
+    check_split(split)
+    engine, tally = ctx.obj.engine, Tally()
     if stage == "sft":
-        return data_module.sft_from_store(engine, split=split, sources=tuple(source) or (HUMAN_SOURCE,))
-    if stage == "dpo":
-        return data_module.pref_from_store(engine, raters=rater, strategy=pairs)
-    return data_module.kto_from_store(engine, raters=rater)
+        rows = data_module.sft_from_store(engine, split=split, sources=tuple(source) or (HUMAN_SOURCE,), tally=tally)
+    elif stage == "dpo":
+        rows = data_module.pref_from_store(engine, raters=rater, strategy=pairs, split=split, tally=tally)
+    else:
+        rows = data_module.kto_from_store(engine, raters=rater, split=split, tally=tally)
+    console = ctx.obj.console
+    if tally.describe():
+        console.print(f"Left out (they would teach nothing): {tally.describe()}.")
+    if tally.test_rows:
+        console.print(f"[yellow]Warning: {tally.test_rows} of {len(rows)} training rows come from test items "
+                      f"(--split {split}): never evaluate this model on those items.[/yellow]")
+    if stage == "kto" and (warning := kto_balance([row["label"] for row in rows])) is not None:
+        console.print(f"[yellow]Warning: {warning}[/yellow]")
+    return rows
 
 
 def _predict(ctx, model, adapter, split, source, limit, num, batch_size, seed) -> None:

@@ -2,10 +2,11 @@
 
 import json
 from collections import defaultdict
+from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
-from typing import Iterable, Iterator, Sequence
+from typing import Callable, Iterable, Iterator, Sequence, TextIO
 
 from sqlalchemy import case, func, select
 from sqlmodel import Session
@@ -13,11 +14,18 @@ from sqlmodel import Session
 from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 from rater.core.prompts import render_false, render_instruction, render_output
-from rater.store.items import item_texts
+from rater.core.text import plural
+from rater.store.items import in_chunks, item_texts
 from rater.store.tables import Distractor, Item, Rater, Rating, rating_scope
 
 PAIR_STRATEGIES = ("disjoint", "all", "one")
+SPLITS = ("train", "dev", "test", "all")
 ITEM_BATCH = 2000
+
+
+def check_split(split: str) -> None:
+    if split not in SPLITS:
+        raise InputError(f"Unknown split {split!r}.", f"use one of: {', '.join(SPLITS)}")
 
 
 @dataclass(frozen=True)
@@ -46,7 +54,8 @@ def _batched(pairs: Iterable[tuple[int, object]]) -> Iterator[list[tuple[int, ob
         yield batch
 
 
-def sft_rows(session: Session, *, split: str = "train", sources: Sequence[str] = (HUMAN_SOURCE,)) -> Iterator[tuple[str, str]]:
+def sft_rows(session: Session, *, split: str = "train", sources: Sequence[str] = (HUMAN_SOURCE,),
+             tally: "Tally | None" = None) -> Iterator[tuple[str, str]]:
     """(instruction, output) per item with at least one distractor from `sources`, in item order."""
     query = (select(Distractor.item_id, Distractor.text).join(Item, Item.id == Distractor.item_id)
              .where(Distractor.source.in_(sources))
@@ -58,7 +67,10 @@ def sft_rows(session: Session, *, split: str = "train", sources: Sequence[str] =
         grouped[item_id].append(text)
     for batch in _batched(grouped.items()):
         instructions = _instructions(session, [i for i, _ in batch])
+        tests = _test_items(session, [i for i, _ in batch]) if tally is not None and split in ("all", "test") else set()
         for item_id, texts in batch:
+            if tally is not None:
+                tally.test_rows += item_id in tests
             yield instructions[item_id], render_output(list(dict.fromkeys(texts)))
 
 
@@ -73,9 +85,10 @@ def rater_ids(session: Session, names: Sequence[str]) -> list[int]:
     return [known[n] for n in names] if names else list(known.values())
 
 
-def verdicts(session: Session, *, raters: Sequence[int], split: str = "all") -> Iterator[tuple[int, list[Verdict]]]:
-    """(item id, verdicts) for every item with preference ratings by `raters`; ties between raters are left out.
-    Blind-evaluation judgements never become training data (their items are test items).
+def verdicts(session: Session, *, raters: Sequence[int], split: str = "all",
+             tally: "Tally | None" = None) -> Iterator[tuple[int, list[Verdict]]]:
+    """(item id, verdicts) for every item with preference ratings by `raters`; ties between raters are left out
+    (counted in `tally`). Blind-evaluation judgements never become training data (their items are test items).
 
     The votes are counted in SQL (one row per distractor), which keeps a million ratings within seconds."""
     yes = func.sum(case((Rating.accepted, 1), else_=0))
@@ -95,23 +108,37 @@ def verdicts(session: Session, *, raters: Sequence[int], split: str = "all") -> 
         current = item_id
         if 2 * accepted != votes:  # an even split between raters gives no label
             found.append(Verdict(d_id, text, (source, position, d_id), 2 * accepted > votes, score))
+        elif tally is not None:
+            tally.ties += 1
     if current is not None:
         yield current, sorted(found, key=lambda v: v.order)
 
 
 @dataclass
-class Dropped:
-    """Rows an export left out because they teach nothing, counted so the command can say so."""
+class Tally:
+    """What an export left out because it teaches nothing, and how many rows come from test items, counted so the
+    command can say so."""
 
     equal_pairs: int = 0  # preference pairs whose chosen and rejected texts are the same
     conflicting: int = 0  # KTO rows whose completion is labelled both ways for the same prompt
     repeated: int = 0  # KTO rows repeating one already written (same prompt, completion and label)
+    ties: int = 0  # distractors the raters split evenly on: no label
+    test_rows: int = 0  # rows written from test items (only when the test split was asked for)
 
     def describe(self) -> str:
+        """The left-out rows, in words ("" when none)."""
         parts = [f"{self.equal_pairs} pairs whose chosen and rejected texts are the same" if self.equal_pairs else "",
                  f"{self.conflicting} rows whose completion is labelled both ways" if self.conflicting else "",
-                 f"{self.repeated} repeated rows" if self.repeated else ""]
+                 f"{self.repeated} repeated rows" if self.repeated else "",
+                 f"{self.ties} distractors the raters split evenly on (no majority)" if self.ties else ""]
         return "; ".join(p for p in parts if p)
+
+
+def _test_items(session: Session, item_ids: Sequence[int]) -> set[int]:
+    found: set[int] = set()
+    for chunk in in_chunks(item_ids):
+        found.update(session.execute(select(Item.id).where(Item.id.in_(chunk), Item.split == "test")).scalars())
+    return found
 
 
 def pairs_of(item_verdicts: list[Verdict], strategy: str = "disjoint") -> list[tuple[str, str]]:
@@ -130,29 +157,33 @@ def pairs_of(item_verdicts: list[Verdict], strategy: str = "disjoint") -> list[t
     return [(a.text, r.text) for a, r in chosen]
 
 
-def preference_rows(session: Session, *, raters: Sequence[int], strategy: str = "disjoint", split: str = "all",
-                    dropped: Dropped | None = None) -> Iterator[tuple[str, str, str]]:
+def preference_rows(session: Session, *, raters: Sequence[int], strategy: str = "disjoint", split: str = "train",
+                    tally: Tally | None = None) -> Iterator[tuple[str, str, str]]:
     """(instruction, chosen, rejected) rows; a pair whose two texts are the same (one text from two sources,
-    rated both ways) is left out and counted in `dropped`."""
-    dropped = dropped if dropped is not None else Dropped()
-    for batch in _batched((i, pairs_of(v, strategy)) for i, v in verdicts(session, raters=raters, split=split)):
+    rated both ways) is left out and counted in `tally`."""
+    tally = tally if tally is not None else Tally()
+    for batch in _batched((i, pairs_of(v, strategy)) for i, v in verdicts(session, raters=raters, split=split,
+                                                                          tally=tally)):
         instructions = _instructions(session, [i for i, pairs in batch if pairs])
+        tests = _test_items(session, [i for i, pairs in batch if pairs]) if split in ("all", "test") else set()
         for item_id, pairs in batch:
             for chosen, rejected in pairs:
                 if chosen.strip() == rejected.strip():
-                    dropped.equal_pairs += 1
+                    tally.equal_pairs += 1
                     continue
+                tally.test_rows += item_id in tests
                 yield instructions[item_id], chosen, rejected
 
 
-def kto_rows(session: Session, *, raters: Sequence[int], split: str = "all",
-             dropped: Dropped | None = None) -> Iterator[tuple[str, str, bool]]:
+def kto_rows(session: Session, *, raters: Sequence[int], split: str = "train",
+             tally: Tally | None = None) -> Iterator[tuple[str, str, bool]]:
     """(instruction, distractor, accepted) for every rated distractor: KTO needs no pairs. A text of one item
     labelled both ways (it came from two sources) is left out, and a repeat with the same label is written once;
-    both are counted in `dropped`."""
-    dropped = dropped if dropped is not None else Dropped()
-    for batch in _batched(verdicts(session, raters=raters, split=split)):
+    both are counted in `tally`."""
+    tally = tally if tally is not None else Tally()
+    for batch in _batched(verdicts(session, raters=raters, split=split, tally=tally)):
         instructions = _instructions(session, [i for i, _ in batch])
+        tests = _test_items(session, [i for i, _ in batch]) if split in ("all", "test") else set()
         for item_id, item_verdicts in batch:
             labels: dict[str, set[bool]] = defaultdict(set)
             for v in item_verdicts:
@@ -161,17 +192,120 @@ def kto_rows(session: Session, *, raters: Sequence[int], split: str = "all",
             for v in item_verdicts:
                 text = v.text.strip()
                 if len(labels[text]) > 1:
-                    dropped.conflicting += 1
+                    tally.conflicting += 1
                 elif text in written:
-                    dropped.repeated += 1
+                    tally.repeated += 1
                 else:
                     written.add(text)
+                    tally.test_rows += item_id in tests
                     yield instructions[item_id], v.text, v.accepted
+
+
+def check_sources(session: Session, sources: Sequence[str]) -> None:
+    """Every named source must have distractors; the error lists the sources there are."""
+    known = set(session.execute(select(Distractor.source).distinct()).scalars())
+    unknown = [s for s in sources if s not in known]
+    if unknown:
+        raise InputError(f"No distractors from source {', '.join(map(repr, unknown))} in this database.",
+                         f"sources here: {', '.join(sorted(known)) or 'none (import items first)'}")
+
+
+KTO_MINORITY = 0.05  # below this share of either label, KTO's class weights stretch past what it can learn from
+
+
+def kto_balance(labels: Sequence[bool]) -> str | None:
+    """A warning when accepted or rejected rows are under 5 % of KTO rows, else None."""
+    if not labels:
+        return None
+    accepted = sum(labels)
+    smaller, name = min((accepted, "accepted"), (len(labels) - accepted, "rejected"))
+    if smaller / len(labels) >= KTO_MINORITY:
+        return None
+    return (f"only {smaller} of {len(labels)} KTO rows ({smaller / len(labels):.1%}) are {name}; KTO weighs that class "
+            f"up {max(accepted, len(labels) - accepted) / max(smaller, 1):.0f} times and learns little from so few. "
+            "Rate more distractors, or use other raters.")
+
+
+def rated_by_split(session: Session, *, raters: Sequence[int]) -> dict[str, int]:
+    """Distractors with preference ratings by `raters`, per split ("none" for items never split)."""
+    rows = session.execute(select(func.coalesce(Item.split, "none"), func.count(func.distinct(Rating.distractor_id)))
+                           .join(Item, Item.id == Rating.item_id)
+                           .where(Rating.rater_id.in_(raters), rating_scope(None)).group_by(Item.split)).all()
+    return {split: count for split, count in sorted(rows)}
+
+
+def sourced_by_split(session: Session, *, sources: Sequence[str]) -> dict[str, int]:
+    """Items with distractors from `sources`, per split ("none" for items never split)."""
+    rows = session.execute(select(func.coalesce(Item.split, "none"), func.count(func.distinct(Item.id)))
+                           .join(Distractor, Distractor.item_id == Item.id)
+                           .where(Distractor.source.in_(sources)).group_by(Item.split)).all()
+    return {split: count for split, count in sorted(rows)}
+
+
+def nothing_in_split(what: str, split: str, found: dict[str, int]) -> InputError:
+    """The error of an export or training stage that found nothing in the asked split, naming where there is some."""
+    if not found:
+        return InputError(f"There are no {what} in this database at all.",
+                          "import items, then rate them (or generate distractors) first")
+    where = ", ".join(f"{name} {count}" for name, count in found.items())
+    hint = ("run `rater split` to make a train split" if set(found) <= {"none", "test", "excluded"} else
+            f"pass --split with one of the splits that have some ({where})")
+    return InputError(f"No {what} in split {split!r} (there are some in: {where}).", hint +
+                      "; test items never become training data unless you pass --split test or --split all")
+
+
+def no_rows_error(session: Session, what: str, split: str, raters: Sequence[int], tally: Tally) -> InputError:
+    """Why an export of `what` ("preference pairs" or "rated distractors") from these raters' ratings is empty."""
+    found = rated_by_split(session, raters=raters)
+    rated = sum(found.values()) if split == "all" else found.get(split, 0)
+    if not rated:
+        return nothing_in_split(f"{what} (preference ratings)", split, found)
+    left_out = f" ({tally.describe()})" if tally.describe() else ""
+    if what == "preference pairs":
+        return InputError(f"No preference pairs: of the {plural(rated, 'rated distractor')} in split {split!r}, no "
+                          f"item has both an accepted and a rejected one{left_out}.",
+                          "a pair needs one of each on an item: rate more distractors, or export KTO rows, which "
+                          "need no pairs (`rater export kto`)")
+    return InputError(f"No {what} to write: every one of the {plural(rated, 'rated distractor')} in split {split!r} "
+                      f"was left out{left_out}.", "rate more distractors, or count other raters (--rater)")
+
+
+def nonempty(rows: Iterable, error: Callable[[], Exception]) -> Iterator:
+    """`rows` unchanged; `error()` is raised before anything is written when there is none."""
+    rows = iter(rows)
+    first = next(rows, _NOTHING)
+    if first is _NOTHING:
+        raise error()
+    yield first
+    yield from rows
+
+
+_NOTHING = object()
+
+
+def measured(rows: Iterable[tuple], count_tokens: Callable[[str], int], max_length: int, long_rows: list[int],
+             render: Callable[[str], str] = render_false) -> Iterator[tuple]:
+    """`rows` unchanged, counting in long_rows[0] those whose prompt and longest answer (as `render` writes it)
+    pass `max_length` tokens."""
+    for row in rows:
+        texts = [t for t in row[1:] if isinstance(t, str)]
+        if count_tokens(row[0]) + max((count_tokens(render(t)) for t in texts), default=0) > max_length:
+            long_rows[0] += 1
+        yield row
 
 
 # Writers ---------------------------------------------------------------------------------------------------------
 
 EXPORT_FORMATS = ("alpaca", "trl", "llamafactory")
+
+
+def check_suffix(path: Path, fmt: str) -> None:
+    """A file's suffix must say what it holds: JSON Lines for trl, one JSON document for the others."""
+    wanted = ".jsonl" if fmt == "trl" else ".json"
+    if path.suffix.lower() != wanted:
+        kind = "JSON Lines (one row a line)" if fmt == "trl" else "one JSON document"
+        raise InputError(f"--format {fmt} writes {kind}, but {path.name} ends in {path.suffix or 'no suffix'!r}.",
+                         f"name the file {path.with_suffix(wanted).name}")
 
 
 def as_conversation(row: dict) -> dict:
@@ -227,19 +361,31 @@ def write_kto(rows: Iterable[tuple[str, str, bool]], path: Path, fmt: str, chat:
 
 
 def _write_json(rows: list, path: Path) -> int:
-    check_output_folder(path)
-    path.write_text(json.dumps(rows, ensure_ascii=False, indent=1) + "\n", encoding="utf-8")
+    with _written(path) as out:
+        out.write(json.dumps(rows, ensure_ascii=False, indent=1) + "\n")
     return len(rows)
 
 
 def _write_jsonl(rows: Iterable[dict], path: Path) -> int:
-    check_output_folder(path)
     count = 0
-    with path.open("w", encoding="utf-8") as out:
+    with _written(path) as out:
         for row in rows:
             out.write(json.dumps(row, ensure_ascii=False) + "\n")
             count += 1
     return count
+
+
+@contextmanager
+def _written(path: Path) -> Iterator[TextIO]:
+    """A file written whole or not at all: into FILE.part, renamed over FILE only when everything is in."""
+    check_output_folder(path)
+    part = path.with_name(path.name + ".part")
+    try:
+        with part.open("w", encoding="utf-8") as out:
+            yield out
+        part.replace(path)
+    finally:
+        part.unlink(missing_ok=True)
 
 
 def check_output_folder(path: Path) -> None:

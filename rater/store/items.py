@@ -8,6 +8,7 @@ from sqlalchemy import exists, func, select
 from sqlmodel import Session
 
 from rater.core.domain import DistractorView, ItemView
+from rater.core.errors import InputError
 from rater.store.tables import Context, Distractor, EvalSlot, Item, Rating, rating_scope
 
 IN_CHUNK = 5000  # values per IN list: SQLite caps the parameters of one statement
@@ -114,3 +115,25 @@ def count_items_with_distractors(session: Session, *, where: ItemFilter = ItemFi
     """Items the filter selects that have something to rate: the N of a rating screen's n / N."""
     has_any = exists().where(Distractor.item_id == Item.id, *where.distractor_clauses())
     return session.execute(select(func.count()).select_from(Item).where(has_any, *where.item_clauses())).scalar_one()
+
+
+def items_by_split(session: Session, *, dataset: str | None = None) -> dict[str, int]:
+    """Items per split ("none" for items never split)."""
+    query = select(func.coalesce(Item.split, "none"), func.count()).group_by(Item.split)
+    if dataset:
+        query = query.where(Item.dataset == dataset)
+    return {split: count for split, count in sorted(session.execute(query).all())}
+
+
+def check_split_has_items(session: Session, split: str | None, *, dataset: str | None = None) -> None:
+    """A split that holds no item is a mistake: the error names the splits that do."""
+    if not split or split == "all":
+        return
+    found = items_by_split(session, dataset=dataset)
+    if found.get(split):
+        return
+    if not found:
+        raise InputError("The database has no items.", "import some first (`rater import FILE`, or `rater demo`)")
+    where = ", ".join(f"{name} {count}" for name, count in found.items())
+    hint = "run `rater split` first, or pass --split all" if set(found) <= {"none"} else "pass --split with one of them"
+    raise InputError(f"No items in split {split!r}; the items here are in: {where}.", hint)
