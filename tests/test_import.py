@@ -134,7 +134,7 @@ def test_a_jsonl_file_with_one_record_imports(cli, engine, tmp_path):
     path = tmp_path / "one.jsonl"
     path.write_text(json.dumps({"context": "Text.", "question": "Fråga?", "answer": "svar", "distractors": ["fel"]}) + "\n")
     result = cli("import", "--format", "items", path)
-    assert "Read 1 records" in result.output and count(engine, Item) == 1
+    assert "Read 1 record; added 1 context, 1 distractor, 1 item." in result.output and count(engine, Item) == 1
 
 
 def test_a_broken_line_of_a_jsonl_file_is_named(cli, engine, tmp_path):

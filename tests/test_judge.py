@@ -148,7 +148,7 @@ def test_dropped_connection_is_retried(cli, engine, server, items):
 def test_exhausted_attempts_mark_the_item_failed_and_the_run_goes_on_then_exits_3(cli, engine, server, items):
     server.then(*[("status", 500, {})] * 2)
     result = judge(cli, server, "--max-attempts", "2", "--concurrency", "1", ok=False)
-    assert "rated 1 items" in result.output and "failed 1" in result.output
+    assert "rated 1 item," in result.output and "failed 1" in result.output
     assert result.exit_code == 3 and "rerun to retry them" in result.output  # scripts notice some items failed
     assert [r.status for r in request_rows(engine)].count("failed") == 1
     assert judge(cli, server).exit_code == 0  # the rerun rates the failed item

@@ -165,9 +165,22 @@ def test_markdown_and_csv_formats(cli, published):
     assert any(line.startswith("sources,,sft,121,284,") for line in csv_text)
 
 
-def test_no_ratings_is_a_clear_error(cli):
-    result = cli("report", ok=False)
-    assert result.exit_code == 2 and "No ratings match" in result.stderr
+def test_nothing_rated_is_said_with_exit_0(tmp_path):
+    from typer.testing import CliRunner
+
+    from rater.cli import app
+    fresh = CliRunner().invoke(app, ["--db", str(tmp_path / "fresh.db"), "report"])
+    assert fresh.exit_code == 0 and "Nothing is rated yet in preference rating" in fresh.output
+
+
+def test_a_filter_that_matches_nothing_is_an_error_naming_it(cli, small):
+    cli("demo", "--baseline", "1")  # a source nobody rated
+    unknown = cli("report", "--source", "nosuch", ok=False)
+    assert unknown.exit_code == 2 and "sources here: baseline, dpo, human, sft" in unknown.stderr
+    assert "raters here: gpt, t1, t2" in cli("report", "--rater", "nobody", ok=False).stderr
+    nothing = cli("report", "--source", "baseline", "--rater", "t1", ok=False)
+    assert nothing.exit_code == 2 and "No ratings in preference rating match --source baseline and --rater t1" \
+        in " ".join(nothing.stderr.replace("│", " ").split())
 
 
 def test_wilson_interval_matches_a_known_value():

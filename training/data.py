@@ -12,7 +12,6 @@ from rater.core.prompts import render_false
 from rater.data.exports import (
     Tally,
     as_conversation,
-    check_sources,
     kto_rows,
     no_rows_error,
     nonempty,
@@ -24,6 +23,7 @@ from rater.data.exports import (
 )
 from rater.data.formats.common import read_json
 from rater.store.engine import session_scope
+from rater.store.items import check_sources
 
 
 def rows_hash(rows: list[dict]) -> str:

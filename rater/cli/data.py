@@ -17,7 +17,6 @@ from rater.data.exports import (
     EXPORT_FORMATS,
     PAIR_STRATEGIES,
     Tally,
-    check_sources,
     check_split,
     check_suffix,
     kto_balance,
@@ -38,7 +37,7 @@ from rater.data.formats import FORMATS, parse_file
 from rater.data.importing import ingest
 from rater.data.split import approximate_tokens, assign_splits, tokenizer_counter
 from rater.store.engine import safe_url, session_scope
-from rater.store.items import count_items
+from rater.store.items import check_sources, count_items
 from rater.store.leases import overlap_progress, study_overlap
 from rater.store.tables import Distractor, EvalSet, Item, Rater, Rating
 
@@ -49,8 +48,8 @@ app.add_typer(export_app, name="export")
 
 
 def _print_counts(state, added: Counter, records: int) -> None:
-    parts = ", ".join(f"{n} {k}" for k, n in sorted(added.items())) or "nothing new"
-    state.console.print(f"Read {records} records; added {parts}.")
+    parts = ", ".join(plural(n, k.removesuffix("s"), k) for k, n in sorted(added.items())) or "nothing new"
+    state.console.print(f"Read {plural(records, 'record')}; added {parts}.")
 
 
 @app.command("import")
@@ -65,7 +64,8 @@ def import_files(ctx: typer.Context,
     with session_scope(state.engine) as session:
         counts = ingest(session, batches=batches)
     for batch in batches:
-        state.console.print(f"{batch.path}: {batch.format}, {batch.records} records, {len(batch.items)} items")
+        state.console.print(f"{batch.path}: {batch.format}, {plural(batch.records, 'record')}, "
+                            f"{plural(len(batch.items), 'item')}")
     _print_counts(state, counts.added, counts.records)
 
 
@@ -76,7 +76,8 @@ def demo(ctx: typer.Context,
     """Load the built-in demo set: short Swedish texts with a question, its answer and four distractors."""
     state = ctx.obj
     with session_scope(state.engine) as session:
-        if if_empty and count_items(session):
+        if if_empty and (items := count_items(session)):
+            state.console.print(f"The database holds {plural(items, 'item')} already: the demo set is not loaded.")
             return
         counts = load_demo(session)
     _print_counts(state, counts.added, counts.records)
@@ -108,7 +109,7 @@ def split(ctx: typer.Context,
     state.console.print(f"train {counts['train']}, test {counts['test']}, excluded {counts['excluded']} "
                         f"(context over {max_context_tokens} tokens, {how})")
     if counts["shared"]:
-        state.console.print(f"{counts['shared']} items of other datasets share these contexts and went with them, "
+        state.console.print(f"{plural(counts['shared'], 'item')} of other datasets share these contexts and went with them, "
                             "so no context is in both splits")
 
 

@@ -9,6 +9,7 @@ import typer
 from rater.cli import EXIT_SOME_FAILED, app
 from rater.cli.progress import progress_bar
 from rater.core.errors import RaterError
+from rater.core.text import plural
 from rater.generators import installed_generators, load_generator
 from rater.generators.runner import run_generator
 
@@ -53,14 +54,15 @@ def generate(ctx: typer.Context,
         load_in_4bit=load_in_4bit, timeout=timeout, max_attempts=max_attempts, retry_base=retry_base)
     summary = generate_into(ctx.obj.engine, ctx.obj.console, instance, source=source, num=num, split=split,
                             limit=limit, batch_size=batch_size)
-    ctx.obj.console.print(f"{generator}: {summary.items} items, {summary.added} distractors added under '{source}'; "
-                          f"{summary.short} items got fewer than {num}; {summary.repeats} repeats of distractors the "
-                          f"items already had were not added; {summary.failed_requests} requests failed")
+    ctx.obj.console.print(f"{generator}: {plural(summary.items, 'item')}, {plural(summary.added, 'distractor')} added "
+                          f"under '{source}'; {plural(summary.short, 'item')} got fewer than {num}; "
+                          f"{plural(summary.repeats, 'repeat')} of distractors the "
+                          f"items already had were not added; {plural(summary.failed_requests, 'request')} failed")
     if summary.items and not summary.added and summary.failed_requests:
         raise RaterError(f"Nothing was generated: {summary.failed_requests} requests failed.",
                          "read the failures above, check --model and the server; a rerun completes the items")
     if summary.failed_requests:
-        ctx.obj.console.print(f"[yellow]{summary.failed_requests} requests failed; rerun to complete the items they "
+        ctx.obj.console.print(f"[yellow]{plural(summary.failed_requests, 'request')} failed; rerun to complete the items they "
                               f"left short (exit code {EXIT_SOME_FAILED}).[/yellow]")
         raise typer.Exit(EXIT_SOME_FAILED)
 

@@ -10,6 +10,7 @@ import typer
 from rater.cli import EXIT_SOME_FAILED, app
 from rater.cli.progress import progress_bar
 from rater.core.errors import InputError, RaterError, ServerStopped
+from rater.core.text import plural
 from rater.raters import installed_raters, load_rater
 from rater.raters.runner import Queue, RunSummary, run_rater
 from rater.store.items import ItemFilter
@@ -98,7 +99,7 @@ def judge(ctx: typer.Context,
         raise RaterError(f"Every item failed ({len(summary.failures)}); nothing was rated.",
                          "read the failures above; a later run retries these items")
     if summary.failures:
-        ctx.obj.console.print(f"[yellow]{len(summary.failures)} items failed; rerun to retry them (exit code "
+        ctx.obj.console.print(f"[yellow]{plural(len(summary.failures), 'item')} failed; rerun to retry them (exit code "
                               f"{EXIT_SOME_FAILED}).[/yellow]")
         raise typer.Exit(EXIT_SOME_FAILED)
 
@@ -132,12 +133,12 @@ def _run_with_progress(console, instance, engine, queue) -> RunSummary:
             return asyncio.run(run_rater(instance, engine, queue, on_item=rated, on_failed=failed,
                                          on_start=lambda start: progress.update(task, total=start.pending)))
         except ServerStopped as stopped:
-            raise ServerStopped(f"{stopped.message} It stopped after {counts['items']} items, which are saved.",
+            raise ServerStopped(f"{stopped.message} It stopped after {plural(counts['items'], 'item')}, which are saved.",
                                 stopped.hint) from None
 
 
 def _print_summary(console, instance, summary: RunSummary, seconds: float) -> None:
-    console.print(f"{instance.name}: rated {summary.items} items, {summary.judgements} distractors, "
+    console.print(f"{instance.name}: rated {plural(summary.items, 'item')}, {plural(summary.judgements, 'distractor')}, "
                   f"accepted {summary.accepted_rate:.1%}; skipped {summary.skipped}; failed {len(summary.failures)}; "
                   f"{seconds:.1f} s")
     stats = getattr(instance, "stats", None)

@@ -11,7 +11,8 @@ from rater.core.errors import InputError
 from rater.evaluation.render import as_csv, as_json, as_markdown, as_tables, number, write_plot
 from rater.evaluation.report import load_rows, report_data
 from rater.store.engine import session_scope
-from rater.store.ratings import eval_set_id_of, find_rater
+from rater.store.items import check_sources
+from rater.store.ratings import check_raters, eval_set_id_of, find_rater
 
 FORMATS = ("table", "markdown", "csv", "json")
 
@@ -28,9 +29,19 @@ def report(ctx: typer.Context,
     if format not in FORMATS:
         raise InputError(f"Unknown report format {format!r}.", f"use one of: {', '.join(FORMATS)}")
     with session_scope(ctx.obj.engine) as session:
+        check_sources(session, source)
+        check_raters(session, rater)
         rows = load_rows(session, eval_set=set_name, sources=source, raters=rater)
+        anything = rows or load_rows(session, eval_set=set_name)
+    scope = f"evaluation set {set_name}" if set_name else "preference rating"
+    if not anything:  # the study is simply not rated yet: nothing to report, and no mistake
+        ctx.obj.console.print(f"Nothing is rated yet in {scope}: rate with `rater rate` or `rater eval rate` "
+                              "(teachers) or `rater judge` (judges and rules), then run the report again.")
+        return
     if not rows:
-        raise InputError("No ratings match.", "rate something first, or check --set, --source and --rater")
+        asked = " and ".join(f"--{name} {', '.join(values)}" for name, values in (("source", source), ("rater", rater))
+                             if values)
+        raise InputError(f"No ratings in {scope} match {asked}.", "`rater report` without them shows what is rated")
     data = report_data(rows, rater)
     console = ctx.obj.console
     if format == "table":

@@ -10,12 +10,13 @@ import typer
 from rater.cli import app
 from rater.core.domain import RaterKind
 from rater.core.errors import InputError
+from rater.core.text import plural
 from rater.evaluation.evalsets import build_eval_set, eval_set_progress
 from rater.raters.runner import Queue
 from rater.store.engine import session_scope
-from rater.store.items import ItemFilter
+from rater.store.items import ItemFilter, check_sources
 from rater.store.leases import overlap_progress, resolve_overlap, set_study_overlap, study_overlap
-from rater.store.ratings import eval_set_id_of, get_or_create_rater, rater_acceptance
+from rater.store.ratings import check_raters, eval_set_id_of, get_or_create_rater, rated_item_ids, rater_acceptance
 
 eval_app = typer.Typer(help="Blind evaluation sets: build, rate, list.")
 app.add_typer(eval_app, name="eval")
@@ -83,8 +84,7 @@ def eval_build(ctx: typer.Context, name: str = typer.Argument(..., help="Name of
     with session_scope(ctx.obj.engine) as session:
         result = build_eval_set(session, name=name, sources=[s.strip() for s in sources.split(",") if s.strip()],
                                 items=items, per_item=per_item, max_per_source=max_per_source, split=split, seed=seed)
-    ctx.obj.console.print(f"Built {name}: {result.items} items, {result.slots} slots; "
-                          f"{result.left_out} items left out for lack of candidates.")
+    ctx.obj.console.print(result.describe(name))
 
 
 @eval_app.command("rate")
@@ -142,7 +142,7 @@ def study_overlap_command(
         return
     ctx.obj.console.print(f"{scope}: {progress.summary}.")
     for teacher, n in progress.by_teacher.items():
-        ctx.obj.console.print(f"  {teacher}: {n} items rated")
+        ctx.obj.console.print(f"  {teacher}: {plural(n, 'item')} rated")
 
 
 @app.command()
@@ -153,4 +153,18 @@ def browse(ctx: typer.Context,
     """Page through rated items with every rater's judgements side by side (d: disagreements only)."""
     from rater.tui.browse import build_browse_app
 
-    build_browse_app(ctx.obj.engine, rater_names=rater, where=ItemFilter(tuple(source)), eval_set=set_name).run()
+    where = ItemFilter(tuple(source))
+    with session_scope(ctx.obj.engine) as session:
+        check_raters(session, rater)
+        check_sources(session, source)
+        eval_set_id = eval_set_id_of(session, set_name)
+        matching = rated_item_ids(session, rater_names=rater, where=where, eval_set_id=eval_set_id)
+        anything = matching or rated_item_ids(session, eval_set_id=eval_set_id)
+    scope = f"evaluation set {set_name}" if set_name else "preference rating"
+    if not anything:
+        ctx.obj.console.print(f"Nothing is rated yet in {scope}: there is nothing to browse.")
+        return
+    if not matching:
+        raise InputError(f"No rated items in {scope} match the --rater and --source given.",
+                         "`rater browse` without them shows everything rated")
+    build_browse_app(ctx.obj.engine, rater_names=rater, where=where, eval_set=set_name).run()

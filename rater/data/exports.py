@@ -201,15 +201,6 @@ def kto_rows(session: Session, *, raters: Sequence[int], split: str = "train",
                     yield instructions[item_id], v.text, v.accepted
 
 
-def check_sources(session: Session, sources: Sequence[str]) -> None:
-    """Every named source must have distractors; the error lists the sources there are."""
-    known = set(session.execute(select(Distractor.source).distinct()).scalars())
-    unknown = [s for s in sources if s not in known]
-    if unknown:
-        raise InputError(f"No distractors from source {', '.join(map(repr, unknown))} in this database.",
-                         f"sources here: {', '.join(sorted(known)) or 'none (import items first)'}")
-
-
 KTO_MINORITY = 0.05  # below this share of either label, KTO's class weights stretch past what it can learn from
 
 

@@ -45,8 +45,12 @@ def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0
     holds `test_fraction` of the kept items. With `dataset`, the contexts of that dataset's items are split, and
     every item of those contexts goes with its context, whatever its dataset (counted as "shared"), so no
     context ever lands in both splits."""
-    if not 0 < test_fraction < 1:
-        raise InputError(f"--test-fraction must lie between 0 and 1, got {test_fraction}.", "use e.g. 0.1")
+    if not 0 <= test_fraction <= 1:
+        raise InputError(f"--test-fraction must be a share from 0 (no test split) to 1 (everything test), got "
+                         f"{test_fraction}.", "use e.g. 0.1")
+    if dataset and not session.execute(select(Item.id).where(Item.dataset == dataset).limit(1)).first():
+        known = ", ".join(session.execute(select(Item.dataset).distinct().order_by(Item.dataset)).scalars())
+        raise InputError(f"No items of dataset {dataset!r}.", f"datasets here: {known or 'none (import items first)'}")
     query = select(Item.id, Item.context_id, Context.text, Item.dataset).join(Context, Context.id == Item.context_id)
     if dataset:
         query = query.where(Item.context_id.in_(select(Item.context_id).where(Item.dataset == dataset)))
@@ -64,7 +68,7 @@ def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0
     random.Random(seed).shuffle(contexts)
     test: list[int] = []
     for context_id in contexts:
-        if len(test) >= test_fraction * kept:
+        if len(test) >= test_fraction * kept or not test_fraction:
             break
         test.extend(by_context[context_id])
     test_set = set(test)

@@ -6,17 +6,24 @@ from typing import Sequence
 
 
 def wilson(accepted: int, total: int, z: float = 1.959964) -> tuple[float, float]:
-    """95 % Wilson score interval of a proportion."""
+    """95 % Wilson score interval of a proportion, within [0, 1] and always holding the rate itself (rounding put
+    the upper end at 0.9999999999999999 for a rate of 1)."""
     if total == 0:
         return (0.0, 0.0)
     p = accepted / total
     centre = (p + z * z / (2 * total)) / (1 + z * z / total)
     half = z * math.sqrt(p * (1 - p) / total + z * z / (4 * total * total)) / (1 + z * z / total)
-    return (max(0.0, centre - half), min(1.0, centre + half))
+    return (min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
+
+
+UNDEFINED = ("undefined (-) when every label is the same: with no variation there is nothing to agree on beyond "
+             "chance, as for Krippendorff's alpha")
 
 
 def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
-    """Cohen's kappa of two raters' accept/reject labels on the same distractors; None when undefined."""
+    """Cohen's kappa of two raters' accept/reject labels on the same distractors; None when undefined: no shared
+    labels, or both raters giving one and the same label to everything (chance agreement is then 1, as alpha's
+    expected disagreement is 0)."""
     n = len(a)
     if n == 0:
         return None
@@ -24,7 +31,7 @@ def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
     pa, pb = sum(a) / n, sum(b) / n
     expected = pa * pb + (1 - pa) * (1 - pb)
     if expected == 1:
-        return 1.0 if observed == 1 else None
+        return None
     return (observed - expected) / (1 - expected)
 
 

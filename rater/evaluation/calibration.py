@@ -8,6 +8,7 @@ from typing import Sequence
 from sqlalchemy import select
 from sqlmodel import Session
 
+from rater.core.domain import RaterKind
 from rater.core.errors import InputError
 from rater.evaluation.agreement import cohen_kappa, precision_recall
 from rater.evaluation.report import human_majority
@@ -59,22 +60,58 @@ def predict(rule: Acceptance, case: Case) -> bool:
     return case.score > rule.limit(case.item_scores)
 
 
-def best_rule(cases: Sequence[Case]) -> Acceptance:
+TIE = 1e-9  # kappas closer than this are equal: floating-point noise never picks a rule
+
+
+def best_rule(cases: Sequence[Case]) -> tuple[Acceptance, float | None]:
+    """The rule with the highest kappa against the teachers, and that kappa. Ties go to the simplest rule, the
+    first in `candidate_rules()` order: a fixed threshold before a weighted limit, and among those the lowest
+    threshold (or centre, then weight)."""
     truth = [c.truth for c in cases]
-
-    def quality(rule: Acceptance) -> float:
+    best: tuple[Acceptance, float | None] | None = None
+    for rule in candidate_rules():
         kappa = cohen_kappa([predict(rule, c) for c in cases], truth)
-        return -1.0 if kappa is None else kappa
+        if best is None or (kappa is not None and (best[1] is None or kappa > best[1] + TIE)):
+            best = (rule, kappa)
+    assert best is not None
+    return best
 
-    return max(candidate_rules(), key=quality)
+
+@dataclass
+class Cases:
+    """The distractors the judge scored that the teachers decided, and how many more they rated but split evenly on."""
+
+    cases: list[Case]
+    ties: int = 0
 
 
-def load_cases(session: Session, *, judge: str, against: Sequence[str], eval_set_id: int | None = None) -> list[Case]:
-    """The distractors the judge scored and the teachers decided (majority; ties left out), in one scope."""
-    names = dict(session.execute(select(Rater.name, Rater.id).where(Rater.name.in_([judge, *against]))).all())
-    missing = [n for n in [judge, *against] if n not in names]
+def check_kinds(session: Session, *, judge: str, against: Sequence[str]) -> dict[str, int]:
+    """Ids of the judge and the teachers; the judge must be an LLM judge (scores to calibrate), every `against` a
+    teacher, and none of them the judge itself."""
+    if not against:
+        raise InputError("--against names no teacher.", "pass the teachers' names, comma-separated: --against anna,bo")
+    found = {name: (rater_id, kind) for name, rater_id, kind in session.execute(
+        select(Rater.name, Rater.id, Rater.kind).where(Rater.name.in_([judge, *against]))).all()}
+    missing = [n for n in [judge, *against] if n not in found]
     if missing:
-        raise InputError(f"No ratings by {', '.join(missing)}.", "check the rater names with `rater db stats`")
+        known = ", ".join(session.execute(select(Rater.name).order_by(Rater.name)).scalars()) or "none"
+        raise InputError(f"No rater named {', '.join(missing)}.", f"raters here: {known}")
+    if found[judge][1] != RaterKind.llm:
+        raise InputError(f"{judge} is a {found[judge][1]} rater, not an LLM judge: only a judge's scores can be "
+                         "calibrated.", "pass an LLM judge's name with --judge (`rater db stats` lists kinds)")
+    if judge in against:
+        raise InputError(f"--against names the judge {judge} itself.", "pass the teachers' names with --against")
+    others = [n for n in against if found[n][1] != RaterKind.human]
+    if others:
+        raise InputError(f"--against takes teachers only; {', '.join(others)} is not a teacher.",
+                         "pass the names of teachers (kind human) with --against")
+    return {name: rater_id for name, (rater_id, _) in found.items()}
+
+
+def load_cases(session: Session, *, judge: str, against: Sequence[str], eval_set_id: int | None = None) -> Cases:
+    """The distractors the judge scored and the teachers decided (majority; ties left out and counted), in one
+    scope."""
+    names = check_kinds(session, judge=judge, against=against)
     judged = session.execute(select(Rating.distractor_id, Rating.item_id, Rating.score, Rating.accepted)
                              .where(Rating.rater_id == names[judge], Rating.score.is_not(None),
                                     rating_scope(eval_set_id))).all()
@@ -86,12 +123,14 @@ def load_cases(session: Session, *, judge: str, against: Sequence[str], eval_set
             select(Rating.distractor_id, Rater.name, Rating.accepted).join(Rater, Rater.id == Rating.rater_id)
             .where(Rater.name.in_(against), rating_scope(eval_set_id))):
         labels[d_id][name] = accepted
-    cases = []
+    found = Cases([])
     for d_id, item_id, score, accepted in judged:
         truth = human_majority(labels.get(d_id, {}), against)
         if truth is not None:
-            cases.append(Case(item_id, score, item_scores[item_id], accepted, truth))
-    return cases
+            found.cases.append(Case(item_id, score, item_scores[item_id], accepted, truth))
+        elif labels.get(d_id):
+            found.ties += 1
+    return found
 
 
 def folds_by_item(cases: Sequence[Case], k: int, seed: int) -> list[list[int]]:
@@ -113,22 +152,37 @@ class Calibration:
     rule: Acceptance  # fitted on all shared ratings
 
 
-def calibrate(cases: Sequence[Case], *, folds: int = 5, seed: int = 0, min_shared: int = 30) -> Calibration:
+def calibrate(found: Cases | Sequence[Case], *, folds: int = 5, seed: int = 0, min_shared: int = 30) -> Calibration:
+    """Fit the rule on every case and report it cross-validated; refuses when there is nothing to fit."""
+    cases = found.cases if isinstance(found, Cases) else list(found)
+    ties = found.ties if isinstance(found, Cases) else 0
     if len(cases) < min_shared:
-        raise InputError(f"Only {len(cases)} distractors are rated by both the judge (with scores) and the teachers; "
-                         f"calibration needs at least {min_shared}.", "rate more shared distractors, or lower --min-shared")
+        tied = (f"; {ties} more are shared, but the teachers split evenly on them (no majority label)" if ties
+                else "")
+        raise InputError(f"Only {len(cases)} distractors are rated by both the judge (with scores) and the teachers "
+                         f"with a majority label{tied}; calibration needs at least {min_shared}.",
+                         "rate more shared distractors (an odd number of teachers never ties), or lower --min-shared")
     truth = [c.truth for c in cases]
     if len(set(truth)) < 2:
         raise InputError("The teachers accepted all or none of the shared distractors: there is nothing to fit.",
                          "rate more distractors")
+    if len({c.score for c in cases}) < 2:
+        raise InputError(f"The judge gave every shared distractor the same score ({cases[0].score:g}): no rule can "
+                         "tell them apart, so there is nothing to fit.",
+                         "check the judge's answers (`rater browse`); a judge that never varies cannot be calibrated")
+    rule, kappa = best_rule(cases)
+    if kappa is None or kappa <= TIE:
+        raise InputError(f"No acceptance rule agrees with the teachers better than chance (best kappa "
+                         f"{'-' if kappa is None else f'{kappa:.3f}'}): the judge's scores do not follow the teachers' "
+                         "decisions.", "nothing was saved; check the judge's prompt and model against the teachers")
     predicted = [False] * len(cases)
     for held_out in folds_by_item(cases, folds, seed):
         held = set(held_out)
-        rule = best_rule([c for i, c in enumerate(cases) if i not in held])
+        fold_rule, _ = best_rule([c for i, c in enumerate(cases) if i not in held])
         for i in held_out:
-            predicted[i] = predict(rule, cases[i])
+            predicted[i] = predict(fold_rule, cases[i])
     return Calibration(len(cases), scorecard([c.judge_accepted for c in cases], truth), scorecard(predicted, truth),
-                       best_rule(cases))
+                       rule)
 
 
 def reapply(session: Session, *, judge: str, rule: Acceptance) -> int:

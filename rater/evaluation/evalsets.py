@@ -9,6 +9,8 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from rater.core.errors import InputError
+from rater.core.text import plural
+from rater.store.items import check_split_has_items
 from rater.store.tables import Distractor, EvalSet, EvalSlot, Item, Rater, Rating
 
 
@@ -17,6 +19,13 @@ class BuildResult:
     items: int
     slots: int
     left_out: int  # eligible-split items without enough candidates
+    asked: int = 0  # items asked for
+
+    def describe(self, name: str) -> str:
+        short = (f" Only {plural(self.items, 'item')} of the {self.asked} asked for could be drawn." if self.items <
+                 self.asked else "")
+        left = f"; {plural(self.left_out, 'item')} left out for lack of candidates" if self.left_out else ""
+        return f"Built {name}: {plural(self.items, 'item')}, {plural(self.slots, 'slot')}{left}.{short}"
 
 
 def draw_slots(by_source: dict[str, list[int]], rng: random.Random, per_item: int, max_per_source: int) -> list[int] | None:
@@ -32,13 +41,31 @@ def draw_slots(by_source: dict[str, list[int]], rng: random.Random, per_item: in
     return chosen
 
 
-def build_eval_set(session: Session, *, name: str, sources: list[str], items: int = 100, per_item: int = 4,
-                   max_per_source: int = 2, split: str | None = "test", seed: int = 0) -> BuildResult:
+def check_build(session: Session, *, name: str, sources: list[str], items: int, per_item: int, max_per_source: int,
+                split: str | None) -> None:
+    """Every option against what exists: a clear error naming the problem, before anything is drawn."""
     if session.execute(select(EvalSet.id).where(EvalSet.name == name)).first():
         raise InputError(f"An evaluation set named {name!r} exists already.", "choose another name")
+    for option, value in (("--items", items), ("--per-item", per_item), ("--max-per-source", max_per_source)):
+        if value < 1:
+            raise InputError(f"{option} must be 1 or more, got {value}.", f"pass {option} 1 or more")
+    if not sources:
+        raise InputError("--sources names no source.", "e.g. --sources human,sft,dpo")
+    known = set(session.execute(select(Distractor.source).distinct()).scalars())
+    unknown = [s for s in sources if s not in known]
+    if unknown:
+        raise InputError(f"No distractors from source {', '.join(map(repr, unknown))} in this database.",
+                         f"sources here: {', '.join(sorted(known)) or 'none (import items first)'}")
     if max_per_source * len(sources) < per_item:
-        raise InputError(f"{len(sources)} sources with at most {max_per_source} each cannot fill {per_item} slots.",
-                         "add sources or raise --max-per-source")
+        raise InputError(f"{plural(len(sources), 'source')} with at most {max_per_source} each cannot fill "
+                         f"{plural(per_item, 'slot')}.", "add sources or raise --max-per-source")
+    check_split_has_items(session, split)
+
+
+def build_eval_set(session: Session, *, name: str, sources: list[str], items: int = 100, per_item: int = 4,
+                   max_per_source: int = 2, split: str | None = "test", seed: int = 0) -> BuildResult:
+    check_build(session, name=name, sources=sources, items=items, per_item=per_item, max_per_source=max_per_source,
+                split=split)
     query = (select(Distractor.item_id, Distractor.source, Distractor.id).join(Item, Item.id == Distractor.item_id)
              .where(Distractor.source.in_(sources)).order_by(Distractor.item_id, Distractor.id))
     if split and split != "all":
@@ -58,15 +85,16 @@ def build_eval_set(session: Session, *, name: str, sources: list[str], items: in
         else:
             chosen.append((item_id, slots))
     if not chosen:
-        raise InputError(f"No item has {per_item} distractors from {', '.join(sources)} (at most {max_per_source} "
-                         "per source).", "generate or import more distractors, or lower --per-item")
+        raise InputError(f"No item{f' of split {split}' if split and split != 'all' else ''} has {per_item} "
+                         f"distractors from {', '.join(sources)} (at most {max_per_source} per source).",
+                         "generate or import more distractors, or lower --per-item")
     params = dict(sources=sources, items=items, per_item=per_item, max_per_source=max_per_source, split=split, seed=seed)
     eval_set = EvalSet(name=name, params=json.dumps(params))
     session.add(eval_set)
     session.flush()
     session.add_all(EvalSlot(eval_set_id=eval_set.id, position=p, slot=s, item_id=item_id, distractor_id=d)
                     for p, (item_id, slots) in enumerate(chosen) for s, d in enumerate(slots))
-    return BuildResult(len(chosen), len(chosen) * per_item, left_out)
+    return BuildResult(len(chosen), len(chosen) * per_item, left_out, items)
 
 
 def eval_set_progress(session: Session) -> list[tuple[str, int, list[tuple[str, int]]]]:

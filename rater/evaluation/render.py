@@ -62,7 +62,9 @@ def as_tables(data: dict) -> Group:
 
 
 def _agreement_table(data: dict) -> Table:
-    table = Table(title=f"Agreement (Krippendorff's alpha {number(data['agreement']['alpha'])})", title_justify="left")
+    note = data["agreement"].get("note")
+    table = Table(title=f"Agreement (Krippendorff's alpha {number(data['agreement']['alpha'])})", title_justify="left",
+                  caption=f"Note: {note}." if note else None, caption_justify="left")
     for column in ("rater a", "rater b", "shared", "agreement", "Cohen's kappa"):
         table.add_column(column)
     for p in data["agreement"]["pairs"]:
@@ -71,38 +73,71 @@ def _agreement_table(data: dict) -> Table:
 
 
 def _judges_table(data: dict) -> Table:
-    table = Table(title="Judges versus teachers (accept = positive)", title_justify="left")
-    for column in ("judge", "versus", "shared", "judge accepts", "teacher accepts", "precision", "recall", "kappa"):
+    table = Table(title="Judges versus teachers (accept = positive)", title_justify="left",
+                  caption=None if data["judges"] else "No judge or rule rater rated in this scope.",
+                  caption_justify="left")
+    for column in JUDGE_COLUMNS:
         table.add_column(column)
-    for judge, entry in data["judges"].items():
-        for human, s in entry["vs"].items():
-            table.add_row(judge, human, str(s["n"]), percent(s["judge_rate"]), percent(s["human_rate"]),
-                          percent(s["precision"]), percent(s["recall"]), number(s["kappa"]))
+    for row in judge_rows(data):
+        table.add_row(*row)
     return table
 
 
+JUDGE_COLUMNS = ("judge", "versus", "shared", "judge accepts", "teacher accepts", "precision", "recall", "kappa")
+
+
+def judge_rows(data: dict) -> list[tuple[str, ...]]:
+    return [(judge, human, str(s["n"]), percent(s["judge_rate"]), percent(s["human_rate"]), percent(s["precision"]),
+             percent(s["recall"]), number(s["kappa"])) for judge, entry in data["judges"].items()
+            for human, s in entry["vs"].items()]
+
+
+def _markdown_table(header: tuple[str, ...], rows) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + [
+        "| " + " | ".join(map(str, row)) + " |" for row in rows]
+
+
 def as_markdown(data: dict) -> str:
-    lines = ["| section | group | source | accepted | total | rate | 95% CI |", "| --- | --- | --- | --- | --- | --- | --- |"]
-    for section, group, label, e in rate_rows(data):
-        lo, hi = e["ci95"]
-        lines.append(f"| {section} | {group} | {label} | {e['accepted']} | {e['total']} | {percent(e['rate'])} | "
-                     f"{lo:.1%}-{hi:.1%} |")
-    lines += ["", f"Krippendorff's alpha: {number(data['agreement']['alpha'])}", "",
-              "| rater a | rater b | shared | agreement | kappa |", "| --- | --- | --- | --- | --- |"]
-    lines += [f"| {p['a']} | {p['b']} | {p['n']} | {percent(p['percent'])} | {number(p['kappa'])} |"
-              for p in data["agreement"]["pairs"]]
-    lines += ["", "| judge | versus | shared | precision | recall | kappa |", "| --- | --- | --- | --- | --- | --- |"]
-    lines += [f"| {j} | {h} | {s['n']} | {percent(s['precision'])} | {percent(s['recall'])} | {number(s['kappa'])} |"
-              for j, e in data["judges"].items() for h, s in e["vs"].items()]
+    lines = _markdown_table(("section", "group", "source", "accepted", "total", "rate", "95% CI"), [
+        (section, group, label, e["accepted"], e["total"], percent(e["rate"]), f"{e['ci95'][0]:.1%}-{e['ci95'][1]:.1%}")
+        for section, group, label, e in rate_rows(data)])
+    note = data["agreement"].get("note")
+    lines += ["", f"Krippendorff's alpha: {number(data['agreement']['alpha'])}", ""]
+    lines += _markdown_table(("rater a", "rater b", "shared", "agreement", "kappa"), [
+        (p["a"], p["b"], p["n"], percent(p["percent"]), number(p["kappa"])) for p in data["agreement"]["pairs"]])
+    lines += [""] + ([f"Note: {note}.", ""] if note else [])
+    lines += _markdown_table(JUDGE_COLUMNS, judge_rows(data))
+    lines += ["", *_markdown_table(("reason", "count"), data["reasons"].items())]
     return "\n".join(lines) + "\n"
 
 
+CSV_COLUMNS = ("section", "group", "source", "accepted", "total", "rate", "ci95_low", "ci95_high", "versus", "n",
+               "percent", "kappa", "precision", "recall", "judge_rate", "human_rate", "value")
+
+
 def as_csv(data: dict) -> str:
+    """One table with every section: acceptance rows fill the first columns; agreement pairs (group = rater a,
+    versus = rater b), alpha (value), judges (group = judge, versus = teacher or majority) and reasons (group =
+    reason, value = count) the others; `note` rows say why a figure is undefined."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["section", "group", "source", "accepted", "total", "rate", "ci95_low", "ci95_high"])
+    writer = csv.DictWriter(out, CSV_COLUMNS, restval="", lineterminator="\n")
+    writer.writeheader()
     for section, group, label, e in rate_rows(data):
-        writer.writerow([section, group, label, e["accepted"], e["total"], e["rate"], *e["ci95"]])
+        writer.writerow(dict(section=section, group=group, source=label, accepted=e["accepted"], total=e["total"],
+                             rate=e["rate"], ci95_low=e["ci95"][0], ci95_high=e["ci95"][1]))
+    for p in data["agreement"]["pairs"]:
+        writer.writerow(dict(section="agreement", group=p["a"], versus=p["b"], n=p["n"], percent=p["percent"],
+                             kappa=p["kappa"]))
+    writer.writerow(dict(section="agreement", group="alpha", value=data["agreement"]["alpha"]))
+    if data["agreement"].get("note"):
+        writer.writerow(dict(section="agreement", group="note", value=data["agreement"]["note"]))
+    for judge, entry in data["judges"].items():
+        for human, v in entry["vs"].items():
+            writer.writerow(dict(section="judges", group=judge, versus=human, n=v["n"], kappa=v["kappa"],
+                                 precision=v["precision"], recall=v["recall"], judge_rate=v["judge_rate"],
+                                 human_rate=v["human_rate"]))
+    for reason, count in data["reasons"].items():
+        writer.writerow(dict(section="reasons", group=reason, value=count))
     return out.getvalue()
 
 
@@ -110,8 +145,20 @@ def as_json(data: dict) -> str:
     return json.dumps(data, indent=2, ensure_ascii=False) + "\n"
 
 
+def plot_groups(data: dict) -> list[tuple[str, dict]]:
+    """The bars of each source: the teachers together (or every rater, when no teacher rated), then each judge and
+    rule rater on its own, side by side."""
+    kinds = data.get("kinds", {})
+    teachers = any(kind == "human" for kind in kinds.values())
+    groups = [("teachers" if teachers else "all raters", data["sources"])]
+    if teachers:
+        groups += [(name, data["raters"][name]) for name, kind in kinds.items() if kind != "human"]
+    return groups
+
+
 def write_plot(data: dict, path: Path) -> None:
-    """Two panels: acceptance per source with 95% intervals, and short versus long distractors per source."""
+    """Two panels: acceptance per source with 95% intervals (teachers and each judge side by side), and short
+    versus long distractors per source; n under every bar."""
     try:
         import matplotlib
     except ImportError as exc:
@@ -120,24 +167,37 @@ def write_plot(data: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     check_output_folder(path)
-    sources = list(data["sources"])
+    sources = list(data["sources"]) or sorted({s for per in data["raters"].values() for s in per})
     figure, (overall, lengths) = plt.subplots(1, 2, figsize=(10, 4), dpi=100)
-    rates = [data["sources"][s]["rate"] or 0 for s in sources]
-    errors = [[r - data["sources"][s]["ci95"][0] for s, r in zip(sources, rates)],
-              [data["sources"][s]["ci95"][1] - r for s, r in zip(sources, rates)]]
-    overall.bar(sources, rates, yerr=errors, capsize=4, color="#4c72b0")
+    _bars(overall, sources, plot_groups(data), error_bars=True)
     overall.set_title("Accepted per source (95% CI)")
-    width = 0.38
-    for offset, size, colour in ((-width / 2, "short", "#55a868"), (width / 2, "long", "#c44e52")):
-        values = [(data["by_length"][size].get(s) or {}).get("rate") or 0 for s in sources]
-        lengths.bar([i + offset for i in range(len(sources))], values, width, label=f"{size} "
-                    f"({'<=' if size == 'short' else '>'} 2 words)", color=colour)
-    lengths.set_xticks(range(len(sources)), sources)
+    _bars(lengths, sources, [(f"{size} ({'<=' if size == 'short' else '>'} 2 words)", data["by_length"][size])
+                             for size in ("short", "long")], error_bars=False)
     lengths.set_title("Accepted by distractor length")
-    lengths.legend()
     for axis in (overall, lengths):
-        axis.set_ylim(0, 1)
+        axis.set_ylim(0, 1.12)
         axis.yaxis.set_major_formatter(matplotlib.ticker.PercentFormatter(1.0))
     figure.tight_layout()
     figure.savefig(path, format="png")
     plt.close(figure)
+
+
+COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
+
+
+def _bars(axis, sources: list[str], groups: list[tuple[str, dict]], error_bars: bool) -> None:
+    """Grouped bars, one group per source and one bar per (label, figures) group; "n=..." above each bar."""
+    width = 0.8 / max(1, len(groups))
+    for index, (label, figures) in enumerate(groups):
+        xs = [n + (index - (len(groups) - 1) / 2) * width for n in range(len(sources))]
+        entries = [figures.get(source) for source in sources]
+        rates = [e["rate"] or 0 if e else 0 for e in entries]
+        errors = None
+        if error_bars:
+            errors = [[r - e["ci95"][0] if e else 0 for r, e in zip(rates, entries)],
+                      [e["ci95"][1] - r if e else 0 for r, e in zip(rates, entries)]]
+        axis.bar(xs, rates, width, yerr=errors, capsize=3, label=label, color=COLOURS[index % len(COLOURS)])
+        for x, e in zip(xs, entries):
+            axis.text(x, 1.02, f"n={e['total']}" if e else "n=0", ha="center", va="bottom", fontsize=7)
+    axis.set_xticks(range(len(sources)), sources)
+    axis.legend(fontsize=8, loc="lower right")

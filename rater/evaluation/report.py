@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from rater.core.domain import HUMAN_SOURCE, RaterKind
-from rater.evaluation.agreement import cohen_kappa, krippendorff_alpha, precision_recall, wilson
+from rater.evaluation.agreement import UNDEFINED, cohen_kappa, krippendorff_alpha, precision_recall, wilson
 from rater.store.ratings import eval_set_id_of
 from rater.store.tables import Distractor, Rater, Rating, rating_scope
 
@@ -102,7 +102,19 @@ def agreement(rows: Sequence[RatingRow]) -> dict:
         pairs.append({"a": a, "b": b, "n": len(shared), "percent": sum(x == y for x, y in shared) / len(shared),
                       "kappa": cohen_kappa(xs, ys)})
     alpha = krippendorff_alpha([list(v.values()) for v in table.values()])
-    return {"pairs": pairs, "alpha": alpha}
+    undefined = alpha is None or any(p["kappa"] is None for p in pairs)
+    return {"pairs": pairs, "alpha": alpha, "note": agreement_note(pairs, undefined, len(names))}
+
+
+def agreement_note(pairs: list[dict], undefined: bool, raters: int) -> str | None:
+    """Why agreement figures are missing or undefined, in words (None when nothing needs saying)."""
+    if raters < 2:
+        return "agreement needs two raters on the same distractors; this scope has one rater"
+    if not pairs:
+        return "agreement needs two raters on the same distractors; no two raters share any here"
+    if undefined:
+        return "kappa and alpha are " + UNDEFINED
+    return None
 
 
 def human_majority(labels: dict[str, bool], humans: Sequence[str]) -> bool | None:
@@ -135,7 +147,8 @@ def judges_vs_humans(rows: Sequence[RatingRow]) -> dict:
 
 
 def report_data(rows: Sequence[RatingRow], raters: Sequence[str] = ()) -> dict:
-    """The documented JSON contract (README): sources, raters, filtered, by_length, agreement, judges, reasons."""
+    """The documented JSON contract (README): sources, raters, filtered, by_length, agreement, judges, reasons and
+    each rater's kind."""
     humans = human_names(rows)
     # Without --rater, acceptance per source is the teachers' view when there are teachers.
     headline = [r for r in rows if r.rater in humans] if humans and not raters else list(rows)
@@ -148,4 +161,5 @@ def report_data(rows: Sequence[RatingRow], raters: Sequence[str] = ()) -> dict:
         "agreement": agreement(rows),
         "judges": judges_vs_humans(rows),
         "reasons": dict(Counter(r.reason for r in rows if r.reason and not r.accepted).most_common()),
+        "kinds": {name: kind for name, kind in sorted({(r.rater, r.kind) for r in rows})},
     }

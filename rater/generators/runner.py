@@ -6,6 +6,7 @@ from typing import Callable
 from sqlalchemy import Engine, func, select
 from sqlmodel import Session
 
+from rater.core.text import plural
 from rater.generators.base import Generator
 from rater.store.engine import session_scope
 from rater.store.items import check_split_has_items, item_views, sha256
@@ -91,7 +92,7 @@ async def run_generator(generator: Generator, engine: Engine, *, source: str, nu
                 on_batch(len(views), summary.added)
             if generator.stopped is not None:
                 raise type(generator.stopped)(
-                    f"{generator.stopped.message} Stopped after {summary.items} items; what they got is saved.",
+                    f"{generator.stopped.message} Stopped after {plural(summary.items, 'item')}; what they got is saved.",
                     generator.stopped.hint)
     finally:
         summary.failed_requests = generator.failed_requests

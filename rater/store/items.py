@@ -137,3 +137,12 @@ def check_split_has_items(session: Session, split: str | None, *, dataset: str |
     where = ", ".join(f"{name} {count}" for name, count in found.items())
     hint = "run `rater split` first, or pass --split all" if set(found) <= {"none"} else "pass --split with one of them"
     raise InputError(f"No items in split {split!r}; the items here are in: {where}.", hint)
+
+
+def check_sources(session: Session, sources: Sequence[str]) -> None:
+    """Every named source must have distractors; the error lists the sources there are."""
+    known = set(session.execute(select(Distractor.source).distinct()).scalars())
+    unknown = [s for s in sources if s not in known]
+    if unknown:
+        raise InputError(f"No distractors from source {', '.join(map(repr, unknown))} in this database.",
+                         f"sources here: {', '.join(sorted(known)) or 'none (import items first)'}")

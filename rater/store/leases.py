@@ -49,7 +49,8 @@ def study_overlap(session: Session, *, eval_set_id: int | None) -> int | None:
 
 def set_study_overlap(session: Session, *, eval_set_id: int | None, overlap: int | None) -> None:
     if overlap is not None and overlap < 1:
-        raise InputError(f"An overlap of {overlap} teachers per item is impossible.", "pass --overlap 1 or more")
+        raise InputError(f"An overlap of {overlap} teachers per item is impossible.",
+                         "give 1 or more teachers per item (`rater study overlap 2`), or end sharing out with --off")
     if eval_set_id is not None:
         session.execute(EvalSet.__table__.update().where(EvalSet.id == eval_set_id).values(overlap=overlap))
         return

@@ -30,6 +30,15 @@ def get_or_create_rater(session: Session, *, name: str, kind: str, settings: dic
     return rater
 
 
+def check_raters(session: Session, names: Sequence[str]) -> None:
+    """Every named rater must exist; the error lists the raters there are."""
+    known = set(session.execute(select(Rater.name)).scalars())
+    unknown = [n for n in names if n not in known]
+    if unknown:
+        raise InputError(f"No rater named {', '.join(map(repr, unknown))} in this database.",
+                         f"raters here: {', '.join(sorted(known)) or 'none (nobody has rated yet)'}")
+
+
 def find_rater(session: Session, *, name: str) -> Rater | None:
     return session.execute(select(Rater).where(Rater.name == name)).scalars().first()
 

@@ -1,13 +1,15 @@
 """The read-only browse screen: every rater's judgements of an item side by side, with a disagreement filter."""
 
+from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
-from textual.widgets import DataTable, Footer, Static
+from textual.containers import VerticalScroll
+from textual.widgets import Footer, Static
 
 from rater.core.domain import ItemView, Judgement
+from rater.core.text import plural
 from rater.store.engine import session_scope
 from rater.store.items import ItemFilter, eval_set_views, item_views
 from rater.store.ratings import disagreement_item_ids, eval_set_id_of, item_ratings, rated_item_ids
@@ -27,11 +29,14 @@ def cell_text(cell: Judgement | None) -> Text:
 
 
 class BrowseApp(App[None]):
+    """One item at a time: each distractor with one line per rater under it (any number of raters fits, and long
+    texts wrap); the body scrolls with ↑ ↓, and → ← move between items whatever has focus."""
+
     CSS_PATH = "rater.tcss"
     TITLE = "rater browse"
     BINDINGS = [
-        Binding("right,n,space", "move(1)", "Next", key_display="→", id="browse.next"),
-        Binding("left,p,backspace", "move(-1)", "Previous", key_display="←", id="browse.previous"),
+        Binding("right,n,space", "move(1)", "Next", key_display="→", priority=True, id="browse.next"),
+        Binding("left,p,backspace", "move(-1)", "Previous", key_display="←", priority=True, id="browse.previous"),
         Binding("d", "disagreements", "Disagreements only", id="browse.disagreements"),
         Binding("escape,q", "quit", "Quit", key_display="esc", id="browse.quit"),
     ]
@@ -47,17 +52,18 @@ class BrowseApp(App[None]):
         self.ids = self.all_ids
         self.index = 0
         self.only_disagreements = False
+        self.raters: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield Static(id="status")
-        with Vertical(id="main"):
+        with VerticalScroll(id="browse-body"):
             yield Static(id="question")
             yield Static(id="answer")
-            yield DataTable(id="ratings", cursor_type="row", zebra_stripes=True)
-            yield Static(id="rationale")
+            yield Static(id="ratings")
         yield Footer()
 
     def on_mount(self) -> None:
+        self.query_one("#browse-body").focus()
         self.show()
 
     def load(self, item_id: int) -> tuple[ItemView, dict]:
@@ -69,37 +75,21 @@ class BrowseApp(App[None]):
     def show(self) -> None:
         status = self.query_one("#status", Static)
         if not self.ids:
-            status.update("No rated items match." + (" (disagreements only)" if self.only_disagreements else ""))
-            self.query_one(DataTable).clear(columns=True)
+            status.update("No rated items match." + (" (disagreements only: press d for all)"
+                                                     if self.only_disagreements else ""))
+            for part in ("#question", "#answer", "#ratings"):
+                self.query_one(part, Static).update("")
+            self.raters = []
             return
         view, cells = self.load(self.ids[self.index])
-        self.cells = cells
-        raters = sorted({name for by_rater in cells.values() for name in by_rater})
+        self.raters = sorted({name for by_rater in cells.values() for name in by_rater})
         filter_note = "   disagreements only" if self.only_disagreements else ""
-        status.update(Text.assemble((f"{self.index + 1} / {len(self.ids)}", "bold"), f"   rated items{filter_note}"))
+        status.update(Text.assemble((f"{self.index + 1} / {len(self.ids)}", "bold"),
+                                    f"   rated items{filter_note}   {plural(len(self.raters), 'rater')}"))
         self.query_one("#question", Static).update(Text(view.question, style="bold"))
         self.query_one("#answer", Static).update(Text.assemble(("Answer: ", "bold green"), view.answer))
-        table = self.query_one(DataTable)
-        table.clear(columns=True)
-        table.add_columns("#", "distractor", "source", *raters)
-        for number, d in enumerate(view.distractors, 1):
-            by_rater = cells.get(d.id, {})
-            table.add_row(str(number), d.text, d.source, *(cell_text(by_rater.get(r)) for r in raters), key=str(d.id))
-        self.show_rationale(0)
-
-    def show_rationale(self, row: int) -> None:
-        panel = self.query_one("#rationale", Static)
-        table = self.query_one(DataTable)
-        if not table.row_count:
-            panel.update("")
-            return
-        key = table.coordinate_to_cell_key((row, 0)).row_key.value
-        notes = [f"{name}: {cell.rationale}" for name, cell in sorted(self.cells.get(int(key), {}).items())
-                 if cell.rationale]
-        panel.update(Text("\n".join(notes) or "No rationale for this distractor.", style="dim"))
-
-    def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
-        self.show_rationale(event.cursor_row)
+        self.query_one("#ratings", Static).update(ratings_table(view, cells, self.raters))
+        self.query_one("#browse-body", VerticalScroll).scroll_home(animate=False)
 
     def action_move(self, step: int) -> None:
         if self.ids:
@@ -116,6 +106,28 @@ class BrowseApp(App[None]):
             self.ids = self.all_ids
         self.index = 0
         self.show()
+
+
+def ratings_table(view: ItemView, cells: dict[int, dict[str, Judgement]], raters: list[str]) -> Table:
+    """Every distractor of the item with one line per rater (their judgement, then their rationale, dimmed)."""
+    table = Table(expand=True, show_lines=True)
+    table.add_column("#", width=3, justify="right")
+    table.add_column("distractor", ratio=2, overflow="fold")
+    table.add_column("source", no_wrap=True, max_width=16, overflow="ellipsis")
+    table.add_column("judgements", ratio=4, overflow="fold")
+    for number, d in enumerate(view.distractors, 1):
+        by_rater = cells.get(d.id, {})
+        lines = Text()
+        for rater in raters:
+            cell = by_rater.get(rater)
+            lines.append(f"{rater}: ", style="bold")
+            lines.append_text(cell_text(cell))
+            if cell is not None and cell.rationale:
+                lines.append(f"\n  {cell.rationale}", style="dim")
+            lines.append("\n")
+        lines.rstrip()
+        table.add_row(str(number), d.text, d.source, lines)
+    return table
 
 
 def build_browse_app(engine: Engine, *, rater_names: list[str] = (), where: ItemFilter = ItemFilter(),
