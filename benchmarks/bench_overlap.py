@@ -35,9 +35,8 @@ from rater.core.domain import Judgement  # noqa: E402
 from rater.raters.human import HumanRater  # noqa: E402
 from rater.raters.runner import Queue, run_rater  # noqa: E402
 from rater.store.engine import create_store_engine, database_url, session_scope  # noqa: E402
-from rater.store.items import ItemFilter  # noqa: E402
-from rater.store.leases import claim_next_item, set_study_overlap  # noqa: E402
-from rater.store.tables import Context, Distractor, Item, Rater, Rating  # noqa: E402
+from rater.store.study import Study  # noqa: E402
+from rater.store.tables import Context, Distractor, Item, RaterRecord, Rating  # noqa: E402
 
 OVERLAP = 2
 PER_ITEM = 3
@@ -78,7 +77,7 @@ def worker(url: str, name: str, start_at: float) -> None:
     while time.time() < start_at:  # every teacher starts in the same moment
         time.sleep(0.001)
     teacher = Teacher(HumanRater(name))
-    asyncio.run(run_rater(teacher.rater, engine, Queue(overlap=OVERLAP)))
+    asyncio.run(run_rater(teacher.rater, engine, Queue()))  # the study's K (set below)
     print(json.dumps({"first": teacher.first, "waits": teacher.waits, "submitted": teacher.submitted}))
 
 
@@ -99,7 +98,7 @@ def build(url: str, items: int) -> None:
                 c.exec_driver_sql(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), "
                                   f"(SELECT max(id) FROM {table}))")
     with session_scope(engine) as session:
-        set_study_overlap(session, eval_set_id=None, overlap=OVERLAP)
+        Study().set_overlap(session, OVERLAP)
     engine.dispose()
 
 
@@ -120,7 +119,7 @@ def run_backend(label: str, url: str, teachers: int, items: int) -> dict:
     with engine.connect() as c:
         per_item = Counter(dict(c.execute(select(Rating.item_id, func.count(func.distinct(Rating.rater_id)))
                                           .group_by(Rating.item_id)).all()))
-        stored = Counter(c.execute(select(Rater.name, Rating.distractor_id).join(Rater)).all())
+        stored = Counter(c.execute(select(RaterRecord.name, Rating.distractor_id).join(RaterRecord)).all())
     engine.dispose()
     submitted = Counter((f"teacher{n:02d}", d) for n, r in enumerate(results) for ids in r["submitted"] for d in ids)
     waits = sorted(w for r in results for w in r["waits"])
@@ -143,7 +142,7 @@ def claim_alone(label: str, url: str, items: int, repeats: int = 30) -> None:
     now = datetime.now(timezone.utc)
     half = items // 2
     with engine.begin() as c:
-        c.execute(insert(Rater), [{"id": n, "name": f"t{n}", "kind": "human", "created_at": now} for n in (1, 2, 3)])
+        c.execute(insert(RaterRecord), [{"id": n, "name": f"t{n}", "kind": "human", "created_at": now} for n in (1, 2, 3)])
         c.execute(insert(Rating), [{"item_id": (d - 1) // PER_ITEM + 1, "distractor_id": d, "rater_id": r,
                                     "accepted": True, "created_at": now, "updated_at": now}
                                    for r in (1, 2) for d in range(1, PER_ITEM * half + 1)])
@@ -155,8 +154,7 @@ def claim_alone(label: str, url: str, items: int, repeats: int = 30) -> None:
         for _ in range(repeats):
             with Session(engine) as session:  # rolled back: every claim finds the same study
                 began = time.perf_counter()
-                claim_next_item(session, rater_id=3, eval_set_id=None, where=ItemFilter(), overlap=OVERLAP,
-                                after=after)
+                Study().claim(session, rater_id=3, after=after)  # K (OVERLAP) as build() stored it
                 samples.append(time.perf_counter() - began)
                 session.rollback()
         times[name] = statistics.median(samples)

@@ -36,7 +36,8 @@ class Stopwatch:
     def __init__(self, app) -> None:
         self.started, self.shown_at = 0.0, 0.0
         # on the class: Textual finds message handlers through the class, not the instance
-        for name, start, end in (("action_toggle", True, True), ("action_submit", True, False),
+        tick = "action_tick" if hasattr(type(app), "action_tick") else "action_toggle"  # (its name before 2026-11-29)
+        for name, start, end in ((tick, True, True), ("action_submit", True, False),
                                  ("on_item_presented", False, True)):
             self._wrap(type(app), name, start, end)
 

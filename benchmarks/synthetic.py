@@ -4,7 +4,7 @@ from datetime import datetime, timezone
 
 from sqlalchemy import insert
 
-from rater.store.tables import Context, Distractor, Item, Rater, Rating
+from rater.store.tables import Context, Distractor, Item, RaterRecord, Rating
 
 ITEMS = 100_000
 
@@ -21,7 +21,7 @@ def build_synthetic(engine, ratings: bool = True) -> None:
                                         "position": (d - 1) % 4, "key": f"d{d}"} for d in range(1, 4 * ITEMS + 1)])
         if not ratings:
             return
-        c.execute(insert(Rater), [{"id": r, "name": f"rater{r}", "kind": "llm", "settings": "{}"} for r in (1, 2, 3)])
+        c.execute(insert(RaterRecord), [{"id": r, "name": f"rater{r}", "kind": "llm", "settings": "{}"} for r in (1, 2, 3)])
         # raters 1 and 2 rated everything (800,000), rater 3 the first half (200,000): 1,000,000 ratings
         for rater_id, last in ((1, 4 * ITEMS), (2, 4 * ITEMS), (3, 2 * ITEMS)):
             for start in range(1, last + 1, 100_000):

@@ -12,7 +12,7 @@ from rater.evaluation.calibration import calibrate, load_cases
 from rater.judge.config import find_judge
 from rater.judge.scoring import Acceptance
 from rater.store.ratings import get_or_create_rater, save_judgements
-from rater.store.tables import Rater, Rating, RatingHistory
+from rater.store.tables import RaterRecord, Rating, RatingHistory
 from tests.test_report import add_items
 
 
@@ -59,12 +59,12 @@ def test_cli_prints_before_and_after_and_saves(cli, engine, synthetic, tmp_path,
     stored = yaml.safe_load((tmp_path / "calibrations.yaml").read_text())["calibrations"]["gpt"]
     assert stored["acceptance"]["rule"] == "threshold" and stored["against"] == ["anna"]
     with Session(engine) as session:
-        rows = session.execute(select(Rating.score, Rating.accepted, Rating.limit).join(Rater)
-                               .where(Rater.name == "gpt")).all()
+        rows = session.execute(select(Rating.score, Rating.accepted, Rating.limit).join(RaterRecord)
+                               .where(RaterRecord.name == "gpt")).all()
         threshold = saved.acceptance.threshold
         assert all(accepted == (score > threshold) and limit == threshold for score, accepted, limit in rows)
         history = session.execute(select(RatingHistory.rating_id)).scalars().all()
-        revised = session.execute(select(Rating.id).join(Rater).where(Rater.name == "gpt", Rating.revision == 2)
+        revised = session.execute(select(Rating.id).join(RaterRecord).where(RaterRecord.name == "gpt", Rating.revision == 2)
                                   ).scalars().all()
     assert history and sorted(history) == sorted(revised)  # history and a new revision only where the label changed
     assert f"{len(revised)} stored ratings of gpt changed" in output

@@ -9,7 +9,7 @@ from sqlmodel import Session
 
 from rater.core.domain import ItemView
 from rater.core.prompts import parse_instruction, render_instruction
-from rater.generators import installed_generators, load_generator
+from rater.generators import GENERATORS
 from rater.generators.base import MAX_ATTEMPTS
 from rater.generators.baseline import BaselineGenerator
 from rater.raters.rules import contains_words, normalised_words
@@ -50,9 +50,9 @@ def test_baseline_is_deterministic(swequad_files):
 
 
 def test_generators_are_entry_points():
-    assert {"baseline", "openai", "hf"} <= set(installed_generators())
+    assert {"baseline", "openai", "hf"} <= set(GENERATORS.installed())
     with pytest.raises(Exception, match="installed generators"):
-        load_generator("nope")
+        GENERATORS.load("nope")
 
 
 def test_generate_cli_and_rerun_completes_only_short_items(cli, engine):
@@ -85,7 +85,7 @@ def generator_key(monkeypatch):
 
 def generate(server, items, num: int, **options) -> list[list[str]]:
     """Run the openai generator against the loopback server, closing its client before the loop ends."""
-    generator = load_generator("openai").from_options(model="gen-model", base_url=server.url, api_key_env="GEN_KEY",
+    generator = GENERATORS.load("openai").from_options(model="gen-model", base_url=server.url, api_key_env="GEN_KEY",
                                                       retry_base=0.01, **options)
 
     async def run():
@@ -129,7 +129,7 @@ def test_openai_completions_api_and_cli(cli, engine, server):
 
 def test_openai_generator_needs_a_model():
     with pytest.raises(Exception, match="needs --model"):
-        load_generator("openai").from_options()
+        GENERATORS.load("openai").from_options()
 
 
 def test_a_text_the_item_already_has_is_never_added_again(cli, engine):

@@ -1,4 +1,4 @@
-"""The teacher as a Rater: the one runner drives it through a presenter (here a scripted one, no screen), with
+"""The teacher as a RaterRecord: the one runner drives it through a presenter (here a scripted one, no screen), with
 revisits, skipped items coming back, failed saves presented again, and stopping early."""
 
 import asyncio
@@ -8,11 +8,11 @@ from sqlalchemy import select
 from sqlmodel import Session
 
 from rater.core.domain import Judgement, Revisit
-from rater.raters import installed_raters, load_rater
+from rater.raters import RATERS
 from rater.raters.human import HumanRater
 from rater.raters.runner import run_rater
 from rater.store.engine import create_store_engine, database_url
-from rater.store.tables import Rater, Rating, RatingHistory
+from rater.store.tables import RaterRecord, Rating, RatingHistory
 
 
 class Script:
@@ -57,7 +57,7 @@ def run(engine, steps: list[str]) -> tuple[Script, object]:
 
 def accepted_first(engine) -> dict[int, bool]:
     with Session(engine) as session:
-        rows = session.execute(select(Rating.item_id, Rating.accepted).join(Rater).where(Rater.name == "anna")
+        rows = session.execute(select(Rating.item_id, Rating.accepted).join(RaterRecord).where(RaterRecord.name == "anna")
                                .order_by(Rating.distractor_id)).all()
     first: dict[int, bool] = {}
     for item_id, accepted in rows:
@@ -66,7 +66,7 @@ def accepted_first(engine) -> dict[int, bool]:
 
 
 def test_the_human_rater_is_an_installed_plugin():
-    assert "human" in installed_raters() and load_rater("human") is HumanRater
+    assert "human" in RATERS.installed() and RATERS.load("human") is HumanRater
     assert HumanRater.interactive and HumanRater.kind == "human"
 
 

@@ -5,7 +5,7 @@ import json
 from sqlalchemy import func, select
 from sqlmodel import Session
 
-from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rater, Rating
+from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, RaterRecord, Rating
 from tests.conftest import shared_file
 
 
@@ -79,7 +79,7 @@ def test_one_broken_file_of_several_imports_nothing(cli, engine, tmp_path, swequ
 def test_pref_sample_import_stores_both_with_ratings(cli, engine):
     cli("import", shared_file("published-thesis-samples/pref_sample.json"))
     with Session(engine) as session:
-        rater = session.execute(select(Rater)).scalar_one()
+        rater = session.execute(select(RaterRecord)).scalar_one()
         assert (rater.name, rater.kind) == ("pref_sample", "llm")
         accepted = dict(session.execute(select(Rating.accepted, func.count()).group_by(Rating.accepted)).all())
     assert accepted == {True: 40, False: 40}

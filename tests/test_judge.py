@@ -14,7 +14,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from rater.judge.scoring import Acceptance, ParseFailure, parse_scores
-from rater.store.tables import Distractor, Item, JudgeRequest, Rater, Rating
+from rater.store.tables import Distractor, Item, JudgeRequest, RaterRecord, Rating
 from tests.fake_openai import DISTRACTOR_LINE, FakeOpenAI
 
 KEY = "test-key"
@@ -88,7 +88,7 @@ def test_good_answers_store_scores_limits_and_requests(cli, engine, server, item
     assert all(r.response.endswith("]$") and r.rationale.startswith("Distractor by") for r in requests)
     with Session(engine) as session:
         rationale = session.execute(select(Rating.rationale)).scalars().first()
-        settings = session.execute(select(Rater.settings).where(Rater.kind == "llm")).scalar_one()
+        settings = session.execute(select(RaterRecord.settings).where(RaterRecord.kind == "llm")).scalar_one()
     assert rationale.startswith("Distractor by distractor") and "$[" not in rationale
     assert KEY not in settings and "judge-model" in settings
 
@@ -238,7 +238,7 @@ def test_named_judge_from_config_file(cli, engine, server, items, tmp_path, monk
     assert rows["bra 0"][0] and not rows["mitten 0"][0] and rows["mitten 0"][2] == 3.5
     assert "estimated cost $0.0" in result.output
     with Session(engine) as session:
-        assert session.execute(select(Rater.name).where(Rater.kind == "llm")).scalar_one() == "local"
+        assert session.execute(select(RaterRecord.name).where(RaterRecord.kind == "llm")).scalar_one() == "local"
 
 
 def import_many(cli, tmp_path, count: int, distractors=lambda n: [f"bra {n}", f"dålig {n}"]) -> None:
@@ -376,13 +376,15 @@ def test_the_event_loop_keeps_sending_while_the_database_is_locked(cli, db_path,
         while slow.requests < 10 and time.monotonic() < deadline:
             time.sleep(0.01)
         locker = sqlite3.connect(db_path, isolation_level=None)
-        locker.execute("BEGIN EXCLUSIVE")  # another program holds the database for 2 s
+        locker.execute("BEGIN EXCLUSIVE")  # another program holds the database
         during = slow.requests
-        time.sleep(2.0)
+        deadline = time.monotonic() + 20  # (less than the busy timeout: the writer's batch then fails nothing)
+        while slow.requests - during < 20 and time.monotonic() < deadline:
+            time.sleep(0.01)
         sent_while_locked = slow.requests - during
         locker.execute("ROLLBACK")
         assert process.wait(timeout=120) == 0, process.stderr.read()
-        # 2 s at 4 in flight and 50 ms each is ~160 requests; a loop blocked on the lock would send none
+        # at 4 in flight and 50 ms each, 20 requests take 0.25 s; a loop blocked on the lock would send none
         assert sent_while_locked >= 20
         with Session(create_engine_for(db_path)) as session:
             assert session.execute(select(func.count()).select_from(Rating)).scalar_one() == 400

@@ -191,14 +191,14 @@ def test_bad_arguments_get_a_panel_and_exit_2(cli, folder):
 
 
 def test_a_bug_is_one_short_panel_and_a_log_file_without_secrets(cli, folder, monkeypatch):
-    import rater.cli.data
+    import rater.cli.imports
 
     monkeypatch.setenv("OPENAI_API_KEY", "sk-live-abcdefghijklmnop")
 
     def broken(*_args, **_kwargs):
         raise ZeroDivisionError("key sk-live-abcdefghijklmnop and url postgresql://anna:pg-pass-123@db/x")
 
-    monkeypatch.setattr(rater.cli.data, "ingest", broken)
+    monkeypatch.setattr(rater.cli.imports, "ingest", broken)
     result = cli.runner.invoke(app, ["--db", str(cli.db_path), "import", str(folder / "items.jsonl")])
     text = flat(result)
     assert result.exit_code == 1 and "Traceback" not in text and "this is a bug" in text

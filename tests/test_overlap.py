@@ -16,11 +16,9 @@ from rater.core.domain import Judgement
 from rater.raters.base import Rater
 from rater.raters.runner import Queue, run_rater
 from rater.store.engine import create_store_engine, session_scope
-from rater.store.items import ItemFilter
-from rater.store.leases import claim_next_item, items_lacking, overlap_progress, release_leases
 from rater.store.ratings import get_or_create_rater, save_judgements
-from rater.store.tables import Distractor, Lease, Rating, StudySetting, utcnow
-from rater.store.tables import Rater as RaterRow
+from rater.store.study import Study
+from rater.store.tables import Distractor, Lease, RaterRecord, Rating, StudySetting, utcnow
 from rater.tui.app import build_app
 from tests.conftest import Cli, import_items, press, run_driver
 
@@ -45,9 +43,16 @@ class Teacher(Rater):
         return [Judgement(d.id, n == 0) for n, d in enumerate(item.distractors)]
 
 
+def set_overlap(engine, overlap: int | None, eval_set: str | None = None) -> None:
+    """The study's K (rater study overlap K), which every teacher's run follows."""
+    with session_scope(engine) as session:
+        Study.named(session, eval_set).set_overlap(session, overlap)
+
+
 def rate_as(engine, name: str, overlap: int | None, **queue) -> Teacher:
     teacher = Teacher(name, queue.pop("skips", ()))
-    asyncio.run(run_rater(teacher, engine, Queue(overlap=overlap, **queue)))
+    set_overlap(engine, overlap, queue.get("eval_set"))
+    asyncio.run(run_rater(teacher, engine, Queue(**queue)))
     return teacher
 
 
@@ -87,6 +92,7 @@ def test_claims_at_the_same_moment_keep_k_exact(study, tmp_path):
     """Eight teachers in eight threads (each with its own connections) claim and rate 40 items with overlap 2."""
     cli, engine = study
     import_items(cli, tmp_path, 40, per_item=2)
+    set_overlap(engine, 2)
     with session_scope(engine) as session:
         ids = [get_or_create_rater(session, name=f"t{n}", kind="human").id for n in range(8)]
     barrier = threading.Barrier(len(ids))
@@ -98,8 +104,7 @@ def test_claims_at_the_same_moment_keep_k_exact(study, tmp_path):
             barrier.wait()
             while True:
                 with session_scope(engine) as session:
-                    item_id = claim_next_item(session, rater_id=rater_id, eval_set_id=None, where=ItemFilter(),
-                                              overlap=2)
+                    item_id = Study().claim(session, rater_id=rater_id)
                 if item_id is None:
                     return
                 claimed[rater_id, item_id] += 1
@@ -107,7 +112,7 @@ def test_claims_at_the_same_moment_keep_k_exact(study, tmp_path):
                     distractors = session.execute(select(Distractor.id).where(Distractor.item_id == item_id)).scalars()
                     save_judgements(session, rater_id=rater_id, item_id=item_id,
                                     judgements=[Judgement(d, True) for d in distractors])
-                    release_leases(session, rater_id=rater_id, item_ids=[item_id], eval_set_id=None)
+                    Study().release(session, rater_id=rater_id, item_ids=[item_id])
         except BaseException as error:  # noqa: BLE001 - reported by the main thread
             errors.append(error)
 
@@ -125,17 +130,18 @@ def test_claims_at_the_same_moment_keep_k_exact(study, tmp_path):
 def test_an_open_item_is_held_until_its_lease_expires(study, tmp_path):
     cli, engine = study
     import_items(cli, tmp_path, 2)
+    set_overlap(engine, 1)
     with session_scope(engine) as session:
         anna, bo = (get_or_create_rater(session, name=n, kind="human").id for n in ("anna", "bo"))
-        first = claim_next_item(session, rater_id=anna, eval_set_id=None, where=ItemFilter(), overlap=1)
+        first = Study().claim(session, rater_id=anna)
     with session_scope(engine) as session:
-        held = claim_next_item(session, rater_id=bo, eval_set_id=None, where=ItemFilter(), overlap=1)
-        release_leases(session, rater_id=bo, item_ids=[held], eval_set_id=None)
+        held = Study().claim(session, rater_id=bo)
+        Study().release(session, rater_id=bo, item_ids=[held])
     assert held != first  # anna's open item is reserved for her
     with session_scope(engine) as session:  # anna walks away: her lease runs out
         session.execute(update(Lease).where(Lease.rater_id == anna).values(expires_at=utcnow() - timedelta(seconds=1)))
     with session_scope(engine) as session:
-        assert claim_next_item(session, rater_id=bo, eval_set_id=None, where=ItemFilter(), overlap=1) == first
+        assert Study().claim(session, rater_id=bo) == first
 
 
 def test_a_claim_searches_behind_the_last_item_first_and_then_from_the_start(study, tmp_path):
@@ -143,19 +149,19 @@ def test_a_claim_searches_behind_the_last_item_first_and_then_from_the_start(stu
     released before that point still comes, once nothing is left behind it."""
     cli, engine = study
     import_items(cli, tmp_path, 4)
+    set_overlap(engine, 1)
     with session_scope(engine) as session:
         anna, bo = (get_or_create_rater(session, name=n, kind="human").id for n in ("anna", "bo"))
         items = sorted(session.execute(select(func.distinct(Distractor.item_id))).scalars())
 
     def claim(rater_id: int, after: int | None) -> int | None:
         with session_scope(engine) as session:
-            return claim_next_item(session, rater_id=rater_id, eval_set_id=None, where=ItemFilter(), overlap=1,
-                                   after=after)
+            return Study().claim(session, rater_id=rater_id, after=after)
 
     assert claim(anna, None) == items[0]  # anna holds the first item
     assert claim(bo, None) == items[1]
     with session_scope(engine) as session:  # then walks away from it
-        release_leases(session, rater_id=anna, item_ids=[items[0]], eval_set_id=None)
+        Study().release(session, rater_id=anna, item_ids=[items[0]])
     assert claim(bo, items[1]) == items[2]  # behind bo's last item first, though the first item is free again
     assert claim(bo, items[2]) == items[3]
     assert claim(bo, items[3]) == items[0]  # nothing left behind it: from the start
@@ -183,7 +189,7 @@ def test_a_blind_evaluation_shares_out_its_own_judgements(study, tmp_path):
     with Session(engine) as session:
         from rater.store.ratings import eval_set_id_of
         eval_set_id = eval_set_id_of(session, "blind")
-        assert overlap_progress(session, eval_set_id=eval_set_id, overlap=1).lacking == 0
+        assert Study(eval_set_id).progress(session).lacking == 0
     assert set(teachers_per_item(engine, eval_set_id).values()) == {1}
 
 
@@ -213,7 +219,7 @@ def test_an_overlap_below_one_is_refused_with_nothing_written(study):
         result = cli(*command, ok=False)
         assert result.exit_code == 2 and "1 or more" in result.stderr, result.output
     with Session(engine) as session:
-        assert session.execute(select(func.count()).select_from(RaterRow)).scalar() == 0
+        assert session.execute(select(func.count()).select_from(RaterRecord)).scalar() == 0
         assert session.execute(select(func.count()).select_from(StudySetting)).scalar() == 0
 
 
@@ -230,23 +236,25 @@ async def test_the_status_line_shows_the_own_count_and_what_the_study_needs(stud
                                                                             count_delay):
     """With a delay, the study's count arrives after the next item is shown (as on a busy machine): it is shown
     then."""
-    import rater.tui.app
+    lacking = Study.lacking
 
-    def slow_count(*args, **kwargs):
-        time.sleep(count_delay)
-        return items_lacking(*args, **kwargs)
+    def slow_count(self, session):
+        if threading.current_thread() is not threading.main_thread():  # the screen's count, after a save
+            time.sleep(count_delay)
+        return lacking(self, session)
 
-    monkeypatch.setattr(rater.tui.app, "items_lacking", slow_count)
+    monkeypatch.setattr(Study, "lacking", slow_count)
     cli, engine = study
+    set_overlap(engine, 2)
     import_items(cli, tmp_path, 3)
-    app = build_app(engine, rater_name="anna", queue=Queue(overlap=2))
+    app = build_app(engine, rater_name="anna")
     async with app.run_test(size=(100, 30)) as pilot:
         await press(pilot)
         await shows(pilot, "you rated 0; the study needs 3 more")
         await press(pilot, "1", "space")
         await shows(pilot, "you rated 1; the study needs 3 more")
     await asyncio.to_thread(rate_as, engine, "bo", 2)
-    app = build_app(engine, rater_name="anna", queue=Queue(overlap=2))
+    app = build_app(engine, rater_name="anna")
     async with app.run_test(size=(100, 30)) as pilot:
         await press(pilot, "1", "space")
         await shows(pilot, "you rated 2; the study needs 1 more")

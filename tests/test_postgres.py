@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session, SQLModel
 
 from rater.store.engine import create_store_engine, current_revision, database_url, head_revision
-from rater.store.tables import JudgeRequest, Rater, Rating
+from rater.store.tables import JudgeRequest, RaterRecord, Rating
 from rater.tui.app import build_app
 from tests.conftest import Cli, press, run_driver, shared_file
 from tests.fake_openai import FakeOpenAI
@@ -60,7 +60,7 @@ def test_the_judge_runs_against_the_loopback_server(pg_url, tmp_path, monkeypatc
         server.stop()
     engine = create_store_engine(pg_url)
     with Session(engine) as session:
-        judged = session.execute(select(func.count()).select_from(Rating).join(Rater).where(Rater.kind == "llm")).scalar()
+        judged = session.execute(select(func.count()).select_from(Rating).join(RaterRecord).where(RaterRecord.kind == "llm")).scalar()
         total = session.execute(select(func.count()).select_from(JudgeRequest)).scalar()
     assert judged == 48 and total >= 12  # 12 demo items of 4 distractors, each item asked at least once
     assert cli("judge", "--model", "judge-model", "--base-url", "http://127.0.0.1:9/v1",
@@ -76,7 +76,7 @@ async def test_the_rating_screen_saves_on_postgres(pg_url):
         await press(pilot, "1", "3", "space", "backspace")
         await press(pilot, "2", "space")
     with Session(engine) as session:
-        rows = session.execute(select(Rating.accepted, Rating.revision).join(Rater).where(Rater.name == "anna")
+        rows = session.execute(select(Rating.accepted, Rating.revision).join(RaterRecord).where(RaterRecord.name == "anna")
                                .order_by(Rating.distractor_id)).all()
     assert [tuple(r) for r in rows] == [(True, 2), (True, 2), (True, 2), (False, 2)]  # resubmitted after going back
 
@@ -90,8 +90,8 @@ def test_two_screens_save_at_once(pg_url):
         assert screen.returncode == 0, err
     engine = create_store_engine(pg_url)
     with Session(engine) as session:
-        per_rater = dict(session.execute(select(Rater.name, func.count(Rating.id)).join(Rating)
-                                         .group_by(Rater.name)).all())
+        per_rater = dict(session.execute(select(RaterRecord.name, func.count(Rating.id)).join(Rating)
+                                         .group_by(RaterRecord.name)).all())
     assert per_rater == {"anna": 48, "bo": 48}
 
 

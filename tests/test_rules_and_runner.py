@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 from sqlmodel import Session
 
 from rater.core.domain import DistractorView, ItemView, Reason
-from rater.raters import installed_raters, load_rater
+from rater.raters import RATERS
 from rater.raters.rules import RulesRater
 from rater.raters.runner import run_rater
 from rater.store.tables import Item, Rating
@@ -36,10 +36,10 @@ def test_rules_reject_with_reasons():
 
 
 def test_registry_lists_without_loading_and_names_unknown():
-    assert "rules" in installed_raters()
-    assert load_rater("rules") is RulesRater
+    assert "rules" in RATERS.installed()
+    assert RATERS.load("rules") is RulesRater
     with pytest.raises(Exception, match="installed raters: .*rules"):
-        load_rater("nope")
+        RATERS.load("nope")
 
 
 def test_runner_commits_and_resumes(cli, engine):

@@ -76,6 +76,13 @@ def test_rater_cli_does_not_load_torch():
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout.strip() == "False"
 
 
+def test_types_are_checked_with_zero_errors():
+    """mypy over rater/ and training/ (settings in pyproject.toml: the pydantic plugin, no blanket ignores)."""
+    mypy = Path(sys.executable).parent / "mypy"
+    result = subprocess.run([str(mypy)], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0 and "Success: no issues found" in result.stdout, result.stdout + result.stderr
+
+
 def test_no_unused_imports_or_undefined_names():
     ruff = Path(sys.executable).parent / "ruff"
     result = subprocess.run([str(ruff), "check", "rater", "training", "tests", "benchmarks", "migrations"], cwd=ROOT,

@@ -11,7 +11,7 @@ from rater.core.domain import Judgement
 from rater.evaluation.evalsets import eval_set_progress
 from rater.store.engine import create_store_engine, database_url
 from rater.store.ratings import get_or_create_rater, item_ratings, save_judgements
-from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rater, Rating, RatingHistory
+from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, RaterRecord, Rating, RatingHistory
 
 
 def test_two_writers_under_one_name_at_once_keep_every_rating_and_its_history(cli, db_path):
@@ -22,20 +22,32 @@ def test_two_writers_under_one_name_at_once_keep_every_rating_and_its_history(cl
         ids = list(session.execute(select(Distractor.id).where(Distractor.item_id == 1)).scalars())
         session.commit()
     errors = []
+    first_saved, second_saving = threading.Event(), threading.Event()
 
-    def save(engine, accepted: bool, hold: float) -> None:
+    def first_writer() -> None:
         try:
-            with Session(engine) as session:
-                save_judgements(session, rater_id=rater_id, item_id=1, judgements=[Judgement(d, accepted) for d in ids])
-                time.sleep(hold)  # the first writer keeps its transaction open while the second one saves
+            with Session(engines[0]) as session:
+                save_judgements(session, rater_id=rater_id, item_id=1, judgements=[Judgement(d, True) for d in ids])
+                first_saved.set()
+                second_saving.wait(10)  # the first writer keeps its transaction open while the second one saves
+                time.sleep(0.2)  # (and reaches the database's lock)
                 session.commit()
         except Exception as error:  # noqa: BLE001 - collected and asserted on below
             errors.append(error)
 
-    first = threading.Thread(target=save, args=(engines[0], True, 0.5))
-    second = threading.Thread(target=save, args=(engines[1], False, 0.0))
+    def second_writer() -> None:
+        try:
+            first_saved.wait(10)
+            second_saving.set()
+            with Session(engines[1]) as session:
+                save_judgements(session, rater_id=rater_id, item_id=1, judgements=[Judgement(d, False) for d in ids])
+                session.commit()
+        except Exception as error:  # noqa: BLE001 - collected and asserted on below
+            errors.append(error)
+
+    first = threading.Thread(target=first_writer)
+    second = threading.Thread(target=second_writer)
     first.start()
-    time.sleep(0.1)
     second.start()
     first.join()
     second.join()
@@ -71,7 +83,7 @@ def test_progress_of_an_evaluation_set_larger_than_sqlites_parameter_cap(engine)
         c.execute(insert(EvalSet), [{"id": 1, "name": "big", "params": "{}", "created_at": now}])
         c.execute(insert(EvalSlot), [{"eval_set_id": 1, "position": (d - 1) // 4, "slot": (d - 1) % 4,
                                       "item_id": (d - 1) // 4 + 1, "distractor_id": d} for d in range(1, slots + 1)])
-        c.execute(insert(Rater), [{"id": 1, "name": "anna", "kind": "human", "settings": "{}"}])
+        c.execute(insert(RaterRecord), [{"id": 1, "name": "anna", "kind": "human", "settings": "{}"}])
         c.execute(insert(Rating), [{"distractor_id": d, "rater_id": 1, "item_id": (d - 1) // 4 + 1, "eval_set_id": 1,
                                     "accepted": True, "created_at": now, "updated_at": now, "revision": 1}
                                    for d in range(1, 4 * 100 + 1)])
@@ -101,3 +113,29 @@ def test_opening_the_database_twice_in_one_process_keeps_sqlites_locks(cli, engi
         assert fresh.execute("SELECT count(*) FROM distractor").fetchone()[0] > 48
         fresh.close()
     second.dispose()
+
+
+async def test_a_failing_piece_of_a_writer_batch_fails_alone(engine, cli):
+    """The writer commits whatever has arrived in one transaction; when one piece fails, each piece is tried again
+    on its own, so only that piece fails and the others are stored."""
+    import asyncio
+
+    from sqlalchemy.exc import IntegrityError
+
+    from rater.store.writer import Row, StoreWriter
+    cli("demo")
+    writer = StoreWriter(engine)
+    release = threading.Event()
+    blocker = writer.submit(lambda session: release.wait(10))  # holds the thread while the batch queues up
+    good = writer.submit(Row(EvalSet.__table__, {"name": "good", "params": "{}", "created_at": datetime.now(timezone.utc)}))
+    bad = writer.submit(Row(EvalSlot.__table__, {"eval_set_id": 999, "position": 0, "slot": 0, "item_id": 999,
+                                                 "distractor_id": 999}))  # no such set: a foreign key fails
+    also_good = writer.submit(Row(EvalSet.__table__, {"name": "also good", "params": "{}",
+                                                      "created_at": datetime.now(timezone.utc)}))
+    release.set()
+    await blocker
+    results = await asyncio.gather(good, bad, also_good, return_exceptions=True)
+    await writer.close()
+    assert results[0] is None and results[2] is None and isinstance(results[1], IntegrityError)
+    with Session(engine) as session:
+        assert sorted(session.execute(select(EvalSet.name)).scalars()) == ["also good", "good"]

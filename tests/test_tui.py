@@ -13,7 +13,7 @@ from sqlmodel import Session
 from rater.raters.runner import Queue
 from rater.store.engine import create_store_engine, database_url
 from rater.store.items import ItemFilter
-from rater.store.tables import Distractor, Rater, Rating
+from rater.store.tables import Distractor, RaterRecord, Rating
 from rater.tui.app import build_app
 from rater.tui.widgets import ContextPanel
 from tests.conftest import press, run_driver
@@ -26,13 +26,23 @@ def ratings(engine, rater: str = "anna") -> dict[tuple[int, int], tuple[bool, st
     with Session(engine) as session:
         rows = session.execute(select(Distractor.item_id, Distractor.position, Rating.accepted, Rating.reason,
                                       Rating.revision).join(Rating, Rating.distractor_id == Distractor.id)
-                               .join(Rater, Rater.id == Rating.rater_id).where(Rater.name == rater)).all()
+                               .join(RaterRecord, RaterRecord.id == Rating.rater_id).where(RaterRecord.name == rater)).all()
     return {(i, p): (a, r, v) for i, p, a, r, v in rows}
 
 
 def all_ratings(engine, rater: str = "anna") -> list[bool]:
     with Session(engine) as session:
-        return list(session.execute(select(Rating.accepted).join(Rater).where(Rater.name == rater)).scalars())
+        return list(session.execute(select(Rating.accepted).join(RaterRecord).where(RaterRecord.name == rater)).scalars())
+
+
+async def until(pilot, condition, timeout: float = 30.0) -> None:
+    """Wait (letting the app run) until `condition()` holds; fail after `timeout` seconds."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        await pilot.pause(0.02)
 
 
 def shown_question(app) -> str:
@@ -199,7 +209,7 @@ async def test_blind_evaluation_hides_sources_and_opens_instructions(cli, engine
             assert label not in screen
         await press(pilot, "1", "space")
     with Session(engine) as session:
-        accepted = session.execute(select(Rating.accepted).join(Rater).where(Rater.name == "lisa")).scalars().all()
+        accepted = session.execute(select(Rating.accepted).join(RaterRecord).where(RaterRecord.name == "lisa")).scalars().all()
     assert len(accepted) == 4 and sum(accepted) == 1
 
 
@@ -264,8 +274,8 @@ async def test_a_save_waiting_on_a_lock_does_not_freeze_the_screen(cli, db_path)
         await press(pilot, "1")
         locker.execute("BEGIN EXCLUSIVE")
         await pilot.press("space", "c")  # the context key is handled while the save waits for the lock
-        await pilot.pause(0.3)
-        assert app.saving and "saving…" in str(app.query_one("#status").render())
+        await until(pilot, lambda: "saving…" in str(app.query_one("#status").render()))  # after 0.15 s
+        assert app.saving
         assert app.query_one(ContextPanel).expanded
         await pilot.press("2")  # typed ahead: applies to the next item
         locker.execute("ROLLBACK")
@@ -301,7 +311,7 @@ async def test_blind_evaluation_collects_its_own_judgements(cli, engine):
         await press(pilot, "2", "space")
     assert "evaluation_sample: 5 items; lisa 1/5" in cli("eval", "list").output
     with Session(engine) as session:
-        scopes = session.execute(select(Rating.eval_set_id).join(Rater).where(Rater.name == "lisa")).scalars().all()
+        scopes = session.execute(select(Rating.eval_set_id).join(RaterRecord).where(RaterRecord.name == "lisa")).scalars().all()
     assert scopes.count(None) == len(scopes) - 4 and len(set(scopes)) == 2
 
 

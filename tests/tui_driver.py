@@ -12,15 +12,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script: make `tests` importable
 
-from rater.raters.runner import Queue  # noqa: E402
-from rater.store.engine import create_store_engine, database_url  # noqa: E402
+from rater.store.engine import create_store_engine, database_url, session_scope  # noqa: E402
+from rater.store.study import Study  # noqa: E402
 from rater.tui.app import build_app  # noqa: E402
 from tests.conftest import press  # noqa: E402
 
 
 async def drive(args: argparse.Namespace) -> None:
-    app = build_app(create_store_engine(database_url(args.db)), rater_name=args.rater,
-                    queue=Queue(overlap=args.overlap))
+    engine = create_store_engine(database_url(args.db))
+    if args.overlap is not None:  # the study's K, as `rater rate --overlap K` sets it
+        with session_scope(engine) as session:
+            Study().follow(session, args.overlap)
+    app = build_app(engine, rater_name=args.rater)
     async with app.run_test(size=(100, 30)) as pilot:
         for group in args.keys:
             await press(pilot, *group.split(","))  # waits until the save has finished

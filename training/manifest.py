@@ -11,7 +11,7 @@ PACKAGES = ("rater", "torch", "transformers", "peft", "trl", "bitsandbytes", "ac
 
 
 def package_versions() -> dict[str, str | None]:
-    found = {}
+    found: dict[str, str | None] = {}
     for name in PACKAGES:
         try:
             found[name] = version(name)

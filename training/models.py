@@ -77,7 +77,7 @@ def load_model(path: Path | str, *, quantize: bool = False, dtype=None):
     logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(logging.ERROR)
     from transformers import AutoModelForCausalLM
 
-    kwargs = {"device_map": {"": device()}}
+    kwargs: dict = {"device_map": {"": device()}}
     if quantize:
         kwargs["quantization_config"] = nf4_config()
     else:

@@ -14,7 +14,6 @@ from rater.core.errors import RaterError
 
 EXIT_USER_ERROR = 2
 EXIT_BUG = 1
-EXIT_SOME_FAILED = 3  # a run that finished, but some items (or requests) failed: rerun to retry them
 
 
 def show_error(error: RaterError) -> None:
@@ -75,16 +74,20 @@ app = typer.Typer(cls=RaterGroup, no_args_is_help=True, pretty_exceptions_enable
 
 @app.callback()
 def root(ctx: typer.Context,
-         db: str = typer.Option(None, "--db", envvar="RATER_DB", show_default="./rater.db",
-                                help="Database file path or SQLAlchemy URL.")) -> None:
+         database: str = typer.Option(None, "--db", envvar="RATER_DB", show_default="./rater.db",
+                                      help="Database file path or SQLAlchemy URL.")) -> None:
     from rater.cli.state import State
 
-    ctx.obj = State(db)
+    ctx.obj = State(database)
 
 
 def main() -> None:
     sys.exit(app())
 
 
-# Commands attach themselves to `app` when their modules load.
-from rater.cli import data, generating, rating, reporting, serving, teacher, train  # noqa: E402,F401
+# Commands attach themselves to `app` when their modules load; each module is named after the command it holds,
+# and `rater --help` lists them in the order of a study: data in, ratings, results, training, the study's people.
+# isort: off
+from rater.cli import imports, split, generate, judge, rate, eval, browse, report, calibrate  # noqa: E402,F401
+from rater.cli import export, train, study, teachers, serve, db  # noqa: E402,F401
+# isort: on

@@ -111,7 +111,7 @@ def _rows(ctx, data_module, stage, data, split, source, rater, pairs) -> list[di
 
 
 def _predict(ctx, model, adapter, split, source, limit, num, batch_size, seed) -> None:
-    from rater.cli.generating import generate_into
+    from rater.cli.generate import generate_into
     from training.generate import HFGenerator
 
     if len(source) != 1:

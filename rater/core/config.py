@@ -38,7 +38,7 @@ def validated(model: type[Model], data: Any, path: Path, what: str, entry_level:
         raise InputError(f"{path}: " + "; ".join(problems) + more + ".", f"fix the {what}") from None
 
 
-def _describe(error: dict, entry_level: int) -> str:
+def _describe(error: Any, entry_level: int) -> str:  # (pydantic's ErrorDetails)
     location = [str(part) for part in error["loc"]]
     entry = location[entry_level] if entry_level and len(location) > entry_level else None
     key = ".".join(location[entry_level + 1:] if entry else location) or "(top level)"

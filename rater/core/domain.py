@@ -1,7 +1,9 @@
 """What raters see and return: an item with its distractors, and one judgement per distractor."""
 
+import asyncio
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any, Protocol
 
 
 class Reason(StrEnum):
@@ -64,3 +66,12 @@ class ItemView:
 class Revisit:
     """A rater's answer to `rate(item)` asking to see the previous item of the run again (teachers going back);
     the runner presents it with `previous` filled in, and the current item comes back after it."""
+
+
+class Records(Protocol):
+    """Where a rater keeps records of its own beside its judgements during a run (an LLM judge's requests): the
+    run commits each as soon as it can, off the event loop; the future says when it is stored, or why not."""
+
+    def judge_request(self, values: dict[str, Any]) -> "asyncio.Future[Any]":
+        """Store one request to an LLM judge (the columns of the judge_request table)."""
+        ...

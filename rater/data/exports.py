@@ -6,18 +6,19 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import product
 from pathlib import Path
-from typing import Callable, Iterable, Iterator, Sequence, TextIO
+from typing import Callable, Iterable, Iterator, Sequence, TextIO, TypeVar
 
 from sqlalchemy import case, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 from rater.core.prompts import render_false, render_instruction, render_output
 from rater.core.text import plural
 from rater.store.items import in_chunks, item_texts
-from rater.store.tables import Distractor, Item, Rater, Rating, rating_scope
+from rater.store.tables import Distractor, Item, RaterRecord, Rating, rating_scope
 
+T = TypeVar("T")
 PAIR_STRATEGIES = ("disjoint", "all", "one")
 SPLITS = ("train", "dev", "test", "all")
 ITEM_BATCH = 2000
@@ -43,7 +44,7 @@ def _instructions(session: Session, item_ids: Sequence[int]) -> dict[int, str]:
     return {item_id: render_instruction(*texts) for item_id, texts in item_texts(session, item_ids).items()}
 
 
-def _batched(pairs: Iterable[tuple[int, object]]) -> Iterator[list[tuple[int, object]]]:
+def _batched(pairs: Iterable[tuple[int, T]]) -> Iterator[list[tuple[int, T]]]:
     batch: list = []
     for pair in pairs:
         batch.append(pair)
@@ -57,11 +58,11 @@ def _batched(pairs: Iterable[tuple[int, object]]) -> Iterator[list[tuple[int, ob
 def sft_rows(session: Session, *, split: str = "train", sources: Sequence[str] = (HUMAN_SOURCE,),
              tally: "Tally | None" = None) -> Iterator[tuple[str, str]]:
     """(instruction, output) per item with at least one distractor from `sources`, in item order."""
-    query = (select(Distractor.item_id, Distractor.text).join(Item, Item.id == Distractor.item_id)
-             .where(Distractor.source.in_(sources))
-             .order_by(Distractor.item_id, Distractor.source, Distractor.position, Distractor.id))
+    query = (select(col(Distractor.item_id), col(Distractor.text)).join(Item, col(Item.id) == col(Distractor.item_id))
+             .where(col(Distractor.source).in_(sources))
+             .order_by(col(Distractor.item_id), col(Distractor.source), col(Distractor.position), col(Distractor.id)))
     if split != "all":
-        query = query.where(Item.split == split)
+        query = query.where(col(Item.split) == split)
     grouped: dict[int, list[str]] = defaultdict(list)
     for item_id, text in session.execute(query):
         grouped[item_id].append(text)
@@ -76,7 +77,7 @@ def sft_rows(session: Session, *, split: str = "train", sources: Sequence[str] =
 
 def rater_ids(session: Session, names: Sequence[str]) -> list[int]:
     """Ids of the named raters (all raters when none are named); an unknown name is an error."""
-    rows = session.execute(select(Rater.name, Rater.id)).all()
+    rows = session.execute(select(col(RaterRecord.name), col(RaterRecord.id))).all()
     known = dict(rows)
     missing = [n for n in names if n not in known]
     if missing:
@@ -91,15 +92,15 @@ def verdicts(session: Session, *, raters: Sequence[int], split: str = "all",
     (counted in `tally`). Blind-evaluation judgements never become training data (their items are test items).
 
     The votes are counted in SQL (one row per distractor), which keeps a million ratings within seconds."""
-    yes = func.sum(case((Rating.accepted, 1), else_=0))
-    query = (select(Rating.item_id, Rating.distractor_id, yes, func.count(), func.avg(Rating.score), Distractor.text,
-                    Distractor.source, Distractor.position)
-             .join(Distractor, Distractor.id == Rating.distractor_id)
-             .where(Rating.rater_id.in_(raters), rating_scope(None))
-             .group_by(Rating.item_id, Rating.distractor_id, Distractor.text, Distractor.source, Distractor.position)
-             .order_by(Rating.item_id, Rating.distractor_id))
+    yes = func.sum(case((col(Rating.accepted), 1), else_=0))
+    query = (select(col(Rating.item_id), col(Rating.distractor_id), yes, func.count(), func.avg(col(Rating.score)), col(Distractor.text),
+                    col(Distractor.source), col(Distractor.position))
+             .join(Distractor, col(Distractor.id) == col(Rating.distractor_id))
+             .where(col(Rating.rater_id).in_(raters), rating_scope(None))
+             .group_by(col(Rating.item_id), col(Rating.distractor_id), col(Distractor.text), col(Distractor.source), col(Distractor.position))
+             .order_by(col(Rating.item_id), col(Rating.distractor_id)))
     if split != "all":
-        query = query.join(Item, Item.id == Rating.item_id).where(Item.split == split)
+        query = query.join(Item, col(Item.id) == col(Rating.item_id)).where(col(Item.split) == split)
     current, found = None, []
     for item_id, d_id, accepted, votes, score, text, source, position in session.execute(query).yield_per(10_000):
         if item_id != current and current is not None:
@@ -137,7 +138,7 @@ class Tally:
 def _test_items(session: Session, item_ids: Sequence[int]) -> set[int]:
     found: set[int] = set()
     for chunk in in_chunks(item_ids):
-        found.update(session.execute(select(Item.id).where(Item.id.in_(chunk), Item.split == "test")).scalars())
+        found.update(session.execute(select(col(Item.id)).where(col(Item.id).in_(chunk), col(Item.split) == "test")).scalars())
     return found
 
 
@@ -219,17 +220,17 @@ def kto_balance(labels: Sequence[bool]) -> str | None:
 
 def rated_by_split(session: Session, *, raters: Sequence[int]) -> dict[str, int]:
     """Distractors with preference ratings by `raters`, per split ("none" for items never split)."""
-    rows = session.execute(select(func.coalesce(Item.split, "none"), func.count(func.distinct(Rating.distractor_id)))
-                           .join(Item, Item.id == Rating.item_id)
-                           .where(Rating.rater_id.in_(raters), rating_scope(None)).group_by(Item.split)).all()
+    rows = session.execute(select(func.coalesce(col(Item.split), "none"), func.count(func.distinct(col(Rating.distractor_id))))
+                           .join(Item, col(Item.id) == col(Rating.item_id))
+                           .where(col(Rating.rater_id).in_(raters), rating_scope(None)).group_by(col(Item.split))).all()
     return {split: count for split, count in sorted(rows)}
 
 
 def sourced_by_split(session: Session, *, sources: Sequence[str]) -> dict[str, int]:
     """Items with distractors from `sources`, per split ("none" for items never split)."""
-    rows = session.execute(select(func.coalesce(Item.split, "none"), func.count(func.distinct(Item.id)))
-                           .join(Distractor, Distractor.item_id == Item.id)
-                           .where(Distractor.source.in_(sources)).group_by(Item.split)).all()
+    rows = session.execute(select(func.coalesce(col(Item.split), "none"), func.count(func.distinct(col(Item.id))))
+                           .join(Distractor, col(Distractor.item_id) == col(Item.id))
+                           .where(col(Distractor.source).in_(sources)).group_by(col(Item.split))).all()
     return {split: count for split, count in sorted(rows)}
 
 

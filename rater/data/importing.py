@@ -5,14 +5,14 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from rater.core.domain import Judgement
 from rater.core.errors import InputError
 from rater.data.records import ImportBatch, NewDistractor
 from rater.store.items import in_chunks, item_key, sha256
 from rater.store.ratings import get_or_create_rater, save_judgements
-from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rating
+from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rating, saved_id
 
 
 @dataclass
@@ -46,18 +46,18 @@ class _Ingest:
 
     def _rows_in(self, columns, column, values) -> list:
         """Rows whose `column` is in `values`, asked in chunks: SQLite caps the parameters of one query."""
-        rows = []
+        rows: list = []
         for chunk in in_chunks(values):
             rows += self.session.execute(select(*columns).where(column.in_(chunk))).all()
         return rows
 
     def _load_existing(self) -> None:
         shas = {sha256(i.context) for i in self.batch.items}
-        self.contexts = dict(self._rows_in((Context.sha256, Context.id), Context.sha256, shas))
+        self.contexts = dict(self._rows_in((col(Context.sha256), col(Context.id)), col(Context.sha256), shas))
         keys = {item_key(i.context, i.question, i.answer) for i in self.batch.items}
-        self.items = dict(self._rows_in((Item.key, Item.id), Item.key, keys))
-        rows = self._rows_in((Distractor.item_id, Distractor.source, Distractor.key, Distractor.id),
-                             Distractor.item_id, self.items.values())
+        self.items = dict(self._rows_in((col(Item.key), col(Item.id)), col(Item.key), keys))
+        rows = self._rows_in((col(Distractor.item_id), col(Distractor.source), col(Distractor.key), col(Distractor.id)),
+                             col(Distractor.item_id), self.items.values())
         self.distractors = {(r[0], r[1], r[2]): r[3] for r in rows}
         self.positions.update((item_id, source) for item_id, source, _ in self.distractors)
 
@@ -103,32 +103,35 @@ class _Ingest:
             self.added[label] += len(new)
 
     def _ratings(self, slots) -> None:
-        rater = get_or_create_rater(self.session, name=self.batch.rater_name, kind=self.batch.rater_kind,
-                                    settings={"imported_from": self.batch.format})
-        done = set(self.session.execute(select(Rating.distractor_id).where(Rating.rater_id == rater.id)).scalars())
+        assert self.batch.rater_name is not None  # (only batches that carry ratings come here)
+        rater_id = saved_id(get_or_create_rater(self.session, name=self.batch.rater_name, kind=self.batch.rater_kind,
+                                                settings={"imported_from": self.batch.format}))
+        done = set(self.session.execute(select(col(Rating.distractor_id)).where(col(Rating.rater_id) == rater_id))
+                   .scalars())
         for item_slots in slots:
             judgements = [Judgement(d_id, new.accepted, score=new.score, rationale=f"imported from {self.batch.format}")
                           for _, d_id, new in item_slots if new.accepted is not None and d_id not in done]
             if judgements:
-                save_judgements(self.session, rater_id=rater.id, item_id=item_slots[0][0], judgements=judgements)
+                save_judgements(self.session, rater_id=rater_id, item_id=item_slots[0][0], judgements=judgements)
                 self.added["ratings"] += len(judgements)
 
     def _eval_set(self, slots) -> None:
         wanted = [(p, s, item_id, d_id) for p, item_slots in enumerate(slots)
                   for s, (item_id, d_id, _) in enumerate(item_slots)]
-        existing = self.session.execute(select(EvalSet).where(EvalSet.name == self.batch.eval_set)).scalars().first()
+        existing = self.session.execute(select(EvalSet).where(col(EvalSet.name) == self.batch.eval_set)).scalars().first()
         if existing is not None:
-            have = self.session.execute(select(EvalSlot.position, EvalSlot.slot, EvalSlot.item_id,
-                                               EvalSlot.distractor_id).where(EvalSlot.eval_set_id == existing.id)
-                                        .order_by(EvalSlot.position, EvalSlot.slot)).all()
+            have = self.session.execute(select(col(EvalSlot.position), col(EvalSlot.slot), col(EvalSlot.item_id),
+                                               col(EvalSlot.distractor_id)).where(col(EvalSlot.eval_set_id) == existing.id)
+                                        .order_by(col(EvalSlot.position), col(EvalSlot.slot))).all()
             if [tuple(r) for r in have] != wanted:
                 raise InputError(f"An evaluation set named {self.batch.eval_set!r} exists with other contents.",
                                  "pass --dataset with a new name")
             return
+        assert self.batch.eval_set is not None  # (only batches that keep an order come here)
         eval_set = EvalSet(name=self.batch.eval_set, params=json.dumps({"imported_from": self.batch.path}))
         self.session.add(eval_set)
         self.session.flush()
-        self.session.add_all(EvalSlot(eval_set_id=eval_set.id, position=p, slot=s, item_id=i, distractor_id=d)
+        self.session.add_all(EvalSlot(eval_set_id=saved_id(eval_set), position=p, slot=s, item_id=i, distractor_id=d)
                              for p, s, i, d in wanted)
         self.added["eval slots"] += len(wanted)
 

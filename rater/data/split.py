@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from rater.core.errors import InputError
 from rater.store.items import in_chunks
@@ -48,12 +48,12 @@ def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0
     if not 0 <= test_fraction <= 1:
         raise InputError(f"--test-fraction must be a share from 0 (no test split) to 1 (everything test), got "
                          f"{test_fraction}.", "use e.g. 0.1")
-    if dataset and not session.execute(select(Item.id).where(Item.dataset == dataset).limit(1)).first():
-        known = ", ".join(session.execute(select(Item.dataset).distinct().order_by(Item.dataset)).scalars())
+    if dataset and not session.execute(select(col(Item.id)).where(col(Item.dataset) == dataset).limit(1)).first():
+        known = ", ".join(session.execute(select(col(Item.dataset)).distinct().order_by(col(Item.dataset))).scalars())
         raise InputError(f"No items of dataset {dataset!r}.", f"datasets here: {known or 'none (import items first)'}")
-    query = select(Item.id, Item.context_id, Context.text, Item.dataset).join(Context, Context.id == Item.context_id)
+    query = select(col(Item.id), col(Item.context_id), col(Context.text), col(Item.dataset)).join(Context, col(Context.id) == col(Item.context_id))
     if dataset:
-        query = query.where(Item.context_id.in_(select(Item.context_id).where(Item.dataset == dataset)))
+        query = query.where(col(Item.context_id).in_(select(col(Item.context_id)).where(col(Item.dataset) == dataset)))
     by_context: dict[int, list[int]] = defaultdict(list)
     too_long: list[int] = []
     sizes: dict[int, int] = {}
@@ -75,5 +75,5 @@ def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0
     train = [i for ids in by_context.values() for i in ids if i not in test_set]
     for split, ids in ((Split.test, test), (Split.train, train), (Split.excluded, too_long)):
         for chunk in in_chunks(ids):
-            session.execute(update(Item).where(Item.id.in_(chunk)).values(split=split.value))
+            session.execute(update(Item).where(col(Item.id).in_(chunk)).values(split=split.value))
     return Counter({"train": len(train), "test": len(test), "excluded": len(too_long), "shared": shared})

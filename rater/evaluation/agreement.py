@@ -41,15 +41,15 @@ def krippendorff_alpha(units: Sequence[Sequence[bool]]) -> float | None:
     n = sum(len(u) for u in pairable)
     if n <= 1:
         return None
-    coincidence: Counter = Counter()
+    coincidence: Counter[tuple[bool, bool]] = Counter()
     for unit in pairable:
         counts = Counter(unit)
         m = len(unit)
         for c in counts:
             for k in counts:
                 pairs = counts[c] * (counts[k] - (c == k))
-                coincidence[c, k] += pairs / (m - 1)
-    totals = Counter()
+                coincidence[c, k] += pairs / (m - 1)  # type: ignore[assignment]  # (a Counter of floats)
+    totals: Counter[bool] = Counter()
     for (c, _), value in coincidence.items():
         totals[c] += value
     observed = sum(v for (c, k), v in coincidence.items() if c != k)

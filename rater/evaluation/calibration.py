@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Sequence
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from rater.core.domain import RaterKind
 from rater.core.errors import InputError
@@ -14,7 +14,7 @@ from rater.evaluation.agreement import cohen_kappa, precision_recall
 from rater.evaluation.report import human_majority
 from rater.judge.scoring import Acceptance
 from rater.store.ratings import replace_rating
-from rater.store.tables import Rater, Rating, rating_scope, utcnow
+from rater.store.tables import RaterRecord, Rating, rating_scope, utcnow
 
 THRESHOLDS = [1 + 0.25 * i for i in range(17)]  # 1.0 .. 5.0
 CENTERS = [1.5 + 0.25 * i for i in range(13)]  # 1.5 .. 4.5
@@ -91,10 +91,10 @@ def check_kinds(session: Session, *, judge: str, against: Sequence[str]) -> dict
     if not against:
         raise InputError("--against names no teacher.", "pass the teachers' names, comma-separated: --against anna,bo")
     found = {name: (rater_id, kind) for name, rater_id, kind in session.execute(
-        select(Rater.name, Rater.id, Rater.kind).where(Rater.name.in_([judge, *against]))).all()}
+        select(col(RaterRecord.name), col(RaterRecord.id), col(RaterRecord.kind)).where(col(RaterRecord.name).in_([judge, *against]))).all()}
     missing = [n for n in [judge, *against] if n not in found]
     if missing:
-        known = ", ".join(session.execute(select(Rater.name).order_by(Rater.name)).scalars()) or "none"
+        known = ", ".join(session.execute(select(col(RaterRecord.name)).order_by(col(RaterRecord.name))).scalars()) or "none"
         raise InputError(f"No rater named {', '.join(missing)}.", f"raters here: {known}")
     if found[judge][1] != RaterKind.llm:
         raise InputError(f"{judge} is a {found[judge][1]} rater, not an LLM judge: only a judge's scores can be "
@@ -112,16 +112,16 @@ def load_cases(session: Session, *, judge: str, against: Sequence[str], eval_set
     """The distractors the judge scored and the teachers decided (majority; ties left out and counted), in one
     scope."""
     names = check_kinds(session, judge=judge, against=against)
-    judged = session.execute(select(Rating.distractor_id, Rating.item_id, Rating.score, Rating.accepted)
-                             .where(Rating.rater_id == names[judge], Rating.score.is_not(None),
+    judged = session.execute(select(col(Rating.distractor_id), col(Rating.item_id), col(Rating.score), col(Rating.accepted))
+                             .where(col(Rating.rater_id) == names[judge], col(Rating.score).is_not(None),
                                     rating_scope(eval_set_id))).all()
     item_scores: dict[int, list[float]] = defaultdict(list)
     for _, item_id, score, _ in judged:
         item_scores[item_id].append(score)
     labels: dict[int, dict[str, bool]] = defaultdict(dict)
     for d_id, name, accepted in session.execute(
-            select(Rating.distractor_id, Rater.name, Rating.accepted).join(Rater, Rater.id == Rating.rater_id)
-            .where(Rater.name.in_(against), rating_scope(eval_set_id))):
+            select(col(Rating.distractor_id), col(RaterRecord.name), col(Rating.accepted)).join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id))
+            .where(col(RaterRecord.name).in_(against), rating_scope(eval_set_id))):
         labels[d_id][name] = accepted
     found = Cases([])
     for d_id, item_id, score, accepted in judged:
@@ -189,8 +189,8 @@ def reapply(session: Session, *, judge: str, rule: Acceptance) -> int:
     """Re-decide the judge's stored ratings with `rule`, in one query. A rating whose label changes goes to
     rating_history and gets the next revision; the others keep their decision and only take the new limit (so a
     stored "score > limit" never contradicts the decision). Returns how many labels changed."""
-    rater_id = session.execute(select(Rater.id).where(Rater.name == judge)).scalar_one()
-    ratings = session.execute(select(Rating).where(Rating.rater_id == rater_id, Rating.score.is_not(None))
+    rater_id = session.execute(select(col(RaterRecord.id)).where(col(RaterRecord.name) == judge)).scalar_one()
+    ratings = session.execute(select(Rating).where(col(Rating.rater_id) == rater_id, col(Rating.score).is_not(None))
                               .with_for_update()).scalars().all()
     by_item: dict[tuple[int, int | None], list[Rating]] = defaultdict(list)
     for rating in ratings:
@@ -198,9 +198,10 @@ def reapply(session: Session, *, judge: str, rule: Acceptance) -> int:
     now = utcnow()
     changed = 0
     for item_ratings in by_item.values():
-        limit = rule.limit([r.score for r in item_ratings])
-        for rating in item_ratings:
-            if (rating.score > limit) != rating.accepted:
+        scores = [r.score for r in item_ratings if r.score is not None]  # (all: the query asked for scores)
+        limit = rule.limit(scores)
+        for rating, score in zip(item_ratings, scores):
+            if (score > limit) != rating.accepted:
                 replace_rating(session, rating, now, accepted=not rating.accepted, limit=limit)
                 changed += 1
             else:

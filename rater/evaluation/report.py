@@ -7,12 +7,12 @@ from itertools import combinations
 from typing import Iterable, Sequence
 
 from sqlalchemy import select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from rater.core.domain import HUMAN_SOURCE, RaterKind
 from rater.evaluation.agreement import UNDEFINED, cohen_kappa, krippendorff_alpha, precision_recall, wilson
 from rater.store.ratings import eval_set_id_of
-from rater.store.tables import Distractor, Rater, Rating, rating_scope
+from rater.store.tables import Distractor, RaterRecord, Rating, rating_scope
 
 SHORT_WORDS = 2  # "short" distractors have at most this many words
 
@@ -32,15 +32,15 @@ class RatingRow:
 def load_rows(session: Session, *, eval_set: str | None = None, sources: Sequence[str] = (),
               raters: Sequence[str] = ()) -> list[RatingRow]:
     """The ratings of one scope: an evaluation set's own judgements with `eval_set`, else preference rating."""
-    query = (select(Rating.distractor_id, Rating.item_id, Distractor.source, Distractor.text, Rater.name, Rater.kind,
-                    Rating.accepted, Rating.reason)
-             .join(Distractor, Distractor.id == Rating.distractor_id).join(Rater, Rater.id == Rating.rater_id)
+    query = (select(col(Rating.distractor_id), col(Rating.item_id), col(Distractor.source), col(Distractor.text), col(RaterRecord.name), col(RaterRecord.kind),
+                    col(Rating.accepted), col(Rating.reason))
+             .join(Distractor, col(Distractor.id) == col(Rating.distractor_id)).join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id))
              .where(rating_scope(eval_set_id_of(session, eval_set))))
     if sources:
-        query = query.where(Distractor.source.in_(sources))
+        query = query.where(col(Distractor.source).in_(sources))
     if raters:
-        query = query.where(Rater.name.in_(raters))
-    return [RatingRow(*row) for row in session.execute(query.order_by(Rating.distractor_id, Rater.name))]
+        query = query.where(col(RaterRecord.name).in_(raters))
+    return [RatingRow(*row) for row in session.execute(query.order_by(col(Rating.distractor_id), col(RaterRecord.name)))]
 
 
 def rate_entry(accepted: int, total: int) -> dict:
@@ -131,17 +131,18 @@ def judges_vs_humans(rows: Sequence[RatingRow]) -> dict:
     for judge in machine:
         versus = {}
         for human in humans + (["majority"] if len(humans) > 1 else []):
-            pairs = []
+            pairs: list[tuple[bool, bool]] = []
             for labels in table.values():
                 truth = human_majority(labels, humans) if human == "majority" else labels.get(human)
                 if judge in labels and truth is not None:
                     pairs.append((labels[judge], truth))
             if pairs:
-                predicted, truth = zip(*pairs)
-                precision, recall = precision_recall(predicted, truth)
+                predicted = [p for p, _ in pairs]
+                truths = [t for _, t in pairs]
+                precision, recall = precision_recall(predicted, truths)
                 versus[human] = {"n": len(pairs), "precision": precision, "recall": recall,
-                                 "kappa": cohen_kappa(predicted, truth), "judge_rate": sum(predicted) / len(pairs),
-                                 "human_rate": sum(truth) / len(pairs)}
+                                 "kappa": cohen_kappa(predicted, truths), "judge_rate": sum(predicted) / len(pairs),
+                                 "human_rate": sum(truths) / len(pairs)}
         result[judge] = {"vs": versus}
     return result
 

@@ -1,16 +1,8 @@
 """Distractor generators: an abstract base plus the `rater.generators` entry points, like raters."""
 
-from rater.core import plugins
+from rater.core.plugins import PluginGroup
 from rater.generators.base import Generator
 
-GROUP = "rater.generators"
+GENERATORS = PluginGroup("rater.generators", "generator")
 
-__all__ = ["GROUP", "Generator", "installed_generators", "load_generator"]
-
-
-def installed_generators() -> list[str]:
-    return plugins.installed(GROUP)
-
-
-def load_generator(name: str) -> type[Generator]:
-    return plugins.load(GROUP, name, "generator")
+__all__ = ["GENERATORS", "Generator"]

@@ -4,7 +4,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from sqlalchemy import Engine, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from rater.core.text import plural
 from rater.generators.base import Generator
@@ -25,15 +25,15 @@ class GenerationSummary:
 def items_needing(session: Session, *, source: str, num: int, split: str | None, limit: int | None,
                   dataset: str | None = None) -> list[int]:
     """The first `limit` items of the split (id order) that have fewer than `num` distractors from `source`."""
-    query = select(Item.id).order_by(Item.id)
+    query = select(col(Item.id)).order_by(col(Item.id))
     if split and split != "all":
-        query = query.where(Item.split == split)
+        query = query.where(col(Item.split) == split)
     if dataset:
-        query = query.where(Item.dataset == dataset)
+        query = query.where(col(Item.dataset) == dataset)
     chosen = list(session.execute(query.limit(limit)).scalars())
     # counted for every item of the source, not through an IN list of `chosen` (SQLite caps query parameters)
-    have = dict(session.execute(select(Distractor.item_id, func.count()).where(Distractor.source == source)
-                                .group_by(Distractor.item_id)).all())
+    have = dict(session.execute(select(col(Distractor.item_id), func.count()).where(col(Distractor.source) == source)
+                                .group_by(col(Distractor.item_id))).all())
     return [i for i in chosen if have.get(i, 0) < num]
 
 
@@ -46,7 +46,7 @@ def add_distractors(session: Session, *, item_id: int, source: str, texts: list[
     """Store new texts under `source`, up to `num` of that source for the item. A text the item already has, from
     any source (case and surrounding space ignored), is never added again: it would be rated twice and pair with
     itself in preference data. Returns (added, repeats dropped)."""
-    rows = session.execute(select(Distractor.text, Distractor.source).where(Distractor.item_id == item_id)).all()
+    rows = session.execute(select(col(Distractor.text), col(Distractor.source)).where(col(Distractor.item_id) == item_id)).all()
     seen = {same_text(text) for text, _ in rows}
     count = sum(row_source == source for _, row_source in rows)
     added = dropped = 0

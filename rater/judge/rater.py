@@ -12,15 +12,16 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from sqlalchemy import Engine, select
+from sqlmodel import col
 
 from rater.core.domain import DistractorView, ItemView, Judgement, RaterKind
+from rater.core.errors import RaterError
 from rater.judge.prompt import STRUCTURED_SCHEMA, render_prompt, request_key
 from rater.judge.scoring import Acceptance, ParseFailure, parse_scores, rationale_of
 from rater.llm.client import ChatClient, Endpoint, Reply, RequestFailed
 from rater.raters.base import Rater, RunStart
 from rater.store.engine import session_scope
 from rater.store.tables import JudgeRequest, utcnow
-from rater.store.writer import Row
 
 REASK = ("Your answer did not end with a usable score list ({problem}). Give exactly {n} scores between 1 and 5, "
          "in the order of the distractors, as a JSON list between dollar signs, for example $[{example}]$.")
@@ -118,13 +119,14 @@ class LLMJudge(Rater):
             if not all(isinstance(f, (RequestFailed, ParseFailure)) for f in failures):
                 raise failures[0]
             raise RequestFailed(f"no usable scores: {failures[0]}", 0)
+        answers = [r for r in results if not isinstance(r, BaseException)]
         totals: dict[int, list[float]] = {}
-        for scores, _ in results:
+        for scores, _ in answers:
             for distractor_id, score in scores.items():
                 totals.setdefault(distractor_id, []).append(score)
         mean = {d: sum(s) / len(s) for d, s in totals.items()}
         limit = self.config.acceptance.limit(list(mean.values()))
-        rationale = results[0][1]
+        rationale = answers[0][1]
         return [Judgement(d.id, mean[d.id] > limit, score=mean[d.id], limit=limit, rationale=rationale)
                 for d in item.distractors]
 
@@ -191,27 +193,31 @@ class LLMJudge(Rater):
 
     def _answered_keys(self) -> set[str]:
         with session_scope(self.engine) as session:
-            return set(session.execute(select(JudgeRequest.key).where(
-                JudgeRequest.model == self.endpoint.model, JudgeRequest.status == "ok")).scalars())
+            return set(session.execute(select(col(JudgeRequest.key)).where(
+                col(JudgeRequest.model) == self.endpoint.model, col(JudgeRequest.status) == "ok")).scalars())
 
     def _answer_of(self, key: str) -> tuple[list[float], str] | None:
         with session_scope(self.engine) as session:
-            row = session.execute(select(JudgeRequest.scores, JudgeRequest.rationale).where(
-                JudgeRequest.key == key, JudgeRequest.status == "ok").limit(1)).first()
+            row = session.execute(select(col(JudgeRequest.scores), col(JudgeRequest.rationale)).where(
+                col(JudgeRequest.key) == key, col(JudgeRequest.status) == "ok").limit(1)).first()
         return (json.loads(row.scores), row.rationale) if row else None
 
     def _record(self, key: str, item_id: int, order, status: str, *, reply: Reply | None = None, scores=None,
                 error: str | None = None, attempts: int | None = None) -> None:
         """Every request is queued for the writer thread as soon as it is answered, so a killed run never pays for
         a finished request twice (only the ones still in flight, or in the writer's queue, are sent again)."""
+        run = self.run
+        if run is None or run.records is None:
+            raise RaterError("The LLM judge rates only inside a run, which gives it a place for its records.",
+                             "this is a bug in rater")
         row = dict(
-            key=key, rater_id=self.run.rater_id, item_id=item_id, model=self.endpoint.model, status=status,
+            key=key, rater_id=run.rater_id, item_id=item_id, model=self.endpoint.model, status=status,
             response=reply.text if reply else None, rationale=rationale_of(reply.text) if reply else None,
             scores=json.dumps(scores) if scores else None, order=json.dumps([d.id for d in order]), error=error,
             prompt_tokens=reply.prompt_tokens if reply else 0, completion_tokens=reply.completion_tokens if reply else 0,
             latency_ms=reply.latency_ms if reply else 0, attempts=reply.attempts if reply else (attempts or 0),
             created_at=utcnow())
-        self.run.writer.submit(Row(JudgeRequest.__table__, row)).add_done_callback(self._recorded)
+        run.records.judge_request(row).add_done_callback(self._recorded)
 
     def _recorded(self, write: asyncio.Future) -> None:
         if not write.cancelled() and write.exception() is not None:

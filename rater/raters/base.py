@@ -4,23 +4,23 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from rater.core.domain import ItemView, Judgement, Revisit
+from rater.core.domain import ItemView, Judgement, Records, Revisit
 from rater.core.errors import RaterError
-from rater.store.writer import StoreWriter
 
 
 @dataclass(frozen=True)
 class RunStart:
-    """What a run starts with: the rater's id, the rating scope, the queue's size (for progress displays) and the
-    run's store writer, through which a rater may store its own records (an LLM judge's requests)."""
+    """What a run starts with: the rater's id, the rating scope, the queue's size (for progress displays) and
+    where the rater may keep records of its own (an LLM judge's requests)."""
 
     rater_id: int
     eval_set_id: int | None
     total: int  # items of the queue with something to rate
     pending: int  # of those, items with distractors this rater has not rated yet (with an overlap: items the
     #               study still needs ratings for)
-    writer: StoreWriter | None = None
-    overlap: int | None = None  # work shared out: each item goes to teachers until this many have rated it
+    records: Records | None = None
+    overlap: int | None = None  # work shared out, when the run started: each item goes to teachers until this many
+    #                             have rated it
 
 
 class StopRun(Exception):
@@ -37,7 +37,7 @@ class Rater(ABC):
 
     kind: ClassVar[str]
     default_name: ClassVar[str]
-    max_concurrency: ClassVar[int] = 1
+    max_concurrency: int = 1  # a class's default; a rater may set its own (the LLM judge's --concurrency)
     interactive: ClassVar[bool] = False
 
     def __init__(self, name: str | None = None) -> None:

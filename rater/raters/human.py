@@ -40,7 +40,8 @@ class HumanRater(Rater):
         return await self._ask(lambda presenter: presenter.present(item))
 
     async def exhausted(self) -> Revisit | None:
-        return await self._ask(lambda presenter: presenter.exhausted())
+        outcome = await self._ask(lambda presenter: presenter.exhausted())
+        return outcome if isinstance(outcome, Revisit) else None
 
     def save_failed(self, item: ItemView, error: RaterError) -> bool:
         if self.presenter is not None:
@@ -68,13 +69,14 @@ class HumanRater(Rater):
     def decide(self, outcome: list[Judgement] | Revisit) -> bool:
         """The teacher's answer to what is on screen: judgements (submit), [] (skip) or Revisit() (go back).
         False when nothing is being asked (a save is still running)."""
-        if not self.waiting:
+        decision = self._decision
+        if decision is None or decision.done():
             return False
-        self._decision.set_result(outcome)
+        decision.set_result(outcome)
         return True
 
     def stop(self) -> None:
         """End the run: at once when waiting for the teacher, else after the save in progress."""
         self._stopped = True
-        if self.waiting:
+        if self._decision is not None and not self._decision.done():
             self._decision.set_exception(StopRun())

@@ -42,7 +42,7 @@ class RulesRater(Rater):
 
     kind: ClassVar[str] = RaterKind.rule
     default_name: ClassVar[str] = "rules"
-    max_concurrency: ClassVar[int] = 8
+    max_concurrency = 8
 
     async def rate(self, item: ItemView) -> list[Judgement]:
         answer = normalised_words(item.answer)

@@ -8,12 +8,12 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select, update
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from rater.core.domain import RaterKind
 from rater.core.errors import InputError
 from rater.store.ratings import get_or_create_rater
-from rater.store.tables import Rater, TeacherAccess, utcnow
+from rater.store.tables import RaterRecord, TeacherAccess, saved_id, utcnow
 
 
 def token_hash(token: str) -> str:
@@ -23,33 +23,34 @@ def token_hash(token: str) -> str:
 def add_teacher(session: Session, *, name: str) -> str:
     """A new secret token for teacher `name` (registered as a teacher); shown once, stored only as a hash."""
     rater = get_or_create_rater(session, name=name, kind=RaterKind.human)
-    active = session.execute(select(TeacherAccess.id).where(TeacherAccess.rater_id == rater.id,
-                                                            TeacherAccess.revoked_at.is_(None))).first()
+    active = session.execute(select(col(TeacherAccess.id)).where(col(TeacherAccess.rater_id) == rater.id,
+                                                            col(TeacherAccess.revoked_at).is_(None))).first()
     if active:
         raise InputError(f"{name} already has a link.",
                          f"to give {name} a new one: `rater teachers revoke {name}`, then `rater teachers add {name}`")
     token = secrets.token_urlsafe(24)
-    session.add(TeacherAccess(rater_id=rater.id, token_sha256=token_hash(token)))
+    session.add(TeacherAccess(rater_id=saved_id(rater), token_sha256=token_hash(token)))
     return token
 
 
 def revoke_teacher(session: Session, *, name: str) -> int:
     """Revoke every active link of `name`; how many there were."""
-    rater_ids = select(Rater.id).where(Rater.name == name)
-    result = session.execute(update(TeacherAccess).where(TeacherAccess.rater_id.in_(rater_ids),
-                                                         TeacherAccess.revoked_at.is_(None)).values(revoked_at=utcnow()))
-    if not result.rowcount:
+    rater_ids = select(col(RaterRecord.id)).where(col(RaterRecord.name) == name)
+    revoked = session.execute(update(TeacherAccess).where(col(TeacherAccess.rater_id).in_(rater_ids),
+                                                          col(TeacherAccess.revoked_at).is_(None))
+                              .values(revoked_at=utcnow()).returning(col(TeacherAccess.id))).all()
+    if not revoked:
         raise InputError(f"{name} has no active link.", "`rater teachers list` shows who has one")
-    return result.rowcount
+    return len(revoked)
 
 
 def teacher_for_token(session: Session, token: str | None) -> str | None:
     """The teacher's name for a valid, unrevoked token; None for anything else."""
     if not token or len(token) > 200:
         return None
-    return session.execute(select(Rater.name).join(TeacherAccess, TeacherAccess.rater_id == Rater.id)
-                           .where(TeacherAccess.token_sha256 == token_hash(token),
-                                  TeacherAccess.revoked_at.is_(None))).scalar()
+    return session.execute(select(col(RaterRecord.name)).join(TeacherAccess, col(TeacherAccess.rater_id) == col(RaterRecord.id))
+                           .where(col(TeacherAccess.token_sha256) == token_hash(token),
+                                  col(TeacherAccess.revoked_at).is_(None))).scalar()
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,7 @@ class TeacherLink:
 
 
 def list_teachers(session: Session) -> list[TeacherLink]:
-    rows = session.execute(select(Rater.name, TeacherAccess.created_at, TeacherAccess.revoked_at)
-                           .join(TeacherAccess, TeacherAccess.rater_id == Rater.id)
-                           .order_by(Rater.name, TeacherAccess.created_at)).all()
+    rows = session.execute(select(col(RaterRecord.name), col(TeacherAccess.created_at), col(TeacherAccess.revoked_at))
+                           .join(TeacherAccess, col(TeacherAccess.rater_id) == col(RaterRecord.id))
+                           .order_by(col(RaterRecord.name), col(TeacherAccess.created_at))).all()
     return [TeacherLink(*row) for row in rows]

@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
@@ -299,16 +299,18 @@ def _sqlite_migration_engine(engine: Engine) -> Engine:
     return migrating
 
 
-def dialect_insert(session: Session, table):
+def dialect_insert(session: Session, table) -> Any:
     """INSERT with the backend's ON CONFLICT support (SQLite and PostgreSQL spell it alike in SQLAlchemy)."""
     name = session.get_bind().dialect.name
     if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    elif name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert
-    else:
-        raise StoreError(f"rater does not support {name} databases.", "use SQLite (a file path) or PostgreSQL")
-    return insert(table)
+        from sqlalchemy.dialects import postgresql
+
+        return postgresql.insert(table)
+    if name == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
+        return sqlite.insert(table)
+    raise StoreError(f"rater does not support {name} databases.", "use SQLite (a file path) or PostgreSQL")
 
 
 @contextmanager

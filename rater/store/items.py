@@ -5,7 +5,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
 from sqlalchemy import exists, func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from rater.core.domain import DistractorView, ItemView
 from rater.core.errors import InputError
@@ -40,24 +40,24 @@ class ItemFilter:
     def item_clauses(self) -> list:
         clauses = []
         if self.split and self.split != "all":
-            clauses.append(Item.split == self.split)
+            clauses.append(col(Item.split) == self.split)
         if self.dataset:
-            clauses.append(Item.dataset == self.dataset)
+            clauses.append(col(Item.dataset) == self.dataset)
         return clauses
 
     def distractor_clauses(self) -> list:
-        return [Distractor.source.in_(self.sources)] if self.sources else []
+        return [col(Distractor.source).in_(self.sources)] if self.sources else []
 
 
 def _unrated_distractor(rater_id: int, where: ItemFilter):
-    rated = exists().where(Rating.distractor_id == Distractor.id, Rating.rater_id == rater_id, rating_scope(None))
-    return exists().where(Distractor.item_id == Item.id, ~rated, *where.distractor_clauses())
+    rated = exists().where(col(Rating.distractor_id) == col(Distractor.id), col(Rating.rater_id) == rater_id, rating_scope(None))
+    return exists().where(col(Distractor.item_id) == col(Item.id), ~rated, *where.distractor_clauses())
 
 
 def unrated_item_ids(session: Session, *, rater_id: int, where: ItemFilter = ItemFilter(),
                      limit: int | None = None) -> list[int]:
     """Items, in id order, with at least one distractor this rater has not rated in preference rating."""
-    query = select(Item.id).where(_unrated_distractor(rater_id, where), *where.item_clauses()).order_by(Item.id)
+    query = select(col(Item.id)).where(_unrated_distractor(rater_id, where), *where.item_clauses()).order_by(col(Item.id))
     return list(session.execute(query.limit(limit)).scalars())
 
 
@@ -67,19 +67,19 @@ def item_views(session: Session, *, item_ids: Sequence[int], where: ItemFilter =
         return []
     texts = item_texts(session, item_ids)
     distractors: dict[int, list[DistractorView]] = {i: [] for i in item_ids}
-    for d in session.execute(select(Distractor.id, Distractor.item_id, Distractor.text, Distractor.source)
-                             .where(Distractor.item_id.in_(item_ids), *where.distractor_clauses())
-                             .order_by(Distractor.item_id, Distractor.source, Distractor.position, Distractor.id)):
+    for d in session.execute(select(col(Distractor.id), col(Distractor.item_id), col(Distractor.text), col(Distractor.source))
+                             .where(col(Distractor.item_id).in_(item_ids), *where.distractor_clauses())
+                             .order_by(col(Distractor.item_id), col(Distractor.source), col(Distractor.position), col(Distractor.id))):
         distractors[d.item_id].append(DistractorView(d.id, d.text, d.source))
     return [ItemView(i, *texts[i], tuple(distractors[i])) for i in item_ids if i in texts]
 
 
 def item_texts(session: Session, item_ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
     """(context, question, answer) by item id."""
-    texts = {}
+    texts: dict[int, tuple[str, str, str]] = {}
     for chunk in in_chunks(item_ids):
-        rows = session.execute(select(Item.id, Context.text, Item.question, Item.answer)
-                               .join(Context, Context.id == Item.context_id).where(Item.id.in_(chunk)))
+        rows = session.execute(select(col(Item.id), col(Context.text), col(Item.question), col(Item.answer))
+                               .join(Context, col(Context.id) == col(Item.context_id)).where(col(Item.id).in_(chunk)))
         texts.update((r[0], (r[1], r[2], r[3])) for r in rows)
     return texts
 
@@ -88,9 +88,9 @@ def eval_set_views(session: Session, *, eval_set_id: int) -> list[ItemView]:
     """The items of an evaluation set in its fixed order, each with exactly its slots' distractors (a distractor
     standing in two slots of one item is shown once)."""
     rows = session.execute(
-        select(EvalSlot.position, EvalSlot.item_id, Distractor.id, Distractor.text, Distractor.source)
-        .join(Distractor, Distractor.id == EvalSlot.distractor_id)
-        .where(EvalSlot.eval_set_id == eval_set_id).order_by(EvalSlot.position, EvalSlot.slot)).all()
+        select(col(EvalSlot.position), col(EvalSlot.item_id), col(Distractor.id), col(Distractor.text), col(Distractor.source))
+        .join(Distractor, col(Distractor.id) == col(EvalSlot.distractor_id))
+        .where(col(EvalSlot.eval_set_id) == eval_set_id).order_by(col(EvalSlot.position), col(EvalSlot.slot))).all()
     order: dict[int, int] = {}
     slots: dict[int, dict[int, DistractorView]] = {}
     for position, item_id, d_id, text, source in rows:
@@ -106,22 +106,22 @@ def count_items(session: Session) -> int:
 
 def count_items_without_distractors(session: Session, *, where: ItemFilter = ItemFilter()) -> int:
     """Items the filter selects that have no distractor (of the filter's sources) at all: nothing to rate."""
-    has_any = exists().where(Distractor.item_id == Item.id, *where.distractor_clauses())
+    has_any = exists().where(col(Distractor.item_id) == col(Item.id), *where.distractor_clauses())
     query = select(func.count()).select_from(Item).where(~has_any, *where.item_clauses())
     return session.execute(query).scalar_one()
 
 
 def count_items_with_distractors(session: Session, *, where: ItemFilter = ItemFilter()) -> int:
     """Items the filter selects that have something to rate: the N of a rating screen's n / N."""
-    has_any = exists().where(Distractor.item_id == Item.id, *where.distractor_clauses())
+    has_any = exists().where(col(Distractor.item_id) == col(Item.id), *where.distractor_clauses())
     return session.execute(select(func.count()).select_from(Item).where(has_any, *where.item_clauses())).scalar_one()
 
 
 def items_by_split(session: Session, *, dataset: str | None = None) -> dict[str, int]:
     """Items per split ("none" for items never split)."""
-    query = select(func.coalesce(Item.split, "none"), func.count()).group_by(Item.split)
+    query = select(func.coalesce(col(Item.split), "none"), func.count()).group_by(col(Item.split))
     if dataset:
-        query = query.where(Item.dataset == dataset)
+        query = query.where(col(Item.dataset) == dataset)
     return {split: count for split, count in sorted(session.execute(query).all())}
 
 
@@ -141,7 +141,7 @@ def check_split_has_items(session: Session, split: str | None, *, dataset: str |
 
 def check_sources(session: Session, sources: Sequence[str]) -> None:
     """Every named source must have distractors; the error lists the sources there are."""
-    known = set(session.execute(select(Distractor.source).distinct()).scalars())
+    known = set(session.execute(select(col(Distractor.source)).distinct()).scalars())
     unknown = [s for s in sources if s not in known]
     if unknown:
         raise InputError(f"No distractors from source {', '.join(map(repr, unknown))} in this database.",

@@ -7,21 +7,22 @@ import json
 from typing import Iterable, Sequence
 
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from rater.core.domain import Judgement
 from rater.core.errors import InputError
 from rater.store.engine import dialect_insert
 from rater.store.items import ItemFilter
-from rater.store.tables import Distractor, EvalSet, Rater, Rating, RatingHistory, rating_scope, utcnow
+from rater.store.tables import Distractor, EvalSet, RaterRecord, Rating, RatingHistory, rating_scope, saved_id, utcnow
 
 
-def get_or_create_rater(session: Session, *, name: str, kind: str, settings: dict | None = None) -> Rater:
+def get_or_create_rater(session: Session, *, name: str, kind: str, settings: dict | None = None) -> RaterRecord:
     """The rater named `name`, created when new; a name that belongs to a rater of another kind is refused, so
     rule or judge ratings never land under a teacher's name."""
-    session.execute(dialect_insert(session, Rater).values(name=name, kind=kind, settings=json.dumps(
+    session.execute(dialect_insert(session, RaterRecord).values(name=name, kind=kind, settings=json.dumps(
         settings or {}, sort_keys=True)).on_conflict_do_nothing(index_elements=["name"]))
     rater = find_rater(session, name=name)
+    assert rater is not None  # inserted above, or there already
     if rater.kind != kind:
         raise InputError(f"The rater name {name!r} belongs to a rater of kind {rater.kind!r}; {kind} ratings cannot "
                          "be stored under it.", "pass another name with --as")
@@ -32,15 +33,15 @@ def get_or_create_rater(session: Session, *, name: str, kind: str, settings: dic
 
 def check_raters(session: Session, names: Sequence[str]) -> None:
     """Every named rater must exist; the error lists the raters there are."""
-    known = set(session.execute(select(Rater.name)).scalars())
+    known = set(session.execute(select(col(RaterRecord.name))).scalars())
     unknown = [n for n in names if n not in known]
     if unknown:
         raise InputError(f"No rater named {', '.join(map(repr, unknown))} in this database.",
                          f"raters here: {', '.join(sorted(known)) or 'none (nobody has rated yet)'}")
 
 
-def find_rater(session: Session, *, name: str) -> Rater | None:
-    return session.execute(select(Rater).where(Rater.name == name)).scalars().first()
+def find_rater(session: Session, *, name: str) -> RaterRecord | None:
+    return session.execute(select(RaterRecord).where(col(RaterRecord.name) == name)).scalars().first()
 
 
 def _rating_fields(judgement: Judgement) -> dict:
@@ -77,9 +78,10 @@ def save_many_judgements(session: Session, *, rater_id: int, eval_set_id: int | 
     rows = [dict(distractor_id=d, rater_id=rater_id, item_id=item_id, eval_set_id=eval_set_id, created_at=now,
                  updated_at=now, revision=1, **_rating_fields(j)) for d, (item_id, j) in first.items()]
     key = ["distractor_id", "rater_id"] + (["eval_set_id"] if eval_set_id is not None else [])
-    where = Rating.eval_set_id.is_(None) if eval_set_id is None else Rating.eval_set_id.is_not(None)
-    statement = (dialect_insert(session, Rating.__table__).on_conflict_do_nothing(index_elements=key, index_where=where)
-                 .returning(Rating.__table__.c.distractor_id))
+    where = col(Rating.eval_set_id).is_(None) if eval_set_id is None else col(Rating.eval_set_id).is_not(None)
+    table = Rating.__table__  # type: ignore[attr-defined]
+    statement = (dialect_insert(session, table).on_conflict_do_nothing(index_elements=key, index_where=where)
+                 .returning(table.c.distractor_id))
     inserted = set(session.connection().execute(statement, rows).scalars())
     replaced = [j for d, (_, j) in first.items() if d not in inserted] + again
     if replaced:
@@ -88,8 +90,8 @@ def save_many_judgements(session: Session, *, rater_id: int, eval_set_id: int | 
 
 def _replace(session: Session, rater_id: int, eval_set_id: int | None, judgements: Sequence[Judgement], now) -> None:
     current = {r.distractor_id: r for r in session.execute(
-        select(Rating).where(Rating.rater_id == rater_id, rating_scope(eval_set_id),
-                             Rating.distractor_id.in_([j.distractor_id for j in judgements]))
+        select(Rating).where(col(Rating.rater_id) == rater_id, rating_scope(eval_set_id),
+                             col(Rating.distractor_id).in_([j.distractor_id for j in judgements]))
         .with_for_update()).scalars()}
     for judgement in judgements:
         replace_rating(session, current[judgement.distractor_id], now, **_rating_fields(judgement))
@@ -97,7 +99,7 @@ def _replace(session: Session, rater_id: int, eval_set_id: int | None, judgement
 
 def replace_rating(session: Session, rating: Rating, now, **fields) -> None:
     """Keep `rating` as it was in rating_history, then give it `fields`, the next revision and `now`."""
-    session.add(RatingHistory(rating_id=rating.id, revision=rating.revision, rated_at=rating.updated_at,
+    session.add(RatingHistory(rating_id=saved_id(rating), revision=rating.revision, rated_at=rating.updated_at,
                               replaced_at=now, accepted=rating.accepted, score=rating.score, limit=rating.limit,
                               reason=rating.reason, rationale=rating.rationale))
     for name, value in fields.items():
@@ -111,14 +113,14 @@ def rated_distractor_ids(session: Session, *, rater_id: int, distractor_ids: Ite
     ids = list(distractor_ids)
     if not ids:
         return set()
-    return set(session.execute(select(Rating.distractor_id).where(
-        Rating.rater_id == rater_id, rating_scope(eval_set_id), Rating.distractor_id.in_(ids))).scalars())
+    return set(session.execute(select(col(Rating.distractor_id)).where(
+        col(Rating.rater_id) == rater_id, rating_scope(eval_set_id), col(Rating.distractor_id).in_(ids))).scalars())
 
 
 def ratings_of_item(session: Session, *, rater_id: int, item_id: int,
                     eval_set_id: int | None = None) -> dict[int, Judgement]:
     """This rater's current judgements of one item, by distractor id."""
-    rows = session.execute(select(Rating).where(Rating.rater_id == rater_id, Rating.item_id == item_id,
+    rows = session.execute(select(Rating).where(col(Rating.rater_id) == rater_id, col(Rating.item_id) == item_id,
                                                 rating_scope(eval_set_id)))
     return {r.distractor_id: Judgement(r.distractor_id, r.accepted, r.score, r.limit, r.reason, r.rationale)
             for r in rows.scalars()}
@@ -126,8 +128,8 @@ def ratings_of_item(session: Session, *, rater_id: int, item_id: int,
 
 def rater_acceptance(session: Session, *, rater_id: int, eval_set_id: int | None = None) -> tuple[int, int]:
     """(accepted, rated) over everything this rater has rated in the scope."""
-    accepted, rated = session.execute(select(func.count().filter(Rating.accepted), func.count())
-                                      .where(Rating.rater_id == rater_id, rating_scope(eval_set_id))).one()
+    accepted, rated = session.execute(select(func.count().filter(col(Rating.accepted)), func.count())
+                                      .where(col(Rating.rater_id) == rater_id, rating_scope(eval_set_id))).one()
     return int(accepted or 0), int(rated)
 
 
@@ -135,9 +137,9 @@ def eval_set_id_of(session: Session, name: str | None) -> int | None:
     """The id of the evaluation set `name` (None for preference rating); an unknown name is an error."""
     if name is None:
         return None
-    found = session.execute(select(EvalSet.id).where(EvalSet.name == name)).scalar()
+    found = session.execute(select(col(EvalSet.id)).where(col(EvalSet.name) == name)).scalar()
     if found is None:
-        names = ", ".join(session.execute(select(EvalSet.name).order_by(EvalSet.name)).scalars()) or "none"
+        names = ", ".join(session.execute(select(col(EvalSet.name)).order_by(col(EvalSet.name))).scalars()) or "none"
         raise InputError(f"No evaluation set named {name!r}.", f"sets here: {names}; build one with `rater eval build`")
     return found
 
@@ -145,21 +147,21 @@ def eval_set_id_of(session: Session, name: str | None) -> int | None:
 def rated_item_ids(session: Session, *, rater_names: Sequence[str] = (), where: ItemFilter = ItemFilter(),
                    eval_set_id: int | None = None) -> list[int]:
     """Items with at least one rating in the scope by the named raters (any rater when none are named)."""
-    query = (select(Rating.item_id).join(Distractor, Distractor.id == Rating.distractor_id)
+    query = (select(col(Rating.item_id)).join(Distractor, col(Distractor.id) == col(Rating.distractor_id))
              .where(rating_scope(eval_set_id), *where.distractor_clauses()).distinct())
     if rater_names:
-        query = query.join(Rater, Rater.id == Rating.rater_id).where(Rater.name.in_(rater_names))
+        query = query.join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id)).where(col(RaterRecord.name).in_(rater_names))
     return sorted(session.execute(query).scalars())
 
 
 def item_ratings(session: Session, *, item_id: int, rater_names: Sequence[str] = (),
                  eval_set_id: int | None = None) -> dict[int, dict[str, Judgement]]:
     """{distractor id: {rater name: judgement}} for one item in the scope."""
-    query = (select(Rating.distractor_id, Rater.name, Rating.accepted, Rating.score, Rating.limit, Rating.reason,
-                    Rating.rationale).join(Rater, Rater.id == Rating.rater_id)
-             .where(Rating.item_id == item_id, rating_scope(eval_set_id)))
+    query = (select(col(Rating.distractor_id), col(RaterRecord.name), col(Rating.accepted), col(Rating.score), col(Rating.limit), col(Rating.reason),
+                    col(Rating.rationale)).join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id))
+             .where(col(Rating.item_id) == item_id, rating_scope(eval_set_id)))
     if rater_names:
-        query = query.where(Rater.name.in_(rater_names))
+        query = query.where(col(RaterRecord.name).in_(rater_names))
     cells: dict[int, dict[str, Judgement]] = {}
     for d_id, name, *fields in session.execute(query):
         cells.setdefault(d_id, {})[name] = Judgement(d_id, *fields)
@@ -170,9 +172,9 @@ def disagreement_item_ids(session: Session, *, item_ids: Sequence[int], rater_na
                           eval_set_id: int | None = None) -> list[int]:
     """Of `item_ids`, those with a distractor that the (named) raters judged differently, in one query (no IN
     list, so any number of items works)."""
-    query = (select(Rating.item_id).join(Rater, Rater.id == Rating.rater_id).where(rating_scope(eval_set_id))
-             .group_by(Rating.item_id, Rating.distractor_id).having(func.count(func.distinct(Rating.accepted)) > 1))
+    query = (select(col(Rating.item_id)).join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id)).where(rating_scope(eval_set_id))
+             .group_by(col(Rating.item_id), col(Rating.distractor_id)).having(func.count(func.distinct(col(Rating.accepted))) > 1))
     if rater_names:
-        query = query.where(Rater.name.in_(rater_names))
+        query = query.where(col(RaterRecord.name).in_(rater_names))
     found = set(session.execute(query).scalars())
     return [i for i in item_ids if i in found]

@@ -3,12 +3,20 @@
 from datetime import datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import Index, Text, UniqueConstraint
-from sqlmodel import Field, SQLModel
+from sqlalchemy import ColumnElement, Index, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel, col
 
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
+
+
+def saved_id(record: SQLModel) -> int:
+    """The id of a record that is in the database (flushed); SQLModel types every `id` as `int | None`."""
+    found = getattr(record, "id", None)
+    if found is None:
+        raise ValueError(f"{type(record).__name__} has no id yet: flush it first")
+    return found
 
 
 class Split(StrEnum):
@@ -57,13 +65,16 @@ class Distractor(DistractorBase, table=True):
     key: str = Field(max_length=64)  # sha256 of the text
 
 
-class RaterBase(SQLModel):
+class RaterRecordBase(SQLModel):
     name: str = Field(max_length=200, unique=True)
     kind: str = Field(max_length=16)
     settings: str = Field(default="{}", sa_type=Text)
 
 
-class Rater(RaterBase, table=True):
+class RaterRecord(RaterRecordBase, table=True):
+    """A rater's row (table `rater`): its name, kind and settings. `Rater` is the interface (rater/raters/base.py)."""
+
+    __tablename__ = "rater"
     id: int | None = Field(default=None, primary_key=True)
 
 
@@ -89,9 +100,9 @@ class Rating(RatingBase, table=True):
     revision: int = Field(default=1, sa_column_kwargs={"server_default": "1"})  # how many times this rater has rated this distractor
 
 
-def rating_scope(eval_set_id: int | None):
+def rating_scope(eval_set_id: int | None) -> ColumnElement[bool]:
     """The condition that selects one scope's ratings: preference rating (None) or one evaluation set."""
-    return Rating.eval_set_id.is_(None) if eval_set_id is None else Rating.eval_set_id == eval_set_id
+    return col(Rating.eval_set_id).is_(None) if eval_set_id is None else col(Rating.eval_set_id) == eval_set_id
 
 
 class RatingHistory(RatingBase, table=True):
@@ -127,16 +138,18 @@ class EvalSlot(SQLModel, table=True):
     distractor_id: int = Field(foreign_key="distractor.id")
 
 
-Index("ix_rating_rater_item", Rating.rater_id, Rating.item_id)
-Index("ix_rating_item", Rating.item_id, Rating.rater_id)  # one item's ratings (browse, the rating screen)
+_RATING = Rating.__table__.c  # type: ignore[attr-defined]  # (SQLModel declares __table__ only at run time)
+Index("ix_rating_rater_item", _RATING.rater_id, _RATING.item_id)
+Index("ix_rating_item", _RATING.item_id, _RATING.rater_id)  # one item's ratings (browse, the rating screen)
 # One current rating per distractor and rater in each scope: preference rating, and each evaluation set.
-_PREFERENCE = Rating.eval_set_id.is_(None)
-_EVALUATION = Rating.eval_set_id.is_not(None)
-Index("uq_rating_preference", Rating.distractor_id, Rating.rater_id, unique=True,
+_PREFERENCE = _RATING.eval_set_id.is_(None)
+_EVALUATION = _RATING.eval_set_id.is_not(None)
+Index("uq_rating_preference", _RATING.distractor_id, _RATING.rater_id, unique=True,
       sqlite_where=_PREFERENCE, postgresql_where=_PREFERENCE)
-Index("uq_rating_evaluation", Rating.distractor_id, Rating.rater_id, Rating.eval_set_id, unique=True,
+Index("uq_rating_evaluation", _RATING.distractor_id, _RATING.rater_id, _RATING.eval_set_id, unique=True,
       sqlite_where=_EVALUATION, postgresql_where=_EVALUATION)
-Index("ix_distractor_item_source", Distractor.item_id, Distractor.source)
+_DISTRACTOR = Distractor.__table__.c  # type: ignore[attr-defined]
+Index("ix_distractor_item_source", _DISTRACTOR.item_id, _DISTRACTOR.source)
 
 
 class JudgeRequest(SQLModel, table=True):

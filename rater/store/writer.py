@@ -17,8 +17,8 @@ from sqlmodel import Session
 
 from rater.core.domain import Judgement
 from rater.store.engine import session_scope
-from rater.store.leases import release_leases
 from rater.store.ratings import save_many_judgements
+from rater.store.study import release_leases
 
 MAX_BATCH = 512
 _STOP = object()

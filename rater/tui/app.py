@@ -22,8 +22,9 @@ from rater.raters.human import HumanRater
 from rater.raters.runner import Queue, run_rater
 from rater.store.engine import session_scope
 from rater.store.items import count_items_without_distractors
-from rater.store.leases import items_lacking, overlap_progress
 from rater.store.ratings import eval_set_id_of, get_or_create_rater, rater_acceptance
+from rater.store.study import Study
+from rater.store.tables import saved_id
 from rater.tui.screens import ErrorScreen, InstructionsScreen, ReasonScreen, SummaryScreen
 from rater.tui.widgets import PAGE_SIZE, ContextPanel, ItemPanel
 
@@ -97,20 +98,18 @@ class RatingApp(App[None]):
     CSS_PATH = "rater.tcss"
     TITLE = "rater"
     BINDINGS = [
-        *[Binding(str(n), f"toggle({n - 1})", "Tick", show=n == 1, key_display="1-9", id=f"rate.toggle{n}")
+        *[Binding(str(n), f"tick({n - 1})", "Tick", show=n == 1, key_display="1-9", id=f"rate.toggle{n}")
           for n in range(1, PAGE_SIZE + 1)],
         Binding("space,enter", "submit", "Submit", key_display="space", id="rate.submit"),
-        Binding("backspace", "back", "Back", id="rate.back"),
+        Binding("backspace", "previous", "Back", id="rate.back"),
         Binding("s", "skip", "Skip", id="rate.skip"),
         Binding("r", "reason", "Reason", id="rate.reason"),
         Binding("right,greater_than_sign", "page(1)", "Page", key_display="→", id="rate.next_page"),
         Binding("left,less_than_sign", "page(-1)", "Page", show=False, id="rate.previous_page"),
         Binding("c", "context", "Context", id="rate.context"),
         Binding("question_mark", "instructions", "Help", key_display="?", id="rate.help"),
-        Binding("escape", "quit", "Quit", key_display="esc", id="rate.quit"),
+        Binding("escape", "leave", "Quit", key_display="esc", id="rate.quit"),
     ]
-    # keys pressed while a save is running are kept and applied, in order, to the next item
-    BUFFERED = {"toggle", "submit", "back", "skip", "reason", "page"}
 
     def __init__(self, engine: Engine, rater: HumanRater, queue: Queue, *, blind: bool = False,
                  show_instructions: bool = False) -> None:
@@ -126,6 +125,7 @@ class RatingApp(App[None]):
         self.saving = False
         self.nothing_left = False  # the summary is up: nothing is left to rate
         self.tally = Tally()
+        self.overlap: int | None = None  # work shared out: K as the study had it when the run started
 
     def compose(self) -> ComposeResult:
         yield Static("loading…", id="status")
@@ -166,17 +166,18 @@ class RatingApp(App[None]):
     def _before(self) -> int:
         """This rater's acceptance so far (for the status line) and how many items have nothing to rate."""
         with session_scope(self.engine) as session:
-            rater_id = get_or_create_rater(session, name=self.rater.name, kind=self.rater.kind).id
+            rater_id = saved_id(get_or_create_rater(session, name=self.rater.name, kind=self.rater.kind))
             eval_set_id = eval_set_id_of(session, self.queue.eval_set)
             self.tally.accepted_before, self.tally.judged_before = rater_acceptance(
                 session, rater_id=rater_id, eval_set_id=eval_set_id)
-            if self.queue.overlap is not None:  # the teacher's own count: items rated in this study so far
-                self.tally.before = overlap_progress(session, eval_set_id=eval_set_id, where=self.queue.where,
-                                                     overlap=self.queue.overlap).by_teacher.get(self.rater.name, 0)
+            progress = Study(eval_set_id, self.queue.where).progress(session)
+            if progress is not None:  # work shared out: the teacher's own count of items rated in this study so far
+                self.tally.before = progress.by_teacher.get(self.rater.name, 0)
             return 0 if self.queue.eval_set else count_items_without_distractors(session, where=self.queue.where)
 
     def _started(self, start: RunStart) -> None:
         self.tally.total = start.total
+        self.overlap = start.overlap
         if start.overlap is None:
             self.tally.before = start.total - start.pending
         else:
@@ -185,11 +186,10 @@ class RatingApp(App[None]):
     def _count_needed(self) -> None:
         """Work shared out: what the study still needs, counted again after each save (other teachers rate too)."""
         with session_scope(self.engine) as session:
-            needed = items_lacking(session, eval_set_id=eval_set_id_of(session, self.queue.eval_set),
-                                   where=self.queue.where, overlap=self.queue.overlap)
+            needed = Study.named(session, self.queue.eval_set, self.queue.where).lacking(session)
         self.call_from_thread(self._show_needed, needed)
 
-    def _show_needed(self, needed: int) -> None:
+    def _show_needed(self, needed: int | None) -> None:
         """The count may arrive after the next item is shown: show it then."""
         self.tally.needed = needed
         if self.shown is not None:
@@ -202,7 +202,7 @@ class RatingApp(App[None]):
             self.tally.items += 1
             self.tally.judgements += len(judgements)
             self.tally.accepted += sum(j.accepted for j in judgements)
-        if self.queue.overlap is not None:
+        if self.overlap is not None:
             self.run_worker(self._count_needed, thread=True, group="count", exclusive=True, exit_on_error=False)
 
     def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
@@ -228,11 +228,11 @@ class RatingApp(App[None]):
             kept = ([bool(saved.get(d.id) and saved[d.id].accepted) for d in item.distractors],
                     [saved[d.id].reason if d.id in saved else None for d in item.distractors])
         paged = self.shown is not None and self.shown.pages > 1
-        self.shown = Shown(item, *kept)
+        self.shown = shown = Shown(item, *kept)
         self.saving = False
         self.nothing_left = False  # (back from the summary)
-        self._refresh_item()
-        if paged != (self.shown.pages > 1):
+        self._refresh_item(shown)
+        if paged != (shown.pages > 1):
             self.refresh_bindings()  # the footer shows the page keys only for items with several pages
         while self.typeahead and self.shown is not None:
             action, args = self.typeahead.popleft()
@@ -248,8 +248,8 @@ class RatingApp(App[None]):
         self.nothing_left = True
         self.typeahead.clear()
         t = self.tally
-        headline = (f"[b]All {t.total} items are rated.[/b]" if self.queue.overlap is None else
-                    f"[b]Nothing is left for you.[/b] Every other item has {self.queue.overlap} teachers' ratings, "
+        headline = (f"[b]All {t.total} items are rated.[/b]" if self.overlap is None else
+                    f"[b]Nothing is left for you.[/b] Every other item has {self.overlap} teachers' ratings, "
                     "or other teachers have it open.")
         text = (f"{headline}\n\nThis session: {t.items} items, "
                 f"{t.judgements} distractors, {t.rate:.0%} accepted.\n\n"
@@ -262,16 +262,14 @@ class RatingApp(App[None]):
 
     # display -----------------------------------------------------------------------------------------------
 
-    def _refresh_item(self) -> None:
-        shown = self.shown
+    def _refresh_item(self, shown: Shown) -> None:
         first = shown.page * PAGE_SIZE
         page = list(zip(shown.item.distractors, shown.ticked, shown.reasons))[first:first + PAGE_SIZE]
         self.query_one(ItemPanel).show(shown.item.question, shown.item.answer, shown.item.context,
                                        [(d.text, t, r) for d, t, r in page])
         self._status()
 
-    def _refresh_ticks(self) -> None:
-        shown = self.shown
+    def _refresh_ticks(self, shown: Shown) -> None:
         first = shown.page * PAGE_SIZE
         self.query_one(ItemPanel).refresh_options(shown.ticked[first:first + PAGE_SIZE],
                                                   shown.reasons[first:first + PAGE_SIZE])
@@ -287,7 +285,7 @@ class RatingApp(App[None]):
             notes.append(("   reviewing an earlier item", "bold yellow"))
         if self.saving:
             notes.append(("   saving…", "italic"))
-        if self.queue.overlap is None:
+        if self.overlap is None:
             where = (f"{min(t.before + t.items + 1, t.total)} / {t.total}", "bold")
         else:  # work shared out: the teacher's own count, and what the study still needs
             needed = f"; the study needs {t.needed} more" if t.needed is not None else ""
@@ -302,56 +300,53 @@ class RatingApp(App[None]):
             return self.shown is not None and self.shown.pages > 1
         return True
 
-    def _buffered(self, action: str, *args) -> bool:
-        """True when no item is on screen (a save runs, or the next item is on its way): the key is kept for the
-        next item; once nothing is left to rate it is dropped."""
-        if self.shown is not None:
-            return False
-        if not self.nothing_left:
+    def _on_screen(self, action: str, *args) -> Shown | None:
+        """The item on screen; None when there is none (a save runs, or the next item is on its way): then the key
+        is kept for the next item, or dropped once nothing is left to rate."""
+        if self.shown is None and not self.nothing_left:
             self.typeahead.append((action, args))
-        return True
+        return self.shown
 
     def on_key(self, event: events.Key) -> None:
         if event.key not in ("r", *map(str, range(1, PAGE_SIZE + 1))):
             self.choosing_reason = False  # `r` waits for a number; any other key cancels it
 
-    def action_toggle(self, index: int) -> None:
-        if self._buffered("toggle", index):
+    def action_tick(self, index: int) -> None:
+        if (shown := self._on_screen("tick", index)) is None:
             return
-        index += self.shown.page * PAGE_SIZE
+        index += shown.page * PAGE_SIZE
         if self.choosing_reason:
             self.choosing_reason = False
-            self._ask_reason(index)
+            self._ask_reason(shown, index)
             return
-        if index < len(self.shown.ticked):
-            self.shown.ticked[index] = not self.shown.ticked[index]
-            if self.shown.ticked[index]:
-                self.shown.reasons[index] = None  # an accepted distractor has no rejection reason
-            self._refresh_ticks()
+        if index < len(shown.ticked):
+            shown.ticked[index] = not shown.ticked[index]
+            if shown.ticked[index]:
+                shown.reasons[index] = None  # an accepted distractor has no rejection reason
+            self._refresh_ticks(shown)
 
     def action_submit(self) -> None:
-        if self._buffered("submit"):
+        if (shown := self._on_screen("submit")) is None:
             return
-        shown = self.shown
         self.unsaved[shown.item.id] = (shown.ticked, shown.reasons)  # kept until the save is confirmed
         self._leave(shown.judgements(), saving=True)
 
     def action_skip(self) -> None:
-        if self._buffered("skip"):
+        if (shown := self._on_screen("skip")) is None:
             return
-        self.unsaved[self.shown.item.id] = (self.shown.ticked, self.shown.reasons)
+        self.unsaved[shown.item.id] = (shown.ticked, shown.reasons)
         self._leave([])
 
-    def action_back(self) -> None:
-        if self._buffered("back"):
+    def action_previous(self) -> None:
+        if (shown := self._on_screen("previous")) is None:
             return
-        if not self.shown.item.earlier:
+        if not shown.item.earlier:
             self.notify("This is the first item of the session.")
             return
-        self.unsaved[self.shown.item.id] = (self.shown.ticked, self.shown.reasons)
+        self.unsaved[shown.item.id] = (shown.ticked, shown.reasons)
         self._leave(Revisit())
 
-    def _leave(self, outcome, saving: bool = False) -> None:
+    def _leave(self, outcome: list[Judgement] | Revisit, saving: bool = False) -> None:
         self.choosing_reason = False
         if self.rater.decide(outcome):
             self.shown = None
@@ -364,13 +359,12 @@ class RatingApp(App[None]):
             self._status()
 
     def action_reason(self) -> None:
-        if self._buffered("reason"):
+        if self._on_screen("reason") is None:
             return
         self.choosing_reason = True
         self.notify("Press the number of the distractor to give a rejection reason.", timeout=3)
 
-    def _ask_reason(self, index: int) -> None:
-        shown = self.shown
+    def _ask_reason(self, shown: Shown, index: int) -> None:
         if index >= len(shown.item.distractors):
             return
 
@@ -378,17 +372,17 @@ class RatingApp(App[None]):
             if reason and self.shown is shown:
                 shown.reasons[index] = reason
                 shown.ticked[index] = False
-                self._refresh_ticks()
+                self._refresh_ticks(shown)
 
         self.push_screen(ReasonScreen(index % PAGE_SIZE + 1, shown.item.distractors[index].text), chosen)
 
     def action_page(self, step: int) -> None:
-        if self._buffered("page", step):
+        if (shown := self._on_screen("page", step)) is None:
             return
-        page = max(0, min(self.shown.pages - 1, self.shown.page + step))
-        if page != self.shown.page:
-            self.shown.page = page
-            self._refresh_item()
+        page = max(0, min(shown.pages - 1, shown.page + step))
+        if page != shown.page:
+            shown.page = page
+            self._refresh_item(shown)
 
     def action_context(self) -> None:
         panel = self.query_one(ContextPanel)
@@ -399,7 +393,7 @@ class RatingApp(App[None]):
     def action_instructions(self) -> None:
         self.push_screen(InstructionsScreen("evaluation.md" if self.blind else "rating.md"))
 
-    def action_quit(self) -> None:
+    def action_leave(self) -> None:
         """Leave: at once when the teacher is being asked, else as soon as the save in progress is done."""
         self.typeahead.clear()
         self.rater.stop()

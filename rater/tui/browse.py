@@ -1,5 +1,7 @@
 """The read-only browse screen: every rater's judgements of an item side by side, with a disagreement filter."""
 
+from typing import Sequence
+
 from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
@@ -130,6 +132,6 @@ def ratings_table(view: ItemView, cells: dict[int, dict[str, Judgement]], raters
     return table
 
 
-def build_browse_app(engine: Engine, *, rater_names: list[str] = (), where: ItemFilter = ItemFilter(),
+def build_browse_app(engine: Engine, *, rater_names: Sequence[str] = (), where: ItemFilter = ItemFilter(),
                      eval_set: str | None = None) -> BrowseApp:
     return BrowseApp(engine, rater_names=list(rater_names), where=where, eval_set=eval_set)

@@ -62,7 +62,8 @@ class ReasonScreen(ModalScreen[str | None]):
             self._choose(list(Reason)[int(event.character) - 1].value if event.character != "6" else "other")
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
-        self._choose(event.option.id)
+        if event.option.id is not None:
+            self._choose(event.option.id)
 
     def _choose(self, choice: str) -> None:
         if choice != "other":

@@ -89,10 +89,11 @@ class RatingServer(Server):
                 await websocket.close(code=4403, message=b"link revoked")
                 return
 
-    async def handle_websocket(self, request: web.Request) -> web.StreamResponse:
+    async def handle_websocket(self, request: web.Request) -> web.StreamResponse:  # type: ignore[override]
+        # (textual-serve's handler always upgrades; this one answers a request without a valid token with a page)
         token = request.cookies.get(COOKIE)
         teacher = await self.teacher(token)
-        if teacher is None:
+        if teacher is None or token is None:
             return self._not_allowed()
         websocket = web.WebSocketResponse(heartbeat=15)
         width = to_int(request.query.get("width", "80"), 80)
@@ -102,8 +103,11 @@ class RatingServer(Server):
         try:
             await websocket.prepare(request)
             watch = asyncio.create_task(self.watch_link(token, teacher, websocket))
+            async def close() -> None:
+                await websocket.close()
+
             service = AppService(self.screen_command(teacher), write_bytes=websocket.send_bytes,
-                                 write_str=websocket.send_str, close=websocket.close,
+                                 write_str=websocket.send_str, close=close,
                                  download_manager=self.download_manager, debug=self.debug)
             self.screens_started += 1
             log.info("screen %d opened for %s", self.screens_started, teacher)

@@ -84,6 +84,7 @@ def parse_pref(data: Any, path: Path, dataset: str, source: str = "sft") -> Impo
 
 
 def _pair(row: dict, where: str) -> tuple[str, str]:
+    pair: object
     if "chosen" in row:
         pair = [text_field(row, "chosen", where), text_field(row, "rejected", where)]
     else:

@@ -26,7 +26,7 @@ def detect(data: Any) -> bool:
 
 def parse(data: Any, path: Path, dataset: str) -> ImportBatch:
     items: list[NewItem] = []
-    records = _records(data)
+    records = _records(data) or []
     for index, record in enumerate(records):
         where = f"{path}: record {index}"
         context = text_field(record, "context", where)
@@ -40,7 +40,7 @@ def parse(data: Any, path: Path, dataset: str) -> ImportBatch:
 def _group_item(group: Any, context: str, where: str, key: str) -> NewItem | None:
     if not isinstance(group, list):
         raise InputError(f"{where}: a group must be a list of annotations.", "fix that group")
-    parts = {"Question": [], "Correct answer": [], "Distractor": []}
+    parts: dict[str, list[str]] = {"Question": [], "Correct answer": [], "Distractor": []}
     for number, entry in enumerate(sorted(group, key=lambda e: _order(e, where))):
         at = f"{where}, annotation {number}"
         name = entry["marker"].get("name")

@@ -1,5 +1,4 @@
-"""Teachers without a terminal: `rater serve` puts the rating screen in their browsers, and `rater teachers`
-hands out (and revokes) their personal links."""
+"""`rater serve`: the rating screen in teachers' browsers."""
 
 import errno
 import ipaddress
@@ -10,14 +9,10 @@ from typing import List, Optional
 import typer
 
 from rater.cli import app
-from rater.cli.teacher import OVERLAP_HELP, run_overlap
+from rater.cli.rate import OVERLAP_HELP, run_overlap
 from rater.core.errors import InputError
-from rater.store.access import add_teacher, list_teachers, revoke_teacher
+from rater.store.access import list_teachers
 from rater.store.engine import session_scope
-
-teachers_app = typer.Typer(help="Teachers' personal links for the browser screen: add, list, revoke.")
-app.add_typer(teachers_app, name="teachers")
-DEFAULT_URL = "http://127.0.0.1:8000"
 
 
 def _loopback(host: str) -> bool:
@@ -44,37 +39,8 @@ def _check_address(host: str, port: int) -> None:
                errno.EACCES: f"port {port} needs administrator rights: pass --port 1024 or above",
                errno.EADDRNOTAVAIL: f"{host} is not an address of this machine: pass --host 127.0.0.1 (or 0.0.0.0)"}
         reason = os.strerror(error.errno) if error.errno and error.errno > 0 else str(error)
-        raise InputError(f"Cannot listen on {host}:{port}: {reason}.", fix.get(error.errno, "pass another --host or --port"))
-
-
-@teachers_app.command("add")
-def teachers_add(ctx: typer.Context, name: str = typer.Argument(..., help="The teacher's rater name."),
-                 url: str = typer.Option(DEFAULT_URL, help="The address teachers reach `rater serve` at.")) -> None:
-    """Give a teacher a personal link (shown once; only a hash of its secret is stored)."""
-    with session_scope(ctx.obj.engine) as session:
-        token = add_teacher(session, name=name)
-    ctx.obj.console.print(f"Personal link for [b]{name}[/b] (send it to them only; it is shown once):")
-    ctx.obj.console.print(f"{url.rstrip('/')}/t/{token}", soft_wrap=True, highlight=False)
-
-
-@teachers_app.command("list")
-def teachers_list(ctx: typer.Context) -> None:
-    """Teachers with links, and whether each link is active."""
-    with session_scope(ctx.obj.engine) as session:
-        links = list_teachers(session)
-    if not links:
-        ctx.obj.console.print("No links yet: `rater teachers add NAME` makes one.")
-    for link in links:
-        state = f"revoked {link.revoked_at:%Y-%m-%d %H:%M}" if link.revoked_at else "active"
-        ctx.obj.console.print(f"{link.name}: link made {link.created_at:%Y-%m-%d %H:%M}, {state}")
-
-
-@teachers_app.command("revoke")
-def teachers_revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The teacher's rater name.")) -> None:
-    """Revoke a teacher's link: it opens nothing from now on (their ratings stay)."""
-    with session_scope(ctx.obj.engine) as session:
-        revoke_teacher(session, name=name)
-    ctx.obj.console.print(f"{name}'s link is revoked.")
+        fix_for = fix.get(error.errno or 0, "pass another --host or --port")
+        raise InputError(f"Cannot listen on {host}:{port}: {reason}.", fix_for)
 
 
 @app.command()
@@ -97,8 +63,8 @@ def serve(ctx: typer.Context,
     if set_name and source:
         raise InputError("--set and --source do not go together: an evaluation set has its own distractors.",
                          "pass one of them")
-    overlap = run_overlap(ctx.obj.engine, overlap, set_name)
-    extra = ["--overlap", str(overlap)] if overlap is not None else []
+    overlap = run_overlap(ctx.obj.engine, overlap, set_name)  # sets the study's K when asked; screens read it live
+    extra: list[str] = []
     if set_name:
         screen = ["eval", "rate", set_name, *extra]
     else:

@@ -6,11 +6,10 @@ from typing import Optional
 
 import typer
 
-from rater.cli import EXIT_SOME_FAILED, app
-from rater.cli.progress import progress_bar
-from rater.core.errors import RaterError
+from rater.cli import app
+from rater.cli.progress import end_of_run, progress_bar
 from rater.core.text import plural
-from rater.generators import installed_generators, load_generator
+from rater.generators import GENERATORS
 from rater.generators.runner import run_generator
 
 
@@ -48,7 +47,7 @@ def generate(ctx: typer.Context,
              seed: int = typer.Option(0, help="Sampling seed (hf)."),
              load_in_4bit: bool = typer.Option(False, help="4-bit weights on CUDA (hf).")) -> None:
     """Generate distractors; a rerun completes only items still short of --num from this source."""
-    instance = load_generator(generator).from_options(
+    instance = GENERATORS.load(generator).from_options(
         model=model, adapter=adapter, base_url=base_url, api_key_env=api_key_env, api=api, temperature=temperature,
         top_p=top_p, max_tokens=max_new_tokens, max_new_tokens=max_new_tokens, concurrency=concurrency, seed=seed,
         load_in_4bit=load_in_4bit, timeout=timeout, max_attempts=max_attempts, retry_base=retry_base)
@@ -58,17 +57,14 @@ def generate(ctx: typer.Context,
                           f"under '{source}'; {plural(summary.short, 'item')} got fewer than {num}; "
                           f"{plural(summary.repeats, 'repeat')} of distractors the "
                           f"items already had were not added; {plural(summary.failed_requests, 'request')} failed")
-    if summary.items and not summary.added and summary.failed_requests:
-        raise RaterError(f"Nothing was generated: {summary.failed_requests} requests failed.",
-                         "read the failures above, check --model and the server; a rerun completes the items")
-    if summary.failed_requests:
-        ctx.obj.console.print(f"[yellow]{plural(summary.failed_requests, 'request')} failed; rerun to complete the items they "
-                              f"left short (exit code {EXIT_SOME_FAILED}).[/yellow]")
-        raise typer.Exit(EXIT_SOME_FAILED)
+    end_of_run(ctx.obj.console, failed=summary.failed_requests, succeeded=summary.added, noun="request",
+               nothing=f"Nothing was generated: {plural(summary.failed_requests, 'request')} failed.",
+               hint="read the failures above, check --model and the server; a rerun completes the items",
+               again="rerun to complete the items they left short")
 
 
 @app.command("generators")
 def list_generators(ctx: typer.Context) -> None:
     """The installed generators (plugins of the `rater.generators` entry-point group)."""
-    for name in installed_generators():
+    for name in GENERATORS.installed():
         ctx.obj.console.print(name)

@@ -7,11 +7,11 @@ from typing import List, Optional
 
 import typer
 
-from rater.cli import EXIT_SOME_FAILED, app
-from rater.cli.progress import progress_bar
-from rater.core.errors import InputError, RaterError, ServerStopped
+from rater.cli import app
+from rater.cli.progress import end_of_run, progress_bar
+from rater.core.errors import InputError, ServerStopped
 from rater.core.text import plural
-from rater.raters import installed_raters, load_rater
+from rater.raters import RATERS
 from rater.raters.runner import Queue, RunSummary, run_rater
 from rater.store.items import ItemFilter
 
@@ -19,7 +19,7 @@ from rater.store.items import ItemFilter
 @app.command("raters")
 def list_raters(ctx: typer.Context) -> None:
     """The installed raters (plugins of the `rater.raters` entry-point group)."""
-    for name in installed_raters():
+    for name in RATERS.installed():
         ctx.obj.console.print(name)
 
 
@@ -87,7 +87,7 @@ def judge(ctx: typer.Context,
                               rpm=rpm, retry_base=retry_base, prompt=prompt, with_context=with_context, orders=orders,
                               as_name=as_name, concurrency=concurrency, max_tokens=max_tokens)
     else:
-        instance = load_rater(rater)(as_name)
+        instance = RATERS.load(rater)(as_name)
     if instance.interactive:
         raise InputError(f"The {rater} rater is a person: it rates on a screen, not headless.",
                          "use `rater rate` or `rater eval rate`")
@@ -95,13 +95,9 @@ def judge(ctx: typer.Context,
     started = time.perf_counter()
     summary = _run_with_progress(ctx.obj.console, instance, ctx.obj.engine, queue)
     _print_summary(ctx.obj.console, instance, summary, time.perf_counter() - started)
-    if summary.failures and not summary.items:
-        raise RaterError(f"Every item failed ({len(summary.failures)}); nothing was rated.",
-                         "read the failures above; a later run retries these items")
-    if summary.failures:
-        ctx.obj.console.print(f"[yellow]{plural(len(summary.failures), 'item')} failed; rerun to retry them (exit code "
-                              f"{EXIT_SOME_FAILED}).[/yellow]")
-        raise typer.Exit(EXIT_SOME_FAILED)
+    end_of_run(ctx.obj.console, failed=len(summary.failures), succeeded=summary.items, noun="item",
+               nothing=f"Every item failed ({len(summary.failures)}); nothing was rated.",
+               hint="read the failures above; a later run retries these items", again="rerun to retry them")
 
 
 def _live_counts(instance, summary_counts: dict) -> str:

@@ -1,0 +1,52 @@
+"""`rater report`: sources and raters compared, with intervals and agreement."""
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from rater.cli import app
+from rater.core.errors import InputError
+from rater.evaluation.render import as_csv, as_json, as_markdown, as_tables, write_plot
+from rater.evaluation.report import load_rows, report_data
+from rater.store.engine import session_scope
+from rater.store.items import check_sources
+from rater.store.ratings import check_raters
+
+FORMATS = ("table", "markdown", "csv", "json")
+
+
+@app.command()
+def report(ctx: typer.Context,
+           set_name: Optional[str] = typer.Option(None, "--set", help="Only distractors of this evaluation set."),
+           source: List[str] = typer.Option([], help="Only these sources."),
+           rater: List[str] = typer.Option([], help="Only these raters (default: all; per-source figures use the "
+                                                    "teachers when there are any)."),
+           format: str = typer.Option("table", help="table, markdown, csv or json."),
+           plot: Optional[Path] = typer.Option(None, help="Also write a PNG: acceptance per source and by length.")) -> None:
+    """Compare sources and raters: acceptance with 95% intervals, filtered and length views, agreement."""
+    if format not in FORMATS:
+        raise InputError(f"Unknown report format {format!r}.", f"use one of: {', '.join(FORMATS)}")
+    with session_scope(ctx.obj.engine) as session:
+        check_sources(session, source)
+        check_raters(session, rater)
+        rows = load_rows(session, eval_set=set_name, sources=source, raters=rater)
+        anything = rows or load_rows(session, eval_set=set_name)
+    scope = f"evaluation set {set_name}" if set_name else "preference rating"
+    if not anything:  # the study is simply not rated yet: nothing to report, and no mistake
+        ctx.obj.console.print(f"Nothing is rated yet in {scope}: rate with `rater rate` or `rater eval rate` "
+                              "(teachers) or `rater judge` (judges and rules), then run the report again.")
+        return
+    if not rows:
+        asked = " and ".join(f"--{name} {', '.join(values)}" for name, values in (("source", source), ("rater", rater))
+                             if values)
+        raise InputError(f"No ratings in {scope} match {asked}.", "`rater report` without them shows what is rated")
+    data = report_data(rows, rater)
+    console = ctx.obj.console
+    if format == "table":
+        console.print(as_tables(data))
+    else:
+        typer.echo({"markdown": as_markdown, "csv": as_csv, "json": as_json}[format](data), nl=False)
+    if plot:
+        write_plot(data, plot)
+        typer.echo(f"Plot written to {plot}", err=True)  # stderr, so JSON or CSV on stdout stays clean

@@ -1,0 +1,45 @@
+"""`rater teachers add|list|revoke`: teachers' personal links for `rater serve`."""
+
+import typer
+
+from rater.cli import app
+from rater.store.access import add_teacher, list_teachers, revoke_teacher
+from rater.store.engine import session_scope
+
+teachers_app = typer.Typer(help="Teachers' personal links for the browser screen: add, list, revoke.")
+
+
+app.add_typer(teachers_app, name="teachers")
+
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+
+
+@teachers_app.command("add")
+def teachers_add(ctx: typer.Context, name: str = typer.Argument(..., help="The teacher's rater name."),
+                 url: str = typer.Option(DEFAULT_URL, help="The address teachers reach `rater serve` at.")) -> None:
+    """Give a teacher a personal link (shown once; only a hash of its secret is stored)."""
+    with session_scope(ctx.obj.engine) as session:
+        token = add_teacher(session, name=name)
+    ctx.obj.console.print(f"Personal link for [b]{name}[/b] (send it to them only; it is shown once):")
+    ctx.obj.console.print(f"{url.rstrip('/')}/t/{token}", soft_wrap=True, highlight=False)
+
+
+@teachers_app.command("list")
+def teachers_list(ctx: typer.Context) -> None:
+    """Teachers with links, and whether each link is active."""
+    with session_scope(ctx.obj.engine) as session:
+        links = list_teachers(session)
+    if not links:
+        ctx.obj.console.print("No links yet: `rater teachers add NAME` makes one.")
+    for link in links:
+        state = f"revoked {link.revoked_at:%Y-%m-%d %H:%M}" if link.revoked_at else "active"
+        ctx.obj.console.print(f"{link.name}: link made {link.created_at:%Y-%m-%d %H:%M}, {state}")
+
+
+@teachers_app.command("revoke")
+def teachers_revoke(ctx: typer.Context, name: str = typer.Argument(..., help="The teacher's rater name.")) -> None:
+    """Revoke a teacher's link: it opens nothing from now on (their ratings stay)."""
+    with session_scope(ctx.obj.engine) as session:
+        revoke_teacher(session, name=name)
+    ctx.obj.console.print(f"{name}'s link is revoked.")

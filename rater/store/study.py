@@ -1,0 +1,269 @@
+"""The study's sharing rule, in one place (`Study`): each item goes to teachers until K different teachers have rated
+it, and a teacher never gets an item twice; K is stored with the study, so every teacher follows one rule. An item a teacher has open is held by a lease, which counts towards K until the
+item is rated, released or the lease expires.
+
+K stays exact when teachers ask at the same moment because claims are serialized per item: on SQLite the claim's
+transaction starts with a write, so it holds the database's write lock (and reads the newest data) until it
+commits; on PostgreSQL each candidate item row is locked with FOR UPDATE SKIP LOCKED and counted again in a fresh
+statement before the lease goes in."""
+
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Iterable
+
+from sqlalchemy import delete, distinct, func, select, update
+from sqlmodel import Session, col
+
+from rater.core.domain import RaterKind
+from rater.core.errors import InputError
+from rater.core.text import plural
+from rater.store.items import ItemFilter
+from rater.store.ratings import eval_set_id_of
+from rater.store.tables import (
+    Distractor,
+    EvalSet,
+    EvalSlot,
+    Item,
+    Lease,
+    RaterRecord,
+    Rating,
+    StudySetting,
+    rating_scope,
+    utcnow,
+)
+
+LEASE_SECONDS = 600  # a teacher who walks away holds an item for at most this long
+CANDIDATES = 32  # items read per claim attempt
+LOCK_RETRIES = 500  # PostgreSQL: rounds of looking again while other claims hold the only candidates
+PREFERENCE_OVERLAP = "preference.overlap"
+
+
+# counting ---------------------------------------------------------------------------------------------------------
+
+def _teachers_done(eval_set_id: int | None, other_than: int | None = None):
+    """Distinct teachers with a rating of the item in the scope (a correlated count)."""
+    query = (select(func.count(distinct(col(Rating.rater_id)))).join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id))
+             .where(col(Rating.item_id) == col(Item.id), rating_scope(eval_set_id), col(RaterRecord.kind) == RaterKind.human))
+    if other_than is not None:
+        query = query.where(col(Rating.rater_id) != other_than)
+    return query.scalar_subquery()
+
+
+def _holding(eval_set_id: int | None, now, other_than: int | None = None):
+    """Teachers other than `other_than` holding a live lease on the item (a correlated count)."""
+    query = select(func.count(distinct(col(Lease.rater_id)))).where(
+        col(Lease.item_id) == col(Item.id), _lease_scope(eval_set_id), col(Lease.expires_at) > now)
+    if other_than is not None:
+        query = query.where(col(Lease.rater_id) != other_than)
+    return query.scalar_subquery()
+
+
+def _lease_scope(eval_set_id: int | None):
+    return col(Lease.eval_set_id).is_(None) if eval_set_id is None else col(Lease.eval_set_id) == eval_set_id
+
+
+def _in_scope(eval_set_id: int | None, where: ItemFilter) -> list:
+    if eval_set_id is not None:
+        return [col(Item.id).in_(select(col(EvalSlot.item_id)).where(col(EvalSlot.eval_set_id) == eval_set_id))]
+    return [select(col(Distractor.id)).where(col(Distractor.item_id) == col(Item.id), *where.distractor_clauses()).exists(),
+            *where.item_clauses()]
+
+
+def _order(eval_set_id: int | None):
+    if eval_set_id is None:
+        return col(Item.id)
+    return (select(func.min(col(EvalSlot.position))).where(col(EvalSlot.item_id) == col(Item.id), col(EvalSlot.eval_set_id) == eval_set_id)
+            .scalar_subquery())
+
+
+# claiming ---------------------------------------------------------------------------------------------------------
+
+def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, where: ItemFilter, overlap: int | None,
+                    passed_over: Iterable[int] = (), after: int | None = None,
+                    lease_seconds: int = LEASE_SECONDS) -> int | None:
+    """Hold the next item this teacher has not rated and that fewer than `overlap` other teachers have rated or
+    hold, in the queue's order; None when there is none. Commit soon after: the claim's locks last until then.
+
+    `after` (preference rating: the item this teacher claimed last) starts the search behind it, so a claim does
+    not read again every item finished since the study began; the items up to it are searched only when nothing
+    is left behind it (an item another teacher released, or whose lease ran out, comes then)."""
+    now = utcnow()
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:  # only one's own expired leases: deleting others' could deadlock two claims
+        session.execute(delete(Lease).where(col(Lease.rater_id) == rater_id, col(Lease.expires_at) <= now))
+    else:  # a write first: the transaction holds SQLite's write lock from here to its commit
+        session.execute(delete(Lease).where(col(Lease.expires_at) <= now))
+    mine = select(col(Rating.id)).where(col(Rating.item_id) == col(Item.id), col(Rating.rater_id) == rater_id,
+                                   rating_scope(eval_set_id)).exists()
+    candidates = select(col(Item.id)).where(*_in_scope(eval_set_id, where), ~mine).order_by(_order(eval_set_id), col(Item.id))
+    if overlap is not None:  # else everyone rates everything: the lease only says who has the item open
+        candidates = candidates.where(_teachers_done(eval_set_id, rater_id) + _holding(eval_set_id, now, rater_id)
+                                      < overlap)
+    skipped = set(passed_over)
+    if skipped:
+        candidates = candidates.where(col(Item.id).not_in(skipped))
+    scans = [candidates]
+    if after is not None and eval_set_id is None:  # the queue's order is the item id's
+        scans = [candidates.where(col(Item.id) > after), candidates.where(col(Item.id) <= after)]
+    for scan in scans:
+        item_id = _claim_first(session, scan, rater_id, eval_set_id, overlap, now, postgres)
+        if item_id is not None:
+            session.add(Lease(item_id=item_id, rater_id=rater_id, eval_set_id=eval_set_id,
+                              expires_at=now + timedelta(seconds=lease_seconds), created_at=now))
+            session.flush()
+            return item_id
+    return None
+
+
+def _claim_first(session: Session, candidates, rater_id: int, eval_set_id: int | None, overlap: int | None, now,
+                 postgres: bool) -> int | None:
+    """The first of `candidates` that is still free once locked (PostgreSQL), with this teacher's old lease on it
+    gone; None when there is none."""
+    for _ in range(LOCK_RETRIES):
+        busy = False  # a candidate another claim had locked at that moment: look again rather than say "none"
+        for item_id in session.execute(candidates.limit(CANDIDATES)).scalars():
+            if postgres and overlap is not None:
+                state = _lock_and_recount(session, item_id, rater_id, eval_set_id, overlap, now)
+                busy = busy or state is None
+                if not state:
+                    continue
+            session.execute(delete(Lease).where(col(Lease.item_id) == item_id, col(Lease.rater_id) == rater_id,
+                                                _lease_scope(eval_set_id)))
+            return item_id
+        if not busy:
+            return None
+        time.sleep(0.01)  # another claim's transaction lasts milliseconds
+    return None
+
+
+def _lock_and_recount(session: Session, item_id: int, rater_id: int, eval_set_id: int | None, overlap: int,
+                      now) -> bool | None:
+    """PostgreSQL: lock the item row (None if another claim holds it), then count again in a new statement, whose
+    snapshot sees every claim committed before the lock was granted: True when the item is still free."""
+    if session.execute(select(col(Item.id)).where(col(Item.id) == item_id).with_for_update(skip_locked=True)).scalar() is None:
+        return None
+    taken = session.execute(select(_teachers_done(eval_set_id, rater_id) + _holding(eval_set_id, now, rater_id))
+                            .where(col(Item.id) == item_id)).scalar_one()
+    return taken < overlap
+
+
+def release_leases(session: Session, *, rater_id: int, item_ids: Iterable[int], eval_set_id: int | None) -> None:
+    """End this teacher's leases on these items (also used by the save path, in the ratings' transaction)."""
+    ids = list(item_ids)
+    if ids:
+        session.execute(delete(Lease).where(col(Lease.rater_id) == rater_id, col(Lease.item_id).in_(ids),
+                                            _lease_scope(eval_set_id)))
+
+
+# progress ---------------------------------------------------------------------------------------------------------
+
+def _items_lacking(session: Session, *, eval_set_id: int | None, where: ItemFilter, overlap: int) -> int:
+    """Items of the study with fewer than `overlap` teachers' ratings: what the study still needs."""
+    return session.execute(select(func.count()).select_from(Item)
+                           .where(*_in_scope(eval_set_id, where), _teachers_done(eval_set_id) < overlap)).scalar_one()
+
+
+@dataclass(frozen=True)
+class OverlapProgress:
+    overlap: int
+    items: int  # items of the study
+    lacking: int  # items with fewer than `overlap` teachers' ratings
+    by_teacher: dict[str, int]  # items each teacher has rated
+
+    @property
+    def summary(self) -> str:
+        if not self.lacking:
+            return f"overlap {self.overlap}: every item has {self.overlap} teachers' ratings"
+        return (f"overlap {self.overlap}: {self.lacking} of {plural(self.items, 'item')} still lack "
+                f"{plural(self.overlap, 'teacher')}' ratings")
+
+
+def _overlap_progress(session: Session, *, eval_set_id: int | None, where: ItemFilter, overlap: int) -> OverlapProgress:
+    scope = _in_scope(eval_set_id, where)
+    items = session.execute(select(func.count()).select_from(Item).where(*scope)).scalar_one()
+    lacking = _items_lacking(session, eval_set_id=eval_set_id, where=where, overlap=overlap)
+    by_teacher = dict(session.execute(
+        select(col(RaterRecord.name), func.count(distinct(col(Rating.item_id)))).join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id))
+        .join(Item, col(Item.id) == col(Rating.item_id))
+        .where(rating_scope(eval_set_id), col(RaterRecord.kind) == RaterKind.human, *scope)
+        .group_by(col(RaterRecord.name)).order_by(col(RaterRecord.name))).all())
+    return OverlapProgress(overlap, items, lacking, by_teacher)
+
+
+# the study -------------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Study:
+    """The sharing rule of one scope: preference rating (`eval_set_id` None; `where` selects its items) or one blind
+    evaluation set. The only place that reads or sets K, claims and releases items, and counts progress; K is read
+    from the database each time, so a change (`rater study overlap`) applies to every teacher at once.
+
+    Every method takes the caller's session and works in its transaction."""
+
+    eval_set_id: int | None = None
+    where: ItemFilter = ItemFilter()
+
+    @classmethod
+    def named(cls, session: Session, eval_set: str | None = None, where: ItemFilter = ItemFilter()) -> "Study":
+        """The study of an evaluation set by name (an unknown name is an error), or of preference rating."""
+        return cls(eval_set_id_of(session, eval_set), where if eval_set is None else ItemFilter())
+
+    def overlap(self, session: Session) -> int | None:
+        """K: each item goes to teachers until K have rated it; None: everyone rates everything."""
+        if self.eval_set_id is not None:
+            return session.execute(select(col(EvalSet.overlap)).where(col(EvalSet.id) == self.eval_set_id)).scalar()
+        value = session.execute(select(col(StudySetting.value)).where(col(StudySetting.name) == PREFERENCE_OVERLAP)).scalar()
+        return int(value) if value else None
+
+    def set_overlap(self, session: Session, overlap: int | None) -> None:
+        if overlap is not None and overlap < 1:
+            raise InputError(f"An overlap of {overlap} teachers per item is impossible.",
+                             "give 1 or more teachers per item (`rater study overlap 2`), or end sharing out with --off")
+        if self.eval_set_id is not None:
+            session.execute(update(EvalSet).where(col(EvalSet.id) == self.eval_set_id).values(overlap=overlap))
+            return
+        session.execute(delete(StudySetting).where(col(StudySetting.name) == PREFERENCE_OVERLAP))
+        if overlap is not None:
+            session.add(StudySetting(name=PREFERENCE_OVERLAP, value=str(overlap)))
+
+    def follow(self, session: Session, asked: int | None) -> int | None:
+        """The K a teacher's run follows: the study's. A teacher who asks for one sets it when the study has none;
+        asking for another than the study's is refused, so every teacher follows one rule."""
+        stored = self.overlap(session)
+        if asked is not None and asked < 1:
+            raise InputError(f"--overlap must be 1 or more, got {asked}.", "pass --overlap 1 or more (or leave it out)")
+        if asked is None or asked == stored:
+            return stored
+        if stored is not None:
+            raise InputError(f"This study shares work out with overlap {stored}; every teacher follows that rule.",
+                             f"pass --overlap {stored} or leave it out; to change it for everyone: "
+                             "`rater study overlap K` (add --set NAME for an evaluation set)")
+        self.set_overlap(session, asked)
+        return asked
+
+    def claim(self, session: Session, *, rater_id: int, passed_over: Iterable[int] = (), after: int | None = None,
+              lease_seconds: int = LEASE_SECONDS) -> int | None:
+        """Hold the next item for this teacher under the study's current K (see `_claim_next`); None when there is
+        none. Commit soon after: the claim's locks last until then."""
+        return _claim_next(session, rater_id=rater_id, eval_set_id=self.eval_set_id, where=self.where,
+                           overlap=self.overlap(session), passed_over=passed_over, after=after,
+                           lease_seconds=lease_seconds)
+
+    def release(self, session: Session, *, rater_id: int, item_ids: Iterable[int]) -> None:
+        """Give these items back to the other teachers."""
+        release_leases(session, rater_id=rater_id, item_ids=item_ids, eval_set_id=self.eval_set_id)
+
+    def lacking(self, session: Session) -> int | None:
+        """Items still short of K teachers' ratings (None without an overlap)."""
+        overlap = self.overlap(session)
+        if overlap is None:
+            return None
+        return _items_lacking(session, eval_set_id=self.eval_set_id, where=self.where, overlap=overlap)
+
+    def progress(self, session: Session) -> OverlapProgress | None:
+        """K, the study's items, those still short of K and each teacher's count (None without an overlap)."""
+        overlap = self.overlap(session)
+        if overlap is None:
+            return None
+        return _overlap_progress(session, eval_set_id=self.eval_set_id, where=self.where, overlap=overlap)
