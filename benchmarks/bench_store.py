@@ -22,8 +22,8 @@ from rater.core.domain import Judgement
 from rater.data.exports import preference_rows, write_pref
 from rater.data.formats import parse_file
 from rater.data.importing import ingest
+from rater.raters.agenda import BATCH, Queue, open_run
 from rater.raters.rules import RulesRater
-from rater.raters.runner import BATCH, Queue, open_run
 from rater.store.engine import create_store_engine, session_scope
 from rater.store.ratings import save_judgements
 
@@ -55,8 +55,9 @@ def percentiles(timings: list[float]) -> tuple[float, float]:
 def bench_runner_calls(engine) -> dict[str, float]:
     """The runner's store calls for rater 3, which has 50,000 of 100,000 items left."""
     start = time.perf_counter()
-    run, pending = open_run(engine, Rater3(), Queue())
+    opened_run = open_run(engine, Rater3(), Queue())
     opened = time.perf_counter() - start
+    run, pending = opened_run.start, opened_run.source
     loads, saves = [], []
     for offset in range(0, 40 * BATCH, BATCH):
         start = time.perf_counter()

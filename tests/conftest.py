@@ -66,12 +66,36 @@ def swequad_files() -> list[Path]:
     return [shared_file(f"swequad-mc/{name}.json") for name in ("training", "dev", "test")]
 
 
+class FakeClock:
+    """The rating screen's clock, moved by the tests: `press` moves it 1 s before each key, so every key comes
+    after the screen's minimum time on an item (a double tap is tested with the real clock)."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def build_app(engine, **kwargs):
+    """The rating screen as the CLI builds it, in English, with a FakeClock unless the test passes a clock."""
+    from rater.tui.app import build_app as build
+
+    kwargs.setdefault("clock", FakeClock())
+    kwargs.setdefault("language", "en")
+    return build(engine, **kwargs)
+
+
 def settled(app) -> bool:
-    """Whether the rating app is at rest: an item or the summary on screen, no save running, no keys waiting."""
+    """Whether the rating app is at rest: an item drawn or the summary on screen, and no save running."""
     if not app.is_running:
         return True
-    at_rest = app.shown is not None or type(app.screen).__name__ in ("SummaryScreen", "ErrorScreen")
-    return at_rest and not app.saving and not app.typeahead
+    drawn = app.shown is not None and app.shown.drawn_at is not None
+    at_rest = drawn or type(app.screen).__name__.split("_")[0] in ("SummaryScreen", "ErrorScreen", "HistoryScreen")
+    return at_rest and not app.saving
 
 
 def run_driver(db, rater: str, *groups: str, hold: bool = False, options: tuple[str, ...] = ()):
@@ -85,11 +109,21 @@ def run_driver(db, rater: str, *groups: str, hold: bool = False, options: tuple[
 
 
 async def press(pilot, *keys: str, timeout: float = 30.0) -> None:
-    """Press keys, then wait until the app has saved and shows the next item (saves run in a worker thread)."""
+    """Press each key a (fake) second after the last, waiting after each until the app has saved and shows the next
+    item (saves run in a worker thread); with no keys, wait until it is at rest."""
+    for key in keys:
+        await settle(pilot, timeout)  # an item on screen (no key acts on one still on its way)
+        clock = getattr(pilot.app, "clock", None)
+        if hasattr(clock, "advance"):
+            clock.advance(1.0)
+        await pilot.press(key)
+    await settle(pilot, timeout)
+
+
+async def settle(pilot, timeout: float = 30.0) -> None:
     import asyncio
     import time
 
-    await pilot.press(*keys)
     deadline = time.monotonic() + timeout
     while not settled(pilot.app):
         assert time.monotonic() < deadline, "the rating app did not settle"

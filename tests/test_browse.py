@@ -4,9 +4,8 @@ import asyncio
 
 import pytest
 
-from rater.tui.app import build_app
 from rater.tui.browse import build_browse_app
-from tests.conftest import press
+from tests.conftest import build_app, press
 
 
 @pytest.fixture

@@ -54,8 +54,7 @@ def test_same_seed_same_draw_and_another_seed_another(cli, engine, tmp_path):
 
 async def test_list_shows_each_raters_progress(cli, engine, tmp_path):
     from rater.raters.runner import Queue
-    from rater.tui.app import build_app
-    from tests.conftest import press
+    from tests.conftest import build_app, press
 
     make_items(cli, tmp_path)
     cli("eval", "build", "blind", "--sources", "human,sft")
@@ -71,8 +70,7 @@ async def test_shuffle_per_rater_gives_each_teacher_an_order_of_their_own(cli, e
     import zlib
 
     from rater.raters.runner import Queue
-    from rater.tui.app import build_app
-    from tests.conftest import press
+    from tests.conftest import build_app, press
 
     make_items(cli, tmp_path)
     cli("eval", "build", "blind", "--sources", "human,sft")

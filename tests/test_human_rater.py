@@ -1,4 +1,4 @@
-"""The teacher as a RaterRecord: the one runner drives it through a presenter (here a scripted one, no screen), with
+"""The teacher as a Rater: the one runner drives it through a presenter (here a scripted one, no screen), with
 revisits, skipped items coming back, failed saves presented again, and stopping early."""
 
 import asyncio
@@ -27,12 +27,15 @@ class Script:
         self.shown.append((item.question, len(item.previous), item.earlier))
         self._answer(item)
 
-    def exhausted(self) -> None:
+    def exhausted(self, left) -> None:
         self.shown.append(("summary", 0, 0))
         self._answer(None)
 
     def save_failed(self, item, error) -> None:
         self.failures.append(error.message)
+
+    def beyond_k(self, item) -> None:
+        self.failures.append("beyond K")
 
     def _answer(self, item) -> None:
         step = self.steps.pop(0) if self.steps else "stop"
@@ -44,7 +47,8 @@ class Script:
         elif step == "skip":
             loop.call_soon(self.rater.decide, [])
         else:
-            judgements = [Judgement(d.id, step == "tick" and n == 0) for n, d in enumerate(item.distractors)]
+            first = min(d.id for d in item.distractors)  # the first stored (the screen's order is the teacher's own)
+            judgements = [Judgement(d.id, step == "tick" and d.id == first) for d in item.distractors]
             loop.call_soon(self.rater.decide, judgements)
 
 
@@ -80,8 +84,8 @@ def test_back_revisits_the_previous_item_with_its_saved_judgements_and_replaces_
     # forward again: item 2 as a revisit, then item 3 fresh
     assert script.shown[5] == (questions[1], 4, 1) and script.shown[6][0] == questions[2]
     assert accepted_first(engine) == {1: False, 2: True, 3: True}
-    with Session(engine) as session:
-        assert len(session.execute(select(RatingHistory)).all()) == 8  # items 1 and 2 re-rated: 4 + 4
+    with Session(engine) as session:  # items 1 and 2 re-rated: history only for the one judgement that changed
+        assert len(session.execute(select(RatingHistory)).all()) == 2
     assert summary.stopped and summary.items == 5
 
 

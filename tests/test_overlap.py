@@ -19,8 +19,7 @@ from rater.store.engine import create_store_engine, session_scope
 from rater.store.ratings import get_or_create_rater, save_judgements
 from rater.store.study import Study
 from rater.store.tables import Distractor, Lease, RaterRecord, Rating, StudySetting, utcnow
-from rater.tui.app import build_app
-from tests.conftest import Cli, import_items, press, run_driver
+from tests.conftest import Cli, build_app, import_items, press, run_driver
 
 
 class Teacher(Rater):

@@ -12,8 +12,7 @@ from sqlmodel import Session, SQLModel
 
 from rater.store.engine import create_store_engine, current_revision, database_url, head_revision
 from rater.store.tables import JudgeRequest, RaterRecord, Rating
-from rater.tui.app import build_app
-from tests.conftest import Cli, press, run_driver, shared_file
+from tests.conftest import Cli, build_app, press, run_driver, shared_file
 from tests.fake_openai import FakeOpenAI
 
 
@@ -77,8 +76,9 @@ async def test_the_rating_screen_saves_on_postgres(pg_url):
         await press(pilot, "2", "space")
     with Session(engine) as session:
         rows = session.execute(select(Rating.accepted, Rating.revision).join(RaterRecord).where(RaterRecord.name == "anna")
-                               .order_by(Rating.distractor_id)).all()
-    assert [tuple(r) for r in rows] == [(True, 2), (True, 2), (True, 2), (False, 2)]  # resubmitted after going back
+                               .order_by(Rating.shown_position)).all()
+    # resubmitted after going back: only the changed judgement got a new revision
+    assert [tuple(r) for r in rows] == [(True, 1), (True, 2), (True, 1), (False, 1)]
 
 
 def test_two_screens_save_at_once(pg_url):

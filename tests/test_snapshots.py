@@ -3,8 +3,7 @@
 import pytest
 
 from rater.raters.runner import Queue
-from rater.tui.app import build_app
-from tests.conftest import press, shared_file
+from tests.conftest import build_app, press, shared_file
 
 SIZE = (100, 30)
 

@@ -14,17 +14,17 @@ from rater.raters.runner import Queue
 from rater.store.engine import create_store_engine, database_url
 from rater.store.items import ItemFilter
 from rater.store.tables import Distractor, RaterRecord, Rating
-from rater.tui.app import build_app
 from rater.tui.widgets import ContextPanel
-from tests.conftest import press, run_driver
+from tests.conftest import build_app, press, run_driver
 
 SIZE = (100, 30)
 
 
 def ratings(engine, rater: str = "anna") -> dict[tuple[int, int], tuple[bool, str | None, int]]:
-    """{(item id, position): (accepted, reason, revision)} of one rater."""
+    """{(item id, the option's place on the rater's screen): (accepted, reason, revision)} of one rater: key n
+    ticks the option at place n - 1."""
     with Session(engine) as session:
-        rows = session.execute(select(Distractor.item_id, Distractor.position, Rating.accepted, Rating.reason,
+        rows = session.execute(select(Distractor.item_id, Rating.shown_position, Rating.accepted, Rating.reason,
                                       Rating.revision).join(Rating, Rating.distractor_id == Distractor.id)
                                .join(RaterRecord, RaterRecord.id == Rating.rater_id).where(RaterRecord.name == rater)).all()
     return {(i, p): (a, r, v) for i, p, a, r, v in rows}
@@ -87,7 +87,8 @@ async def test_backspace_shows_saved_ticks_and_rerating_replaces(cli, engine):
         await press(pilot, "2", "4", "space")
         assert "biblioteket" in shown_question(app)
     saved = ratings(engine)
-    assert saved[(1, 1)] == (False, None, 2) and saved[(1, 3)] == (True, None, 2) and saved[(1, 0)][2] == 2
+    assert saved[(1, 1)] == (False, None, 2) and saved[(1, 3)] == (True, None, 2)
+    assert saved[(1, 0)] == (True, None, 1) and saved[(1, 2)] == (False, None, 1)  # unchanged: no new revision
 
 
 async def test_skip_leaves_item_unrated_and_it_returns_last(cli, engine):
@@ -201,7 +202,7 @@ async def test_blind_evaluation_hides_sources_and_opens_instructions(cli, engine
                     show_instructions=True)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.pause()
-        assert type(app.screen).__name__ == "InstructionsScreen"
+        assert type(app.screen).__name__.split("_")[0] == "InstructionsScreen"
         await press(pilot, "escape")
         screen = html.unescape(app.export_screenshot()).replace("\xa0", " ")  # all of it: status, options, footer
         assert "Vilket material kan tunnplåtslagaren" in screen or "Correct answer" in screen
@@ -231,12 +232,12 @@ async def test_an_item_with_twelve_distractors_is_rated_in_two_pages(cli, engine
         await press(pilot, "1", "right", "1", "3")  # distractor 1 of page 1, distractors 10 and 12 of page 2
         assert "page 2/2" in str(app.query_one("#status").render())
         await press(pilot, "space")
-        assert type(app.screen).__name__ == "SummaryScreen"
+        assert type(app.screen).__name__.split("_")[0] == "SummaryScreen"
     assert sorted(all_ratings(engine)) == [False] * 9 + [True] * 3
     again = build_app(engine, rater_name="anna")
     async with again.run_test(size=SIZE) as pilot:
         await press(pilot)
-        assert type(again.screen).__name__ == "SummaryScreen"  # nothing comes back
+        assert type(again.screen).__name__.split("_")[0] == "SummaryScreen"  # nothing comes back
 
 
 async def test_progress_counts_the_queue_filter_once_per_item(cli, engine, tmp_path):
@@ -260,9 +261,9 @@ async def test_a_reason_request_is_cancelled_by_any_other_key(cli, engine):
     app = build_app(engine, rater_name="anna")
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot, "r", "space", "1")
-        assert type(app.screen).__name__ != "ReasonScreen" and app.shown.ticked[0] is True
+        assert type(app.screen).__name__.split("_")[0] != "ReasonScreen" and app.shown.ticked[0] is True
         await press(pilot, "r", "x", "2")
-        assert type(app.screen).__name__ != "ReasonScreen" and app.shown.ticked[1] is True
+        assert type(app.screen).__name__.split("_")[0] != "ReasonScreen" and app.shown.ticked[1] is True
 
 
 async def test_a_save_waiting_on_a_lock_does_not_freeze_the_screen(cli, db_path):
@@ -273,14 +274,15 @@ async def test_a_save_waiting_on_a_lock_does_not_freeze_the_screen(cli, db_path)
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot, "1")
         locker.execute("BEGIN EXCLUSIVE")
+        app.clock.advance(1)
         await pilot.press("space", "c")  # the context key is handled while the save waits for the lock
         await until(pilot, lambda: "saving…" in str(app.query_one("#status").render()))  # after 0.15 s
         assert app.saving
         assert app.query_one(ContextPanel).expanded
-        await pilot.press("2")  # typed ahead: applies to the next item
+        await pilot.press("2")  # typed before the next item is shown: it ticks nothing there
         locker.execute("ROLLBACK")
         await press(pilot)
-        assert "biblioteket" in shown_question(app) and app.shown.ticked == [False, True, False, False]
+        assert "biblioteket" in shown_question(app) and app.shown.ticked == [False, False, False, False]
     assert ratings(engine)[(1, 0)][0] is True
 
 
@@ -325,13 +327,13 @@ async def test_an_evaluation_item_with_one_text_twice_from_one_source_can_be_sub
     app = build_app(engine, rater_name="lisa", queue=Queue(eval_set="evalset"), blind=True)
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await press(pilot, "1", "space")
-        assert type(app.screen).__name__ == "SummaryScreen"
+        assert type(app.screen).__name__.split("_")[0] == "SummaryScreen"
     assert sorted(all_ratings(engine, "lisa")) == [False, False, True]
 
 
-async def test_keys_typed_while_the_next_item_is_on_its_way_apply_to_it(cli, engine):
-    """After a save, the runner already waits for the teacher while the next item is still on its way to the
-    screen (a fast typist, or a browser session on a busy server): keys typed then are kept for that item."""
+async def test_keys_typed_while_the_next_item_is_on_its_way_do_nothing(cli, engine):
+    """After a save, the next item may still be on its way to the screen (a fast typist, or a busy machine): keys
+    typed then act on nothing, so they can never tick, save or skip an item the teacher has not seen."""
     import asyncio
 
     cli("demo")
@@ -340,10 +342,15 @@ async def test_keys_typed_while_the_next_item_is_on_its_way_apply_to_it(cli, eng
     app.present = lambda item: app.set_timer(0.5, lambda: present(item))  # every item reaches the screen late
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot)
-        await pilot.press("1", "space")
+        await press(pilot, "1", "space")  # (press waits for the next item)
+        app.clock.advance(5)
+        await pilot.press("space")
         while not (app.rater.waiting and app.shown is None and not app.saving):  # saved; the next item not shown
             await asyncio.sleep(0.005)
-        await pilot.press("2", "space")
+        app.clock.advance(5)
+        await pilot.press("2", "space", "s")  # typed before the third item arrives
         await press(pilot)
-        assert "Vasaloppet" in shown_question(app) or "långt" in shown_question(app)  # the third item
-    assert {k: v[0] for k, v in ratings(engine).items() if v[0]} == {(1, 0): True, (2, 1): True}
+        assert "Vasaloppet" in shown_question(app) or "långt" in shown_question(app)  # the third item, untouched
+        assert app.shown.ticked == [False, False, False, False]
+    assert {k[0] for k in ratings(engine)} == {1, 2}
+    assert {k: v[0] for k, v in ratings(engine).items() if v[0]} == {(1, 0): True}

@@ -14,8 +14,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run as a script:
 
 from rater.store.engine import create_store_engine, database_url, session_scope  # noqa: E402
 from rater.store.study import Study  # noqa: E402
-from rater.tui.app import build_app  # noqa: E402
-from tests.conftest import press  # noqa: E402
+from tests.conftest import build_app, press  # noqa: E402
 
 
 async def drive(args: argparse.Namespace) -> None:

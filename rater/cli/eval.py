@@ -6,7 +6,16 @@ from typing import Optional
 import typer
 
 from rater.cli import app
-from rater.cli.rate import OVERLAP_HELP, default_rater_name, open_screen, register_teacher, run_overlap
+from rater.cli.rate import (
+    LANG_HELP,
+    OVERLAP_HELP,
+    check_options,
+    default_rater_name,
+    existing_database,
+    open_screen,
+    register_teacher,
+    run_overlap,
+)
 from rater.core.text import plural
 from rater.evaluation.evalsets import build_eval_set, eval_set_progress
 from rater.raters.runner import Queue
@@ -38,14 +47,17 @@ def eval_build(ctx: typer.Context, name: str = typer.Argument(..., help="Name of
 def eval_rate(ctx: typer.Context, name: str = typer.Argument(..., help="The evaluation set."),
               as_name: Optional[str] = typer.Option(None, "--as", help="Your rater name (default: your user name)."),
               shuffle_per_rater: bool = typer.Option(False, help="Show the items in an order of your own."),
-              overlap: Optional[int] = typer.Option(None, metavar="K", help=OVERLAP_HELP)) -> None:
+              overlap: Optional[int] = typer.Option(None, metavar="K", help=OVERLAP_HELP),
+              lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP)) -> None:
     """Rate an evaluation set blind: question, answer and distractors, never their source."""
-    rater_name = as_name or default_rater_name()
+    check_options(lang, overlap)
+    rater_name = default_rater_name() if as_name is None else as_name
+    existing_database(ctx)
     run_overlap(ctx.obj.engine, overlap, name)
     first_time = register_teacher(ctx.obj.engine, rater_name, name)
     seed = zlib.crc32(rater_name.encode()) if shuffle_per_rater else None
-    open_screen(ctx.obj.engine, rater_name=rater_name, queue=Queue(eval_set=name), blind=True,
-             shuffle_seed=seed, show_instructions=first_time)
+    open_screen(ctx.obj.engine, rater_name=rater_name, queue=Queue(eval_set=name), blind=True, language=lang,
+                shuffle_seed=seed, show_instructions=first_time)
 
 
 @eval_app.command("list")

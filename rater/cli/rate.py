@@ -1,16 +1,26 @@
 """`rater rate`: the teacher's rating screen, and what `rater eval rate` and `rater serve` share with it."""
 
 import getpass
+from pathlib import Path
 from typing import List, Optional
 
 import typer
+from sqlalchemy import make_url
 
 from rater.cli import app
 from rater.core.domain import RaterKind
 from rater.core.errors import InputError
+from rater.core.texts import LANGUAGES
 from rater.raters.runner import Queue
+from rater.store.access import check_teacher_name
 from rater.store.engine import session_scope
-from rater.store.items import ItemFilter
+from rater.store.items import (
+    ItemFilter,
+    check_sources,
+    check_split_has_items,
+    count_items,
+    count_items_with_distractors,
+)
 from rater.store.ratings import eval_set_id_of, get_or_create_rater, rater_acceptance
 from rater.store.study import Study
 from rater.store.tables import saved_id
@@ -38,9 +48,48 @@ def run_overlap(engine, asked: int | None, eval_set: str | None = None) -> int |
         return Study.named(session, eval_set).follow(session, asked)
 
 
+LANG_HELP = "The screen's language: sv or en (default: RATER_LANG, else the locale's, else en)."
+
+
+def check_options(language: str | None, overlap: int | None) -> None:
+    """The options every teacher's screen takes, checked before anything is opened or written."""
+    check_language(language)
+    if overlap is not None and overlap < 1:
+        raise InputError(f"--overlap must be 1 or more, got {overlap}.", "pass --overlap 1 or more (or leave it out)")
+
+
+def check_language(language: str | None) -> None:
+    if language is not None and language not in LANGUAGES:
+        raise InputError(f"Unknown language {language!r}.", f"use one of: {', '.join(LANGUAGES)}")
+
+
+def existing_database(ctx: typer.Context) -> None:
+    """A rating screen opens only on a database that exists: a mistyped --db path is an error, never a new empty
+    file that then says everything is rated."""
+    url = make_url(ctx.obj.url)
+    if url.get_backend_name() == "sqlite" and url.database and not Path(url.database).exists():
+        raise InputError(f"There is no database at {url.database}.",
+                         "check --db (or RATER_DB); to start one, import items first: "
+                         f"`rater --db {url.database} import FILE` (or `make rate` for the demo)")
+
+
+def something_to_rate(session, where: ItemFilter) -> None:
+    """The items a teacher's screen would show must exist: a source no item has, a split with no items, or an
+    empty database is an error that names what there is."""
+    if not count_items(session):
+        raise InputError("The database has no items to rate.", "import some first (`rater import FILE`, or `rater demo`)")
+    check_sources(session, where.sources)
+    check_split_has_items(session, where.split)
+    if not count_items_with_distractors(session, where=where):
+        raise InputError("No item here has distractors to rate" + (f" from {', '.join(where.sources)}" if where.sources
+                                                                   else "") + ".",
+                         "generate some (`rater generate`) or import items with distractors")
+
+
 def register_teacher(engine, name: str, eval_set: str | None = None) -> bool:
     """Register the teacher (a name of a judge or rule rater is refused before any screen opens); True when the
-    teacher has rated nothing in this scope yet."""
+    teacher has rated nothing in this scope yet (the screen then opens on the instructions)."""
+    check_teacher_name(name)
     with session_scope(engine) as session:
         rater_id = saved_id(get_or_create_rater(session, name=name, kind=RaterKind.human))
         return rater_acceptance(session, rater_id=rater_id, eval_set_id=eval_set_id_of(session, eval_set))[1] == 0
@@ -53,12 +102,18 @@ def rate(ctx: typer.Context,
          split: str = typer.Option("all", help="train, dev, test or all."),
          order: str = typer.Option("dataset", help="dataset (stored order) or random."),
          seed: int = typer.Option(0, help="Seed for --order random."),
-         overlap: Optional[int] = typer.Option(None, metavar="K", help=OVERLAP_HELP)) -> None:
-    """Rate distractors in the terminal: 1-9 tick, space saves, backspace goes back, esc leaves."""
+         overlap: Optional[int] = typer.Option(None, metavar="K", help=OVERLAP_HELP),
+         lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP)) -> None:
+    """Rate distractors in the terminal: 1-9 tick, space saves, backspace goes back, h history, esc leaves."""
     if order not in ("dataset", "random"):
         raise InputError(f"Unknown order {order!r}.", "use dataset or random")
-    rater_name = as_name or default_rater_name()
+    check_options(lang, overlap)
+    rater_name = default_rater_name() if as_name is None else as_name
+    where = ItemFilter(tuple(source), split)
+    existing_database(ctx)
+    with session_scope(ctx.obj.engine) as session:
+        something_to_rate(session, where)
     run_overlap(ctx.obj.engine, overlap)
-    register_teacher(ctx.obj.engine, rater_name)
-    open_screen(ctx.obj.engine, rater_name=rater_name, queue=Queue(ItemFilter(tuple(source), split)),
-                shuffle_seed=seed if order == "random" else None)
+    first_time = register_teacher(ctx.obj.engine, rater_name)
+    open_screen(ctx.obj.engine, rater_name=rater_name, queue=Queue(where), language=lang,
+                shuffle_seed=seed if order == "random" else None, show_instructions=first_time)

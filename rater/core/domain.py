@@ -40,18 +40,27 @@ class DistractorView:
 
 @dataclass(frozen=True)
 class Judgement:
+    """One rater's decision on one distractor. `position` is where it stood on the rater's screen (0: first; the
+    runner fills it in), `seconds` how long a teacher had the item on screen, `revision` the stored revision (when
+    read back)."""
+
     distractor_id: int
     accepted: bool
     score: float | None = None
     limit: float | None = None
     reason: str | None = None
     rationale: str | None = None
+    position: int | None = None
+    seconds: float | None = None
+    revision: int | None = None
 
 
 @dataclass(frozen=True)
 class ItemView:
-    """An item as the runner presents it. `previous` holds the rater's own saved judgements when an item is
-    presented again after a revisit request; `earlier` counts the items of this run a rater could go back to."""
+    """An item as the runner presents it, its distractors in the order to show them. `previous` holds the rater's
+    own saved judgements (an item presented again: a revisit, a history entry, or after another window saved it);
+    `draft` a teacher's unsaved ticks of it; `earlier` how many of the rater's rated items lie before it (0: none to
+    go back to); `skipped` how many items the rater has skipped so far; `notes` what changed since it was rated."""
 
     id: int
     context: str
@@ -60,12 +69,27 @@ class ItemView:
     distractors: tuple[DistractorView, ...]
     previous: tuple[Judgement, ...] = ()
     earlier: int = 0
+    draft: tuple[Judgement, ...] = ()
+    skipped: int = 0
+    notes: tuple[str, ...] = ()
+
+    @property
+    def revisited(self) -> bool:
+        return bool(self.previous)
+
+    def new_distractors(self) -> set[int]:
+        """Of a revisited item, the distractors added since the rater rated it."""
+        rated = {j.distractor_id for j in self.previous}
+        return {d.id for d in self.distractors if d.id not in rated} if self.previous else set()
 
 
 @dataclass(frozen=True)
 class Revisit:
-    """A rater's answer to `rate(item)` asking to see the previous item of the run again (teachers going back);
-    the runner presents it with `previous` filled in, and the current item comes back after it."""
+    """A rater's answer to `rate(item)` asking to see an item it rated again: the one before (teachers going back,
+    also across sessions), or `item_id` (opened from the rater's history). The runner presents it with `previous`
+    filled in, and the current item comes back after it."""
+
+    item_id: int | None = None
 
 
 class Records(Protocol):
@@ -74,4 +98,8 @@ class Records(Protocol):
 
     def judge_request(self, values: dict[str, Any]) -> "asyncio.Future[Any]":
         """Store one request to an LLM judge (the columns of the judge_request table)."""
+        ...
+
+    def draft(self, item_id: int, marks: dict[int, tuple[bool, str | None]]) -> "asyncio.Future[Any]":
+        """Keep a teacher's unsaved ticks and reasons of an item ({distractor id: (ticked, reason)}; empty: none)."""
         ...

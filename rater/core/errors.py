@@ -32,3 +32,13 @@ class FatalRaterError(RaterError):
 class ServerStopped(FatalRaterError):
     """A model server that answered before stopped answering (connections refused, reset or timing out in a row):
     the run stops instead of hammering a dead port, keeping everything it got."""
+
+
+class StaleSave(RaterError):
+    """A teacher's save based on what no longer holds: another window of the same teacher saved the item meanwhile.
+    Nothing of it was written; `newer` holds the answer now stored ({distractor id: Judgement})."""
+
+    def __init__(self, item_id: int, newer: dict) -> None:
+        super().__init__(f"Another window saved item {item_id} while this one showed it.",
+                         "look at the answer now stored, then save again or move on")
+        self.item_id, self.newer = item_id, newer

@@ -1,22 +1,20 @@
 """What a run presents next: the items a rater has left (`Pending`), or, when teachers share the work out, the
-items it claims (`Claims`); revisits and skipped items on top (`Agenda`)."""
+items it claims (`Claims`); revisits, history, skipped items and drafts on top (`Agenda`)."""
 
 import asyncio
 import random
 from collections import deque
 from dataclasses import dataclass, field, replace
+from typing import Iterable
 
 from sqlalchemy import Engine
 
 from rater.core.domain import ItemView, Judgement, RaterKind
 from rater.raters.base import Rater, RunStart
+from rater.store.drafts import load_drafts
 from rater.store.engine import session_scope
 from rater.store.items import ItemFilter, count_items_with_distractors, eval_set_views, item_views, unrated_item_ids
-from rater.store.ratings import (
-    get_or_create_rater,
-    rated_distractor_ids,
-    ratings_of_item,
-)
+from rater.store.ratings import get_or_create_rater, rated_distractor_ids, rated_items_newest_last, ratings_of_item
 from rater.store.study import Study
 from rater.store.tables import saved_id
 
@@ -59,11 +57,17 @@ class Pending:
                 return batch
         return []
 
-    async def skipped(self, item: ItemView) -> bool:
-        return True  # an interactive rater sees it again at the end of the run
+    async def skipped(self, item: ItemView) -> str:
+        return "later"  # an interactive rater sees it again at the end of the run
 
     def rated(self, item: ItemView) -> None:
         """Nothing to do: the item is not handed out."""
+
+    async def renew(self, item: ItemView) -> None:
+        """Nothing is held."""
+
+    def waiting(self) -> int:
+        return 0
 
     async def close(self) -> None:
         """Nothing is held."""
@@ -80,14 +84,16 @@ class Pending:
 
 class Claims:
     """Items claimed one at a time, when the study shares work out with an overlap (`Study`): an item is held until
-    it is rated; a skipped item is released to the other teachers and offered again later; whatever is still held
-    when the run ends is released."""
+    it is rated (the hold renewed while it is on screen); a skipped item is released to the other teachers and
+    offered again once, when nothing else is left; whatever is still held when the run ends is released."""
 
     def __init__(self, engine: Engine, start: RunStart, study: Study, set_views: list[ItemView] | None) -> None:
         self.engine, self.start, self.study, self.where = engine, start, study, study.where
         self.set_views = {v.id: v for v in set_views} if set_views is not None else None
         self.held: set[int] = set()
-        self.passed_over: set[int] = set()
+        self.passed_over: set[int] = set()  # skipped: offered again when nothing else is left
+        self.offered_again: set[int] = set()  # skipped, then offered again
+        self.skipped_twice: set[int] = set()  # skipped again after that: not offered a third time
         self.last: int | None = None  # the item claimed last: the next claim searches behind it first
 
     async def more(self) -> list[ItemView]:
@@ -96,10 +102,11 @@ class Claims:
 
     def _claim(self) -> ItemView | None:
         with session_scope(self.engine) as session:
-            item_id = self._next(session)
-            if item_id is None and self.passed_over:  # only skipped items are left: offer them again
-                self.passed_over.clear()
-                item_id = self._next(session)
+            item_id = self._next(session, self.passed_over | self.skipped_twice)
+            if item_id is None and self.passed_over:  # only skipped items are left: offer them once more
+                self.offered_again |= self.passed_over
+                self.passed_over = set()
+                item_id = self._next(session, self.skipped_twice)
             if item_id is None:
                 return None
             self.held.add(item_id)
@@ -109,16 +116,31 @@ class Claims:
                 return self.set_views[item_id]
             return item_views(session, item_ids=[item_id], where=self.where)[0]
 
-    def _next(self, session) -> int | None:
-        return self.study.claim(session, rater_id=self.start.rater_id, passed_over=self.passed_over, after=self.last)
+    def _next(self, session, passed_over: Iterable[int]) -> int | None:
+        return self.study.claim(session, rater_id=self.start.rater_id, passed_over=passed_over, after=self.last)
 
-    async def skipped(self, item: ItemView) -> bool:
-        self.passed_over.add(item.id)
+    async def skipped(self, item: ItemView) -> str:
+        """A skipped item goes back to the other teachers at once; this teacher is offered it once more at the
+        end ("again"); skipped then too, it is left ("left")."""
+        twice = item.id in self.offered_again
+        (self.skipped_twice if twice else self.passed_over).add(item.id)
         await self._release([item.id])
-        return False
+        return "left" if twice else "again"
 
     def rated(self, item: ItemView) -> None:
         self.held.discard(item.id)  # the lease went with the ratings, in their transaction
+
+    async def renew(self, item: ItemView) -> None:
+        if item.id in self.held:
+            await asyncio.to_thread(self._renew_now, item.id)
+
+    def _renew_now(self, item_id: int) -> None:
+        with session_scope(self.engine) as session:
+            self.study.renew(session, rater_id=self.start.rater_id, item_id=item_id)
+
+    def waiting(self) -> int:
+        """Skipped items that will be offered once more."""
+        return len(self.passed_over)
 
     async def close(self) -> None:
         await self._release(list(self.held))
@@ -140,7 +162,16 @@ def without_rated(session, start: RunStart, views: list[ItemView]) -> list[ItemV
     return [v for v in kept if v.distractors]
 
 
-def open_run(engine: Engine, rater: Rater, queue: Queue) -> tuple[RunStart, "Pending | Claims"]:
+@dataclass(frozen=True)
+class Opened:
+    """How a run opened: its start, where its items come from, and an evaluation set's views (for revisits)."""
+
+    start: RunStart
+    source: "Pending | Claims"
+    set_views: dict[int, ItemView] | None
+
+
+def open_run(engine: Engine, rater: Rater, queue: Queue) -> Opened:
     """Register the rater and find what it has left to rate (or, when the study shares teachers' work out with an
     overlap, where to claim it from)."""
     with session_scope(engine) as session:
@@ -148,19 +179,21 @@ def open_run(engine: Engine, rater: Rater, queue: Queue) -> tuple[RunStart, "Pen
         study = Study.named(session, queue.eval_set, queue.where)
         eval_set_id = study.eval_set_id
         views = eval_set_views(session, eval_set_id=eval_set_id) if eval_set_id is not None else None
+        set_views = {v.id: v for v in views} if views is not None else None
         total = len(views) if views is not None else count_items_with_distractors(session, where=queue.where)
         progress = study.progress(session) if rater.kind == RaterKind.human else None  # judges rate everything
         start = RunStart(rater_id, eval_set_id, total, 0, overlap=progress.overlap if progress else None)
         if progress is not None:
-            return replace(start, pending=progress.lacking), Claims(engine, start, study, views)
+            return Opened(replace(start, pending=progress.lacking), Claims(engine, start, study, views), set_views)
         if views is not None:
             fixed = without_rated(session, start, views)[:queue.limit]
             _shuffle(fixed, queue.shuffle_seed)
-            return replace(start, pending=len(fixed)), Pending(engine, start, queue.where, fixed=fixed)
+            start = replace(start, pending=len(fixed))
+            return Opened(start, Pending(engine, start, queue.where, fixed=fixed), set_views)
         ids = unrated_item_ids(session, rater_id=rater_id, where=queue.where, limit=queue.limit)
     _shuffle(ids, queue.shuffle_seed)
     start = replace(start, pending=len(ids))
-    return start, Pending(engine, start, queue.where, ids=ids)
+    return Opened(start, Pending(engine, start, queue.where, ids=ids), set_views)
 
 
 def _shuffle(values: list, seed: int | None) -> None:
@@ -168,83 +201,175 @@ def _shuffle(values: list, seed: int | None) -> None:
         random.Random(seed).shuffle(values)
 
 
-class Agenda:
-    """What the runner presents next: an item revisited, then the pending items in order, then skipped items
-    again. For interactive raters it remembers the items rated in this run, so the rater can go back to them."""
+def fair_order(item: ItemView, rater_name: str) -> ItemView:
+    """The item's options in an order of this rater's own, the same each time the item comes back (seeded by
+    rater and item), so no option's position, and so no source, is the same for every teacher."""
+    options = sorted(item.distractors, key=lambda d: d.id)  # from one canonical order, whatever order it came in
+    random.Random(f"{rater_name}\x1f{item.id}").shuffle(options)
+    return replace(item, distractors=tuple(options))
 
-    def __init__(self, engine: Engine, start: RunStart, source: "Pending | Claims", interactive: bool) -> None:
-        self.engine, self.start, self.source, self.interactive = engine, start, source, interactive
-        self.front: deque[tuple[ItemView, bool]] = deque()  # (item, presented as a revisit)
-        self.later: deque[ItemView] = deque()  # skipped items, presented again at the end
+
+class Agenda:
+    """What the runner presents next: an item revisited or opened from the rater's history, then the pending items
+    in order, then skipped items once more. For a teacher it also keeps the history (every item rated in this
+    scope, across sessions, oldest first), restores drafts, and shows each item's options in the teacher's own
+    order (preference rating; a blind evaluation set keeps its own)."""
+
+    def __init__(self, engine: Engine, start: RunStart, opened: Opened, rater: Rater) -> None:
+        self.engine, self.start, self.source = engine, start, opened.source
+        self.set_views = opened.set_views
+        self.rater_name, self.interactive = rater.name, rater.interactive
+        self.own_order = rater.kind == RaterKind.human and start.eval_set_id is None
+        self.front: deque[tuple[ItemView | int, bool]] = deque()  # (item, or an item id to load; as a revisit)
+        self.later: deque[ItemView] = deque()  # skipped items, presented once more at the end
+        self.final_round: set[int] = set()
+        self.left: list[ItemView] = []  # skipped again at the end: listed when nothing else is left
         self.buffer: deque[ItemView] = deque()
-        self.done: list[ItemView] = []  # items rated in this run, in order (interactive raters only)
-        self.cursor: int | None = None  # index into `done` while revisiting
+        self.history: list[int] | None = None  # item ids rated in this scope, oldest first (loaded when needed)
+        self.cursor: int | None = None  # index into `history` while revisiting
         self.showing_revisit = False
+        self.notes: tuple[str, ...] = ()  # said with the next item shown (an item opened from history was deleted)
 
     async def next(self) -> ItemView | None:
         self.showing_revisit = False
-        if self.front:
-            item, revisit = self.front.popleft()
-            return await self._revisit_view(item) if revisit else self._fresh(item)
+        while self.front:
+            entry, revisit = self.front.popleft()
+            if revisit:
+                view = await self._revisit_view(entry.id if isinstance(entry, ItemView) else entry)
+                if view is not None:
+                    return view
+            else:
+                assert isinstance(entry, ItemView)
+                return await self._fresh(entry)
         if not self.buffer:
             self.buffer.extend(await self.source.more())
         if self.buffer:
-            return self._fresh(self.buffer.popleft())
-        return self._fresh(self.later.popleft()) if self.later else None
+            return await self._fresh(self.buffer.popleft())
+        if self.later:
+            item = self.later.popleft()
+            self.final_round.add(item.id)
+            return await self._fresh(item)
+        return None
 
-    def _fresh(self, item: ItemView) -> ItemView:
-        return replace(item, previous=(), earlier=len(self.done))
+    async def _fresh(self, item: ItemView) -> ItemView:
+        if not self.interactive:
+            return item
+        history = await self._history()
+        drafts = await asyncio.to_thread(self._drafts, item.id)
+        shown = fair_order(item, self.rater_name) if self.own_order else item
+        notes, self.notes = self.notes, ()
+        return replace(shown, earlier=len(history), draft=drafts, skipped=self.skipped_count(), notes=notes)
 
-    async def _revisit_view(self, item: ItemView) -> ItemView:
-        self.showing_revisit = True
-        saved = await asyncio.to_thread(self._saved, item.id)
-        previous = tuple(saved[d.id] for d in item.distractors if d.id in saved)
-        return replace(item, previous=previous, earlier=self.cursor or 0)
+    def skipped_count(self) -> int:
+        return len(self.later) + len(self.left) + self.source.waiting()
 
-    def _saved(self, item_id: int) -> dict[int, Judgement]:
+    async def _history(self) -> list[int]:
+        if self.history is None:
+            self.history = await asyncio.to_thread(self._load_history)
+        return self.history
+
+    def _load_history(self) -> list[int]:
         with session_scope(self.engine) as session:
-            return ratings_of_item(session, rater_id=self.start.rater_id, item_id=item_id,
-                                   eval_set_id=self.start.eval_set_id)
+            return rated_items_newest_last(session, rater_id=self.start.rater_id, eval_set_id=self.start.eval_set_id)
+
+    def _drafts(self, item_id: int) -> tuple[Judgement, ...]:
+        with session_scope(self.engine) as session:
+            marks = load_drafts(session, rater_id=self.start.rater_id, eval_set_id=self.start.eval_set_id,
+                                item_ids=[item_id]).get(item_id, {})
+        return tuple(Judgement(d, ticked, reason=reason) for d, (ticked, reason) in marks.items())
+
+    async def _revisit_view(self, item_id: int) -> ItemView | None:
+        """The item as it is now, with this rater's saved judgements; None (and a note for the next item) when it
+        is gone."""
+        view, saved, drafts = await asyncio.to_thread(self._load_revisit, item_id)
+        history = await self._history()
+        if view is None:
+            self.notes = (*self.notes, "The item you opened is gone: it was deleted since you saw it.")
+            return None
+        if not saved:  # an item skipped (twice) and opened from the list of skipped items: not rated yet
+            return await self._fresh(view)
+        self.showing_revisit = True
+        previous = tuple(saved[d.id] for d in view.distractors if d.id in saved)
+        removed = len(set(saved) - {d.id for d in view.distractors})
+        notes = (*self.notes, *([f"{removed} of the distractors you rated were removed since."] if removed else []))
+        if view.distractors and len(previous) < len(view.distractors):
+            notes = (*notes, "New distractors were added since you rated this item: they are marked new.")
+        self.notes = ()
+        shown = fair_order(view, self.rater_name) if self.own_order else view
+        earlier = history.index(item_id) if item_id in history else len(history)
+        return replace(shown, previous=previous, earlier=earlier, draft=drafts, skipped=self.skipped_count(),
+                       notes=notes)
+
+    def _load_revisit(self, item_id: int) -> tuple[ItemView | None, dict[int, Judgement], tuple[Judgement, ...]]:
+        with session_scope(self.engine) as session:
+            if self.set_views is not None:
+                view = self.set_views.get(item_id)
+            else:
+                views = item_views(session, item_ids=[item_id], where=self.source.where)
+                view = views[0] if views else None
+            saved = ratings_of_item(session, rater_id=self.start.rater_id, item_id=item_id,
+                                    eval_set_id=self.start.eval_set_id)
+        return view, saved, self._drafts(item_id)
 
     def rated(self, item: ItemView, revisited: bool) -> None:
         self.source.rated(item)
+        if self.history is not None and item.id not in self.history:
+            self.history.append(item.id)
+        self.left = [i for i in self.left if i.id != item.id]
         if revisited:
             self._forward()
-        elif self.interactive:
-            self.done.append(item)
 
     async def skipped(self, item: ItemView) -> None:
         if self.showing_revisit:
             self._forward()  # a revisited item is left as it was saved
-        elif await self.source.skipped(item) and self.interactive:
+            return
+        outcome = await self.source.skipped(item)
+        if not self.interactive:
+            return
+        if outcome == "left" or (outcome == "later" and item.id in self.final_round):
+            self.left.append(item)  # skipped twice: listed at the end, where it can be opened
+        elif outcome == "later":
             self.later.append(item)
 
+    def left_over(self) -> list[ItemView]:
+        """Items skipped and skipped again (listed when nothing else is left), and those a claim will not offer."""
+        return list(self.left)
+
     def again(self, item: ItemView) -> None:
-        """Present `item` again next (its save failed)."""
+        """Present `item` again next (its save failed, or another window saved it first)."""
         self.front.appendleft((item, self.showing_revisit))
 
-    def revisit(self, current: ItemView | None) -> bool:
-        """Present the item rated before `current` again, `current` after it; False when there is none (then
-        `current` itself comes again)."""
+    async def revisit(self, current: ItemView | None, item_id: int | None = None) -> bool:
+        """Present the item rated before `current` again (or, with `item_id`, that item of the rater's history),
+        `current` after it; False when there is none (then `current` itself comes again)."""
+        history = await self._history()
         revisiting = self.showing_revisit
-        if (revisiting and self.cursor == 0) or (not revisiting and not self.done):
+        if item_id is not None:  # opened from the history (or the list of skipped items): then back to `current`
+            if current is not None:
+                self.front.appendleft((current, revisiting))
+            self.cursor = None
+            self.front.appendleft((item_id, True))
+            return True
+        at = self.cursor if revisiting and self.cursor is not None else len(history)
+        if current is not None and not revisiting and current.id in history:
+            at = history.index(current.id)  # (an item already rated, shown again after a failed save)
+        if at == 0:
             if current is not None:
                 self.front.appendleft((current, revisiting))
             return False
-        if revisiting and self.cursor is not None:
-            self.cursor -= 1
-        else:
-            if current is not None:
-                self.front.appendleft((current, False))
-            self.cursor = len(self.done) - 1
-        self.front.appendleft((self.done[self.cursor], True))
+        if current is not None and not revisiting:
+            self.front.appendleft((current, False))
+        self.cursor = at - 1
+        self.front.appendleft((history[self.cursor], True))
         return True
 
     def _forward(self) -> None:
+        """After a revisited item is saved or left: the one after it in the history, until the newest."""
+        history = self.history or []
         if self.cursor is None:
             return
         self.cursor += 1
-        if self.cursor < len(self.done):
-            self.front.appendleft((self.done[self.cursor], True))
+        if self.cursor < len(history):
+            self.front.appendleft((history[self.cursor], True))
         else:
             self.cursor = None

@@ -2,7 +2,7 @@
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Sequence
 
 from rater.core.domain import ItemView, Judgement, Records, Revisit
 from rater.core.errors import RaterError
@@ -51,9 +51,13 @@ class Rater(ABC):
     def started(self, run: RunStart) -> None:
         """Called by the runner before the first item."""
 
-    async def exhausted(self) -> Revisit | None:
-        """Called when nothing is left to rate; an interactive rater may still go back (`Revisit()`)."""
+    async def exhausted(self, left: Sequence[ItemView] = ()) -> Revisit | None:
+        """Called when nothing is left to rate but `left`, the items an interactive rater skipped twice; it may
+        still go back or open one (`Revisit()`, `Revisit(item_id)`)."""
         return None
+
+    def beyond_k(self, item: ItemView) -> None:
+        """The save of `item` came after the item had its K teachers (the hold on it had lapsed): kept, flagged."""
 
     def save_failed(self, item: ItemView, error: RaterError) -> bool:
         """The store could not save this item's judgements. True presents the item again (an interactive rater

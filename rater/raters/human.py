@@ -1,26 +1,32 @@
 """The teacher as a Rater: `rate` hands the item to a screen and waits for the teacher's decision.
 
-No Textual here: any screen that implements `Presenter` (the terminal app, or the same app served to a browser)
-shows what the runner asks and answers through `decide` and `stop`.
+No Textual here: any screen that implements `Presenter` (the terminal app, or the web page) shows what the runner
+asks and answers through `decide` and `stop`; both keep drafts through `draft`. So claims, holds, overlap,
+revisits, history, skips, drafts, option order and saves are the same code for both.
 """
 
 import asyncio
-from typing import ClassVar, Protocol
+from typing import Any, ClassVar, Protocol, Sequence
 
 from rater.core.domain import ItemView, Judgement, RaterKind, Revisit
 from rater.core.errors import FatalRaterError, RaterError
-from rater.raters.base import Rater, StopRun
+from rater.raters.base import Rater, RunStart, StopRun
 
 
 class Presenter(Protocol):
     def present(self, item: ItemView) -> None:
         """Show `item`; the teacher answers with `HumanRater.decide`."""
 
-    def exhausted(self) -> None:
-        """Nothing is left to rate: show a summary; the teacher may still go back."""
+    def exhausted(self, left: Sequence[ItemView]) -> None:
+        """Nothing is left to rate but `left` (items skipped twice): show a summary; the teacher may still go back
+        or open one."""
 
     def save_failed(self, item: ItemView, error: RaterError) -> None:
-        """The item's judgements could not be saved; it is presented again next."""
+        """The item's judgements could not be saved (StaleSave: another window saved it first); it is presented
+        again next."""
+
+    def beyond_k(self, item: ItemView) -> None:
+        """Tell the teacher the save came beyond K (kept, flagged)."""
 
 
 class HumanRater(Rater):
@@ -35,18 +41,33 @@ class HumanRater(Rater):
         self.presenter = presenter
         self._decision: asyncio.Future | None = None
         self._stopped = False
+        self.run: RunStart | None = None
+
+    def started(self, run: RunStart) -> None:
+        self.run = run
 
     async def rate(self, item: ItemView) -> list[Judgement] | Revisit:
         return await self._ask(lambda presenter: presenter.present(item))
 
-    async def exhausted(self) -> Revisit | None:
-        outcome = await self._ask(lambda presenter: presenter.exhausted())
+    async def exhausted(self, left: Sequence[ItemView] = ()) -> Revisit | None:
+        outcome = await self._ask(lambda presenter: presenter.exhausted(left))
         return outcome if isinstance(outcome, Revisit) else None
 
     def save_failed(self, item: ItemView, error: RaterError) -> bool:
         if self.presenter is not None:
             self.presenter.save_failed(item, error)
         return True
+
+    def beyond_k(self, item: ItemView) -> None:
+        if self.presenter is not None:
+            self.presenter.beyond_k(item)
+
+    def draft(self, item: ItemView, marks: dict[int, tuple[bool, str | None]]) -> "asyncio.Future[Any] | None":
+        """Keep the teacher's unsaved ticks and reasons of `item` (empty: none), so nothing is lost when the screen
+        goes away; None when no run is going."""
+        if self.run is None or self.run.records is None:
+            return None
+        return self.run.records.draft(item.id, marks)
 
     async def _ask(self, show) -> list[Judgement] | Revisit:
         if self.presenter is None:

@@ -10,13 +10,15 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from rater.core.domain import ItemView, Judgement, Revisit
-from rater.core.errors import FatalRaterError, RaterError, StoreError
+from rater.core.errors import FatalRaterError, RaterError, StaleSave, StoreError
 from rater.raters.agenda import Agenda, Queue, open_run
 
 __all__ = ["Queue", "RunSummary", "run_rater"]
 from rater.raters.base import Rater, RunStart, StopRun
+from rater.store.drafts import Marks
+from rater.store.study import RENEW_SECONDS
 from rater.store.tables import JudgeRequest
-from rater.store.writer import Ratings, Row, StoreWriter
+from rater.store.writer import DraftMarks, Ratings, Row, Saved, StoreWriter
 
 BACKLOG = 512  # items of a non-interactive rater waiting for the writer before the runner waits as well
 
@@ -35,32 +37,46 @@ class RunSummary:
         return self.accepted / self.judgements if self.judgements else 0.0
 
 
-def _ratings(start: RunStart, item: ItemView, judgements: list[Judgement]) -> Ratings:
-    """The item's judgements as the writer saves them, checked against the distractors it was shown with."""
-    known = {d.id for d in item.distractors}
-    unknown = [j.distractor_id for j in judgements if j.distractor_id not in known]
+def _ratings(start: RunStart, item: ItemView, judgements: list[Judgement], *, interactive: bool,
+             revisited: bool) -> Ratings:
+    """The item's judgements as the writer saves them, checked against the distractors it was shown with; each
+    gets the place its distractor stood on the rater's screen. A teacher's save carries the revisions the screen
+    showed (so a save another window overtook is refused), and, with work shared out, ends the teacher's hold."""
+    place = {d.id: n for n, d in enumerate(item.distractors)}
+    unknown = [j.distractor_id for j in judgements if j.distractor_id not in place]
     if unknown:
         raise RaterError(f"The rater returned judgements for distractors {unknown} not shown with item {item.id}.",
                          "this is a bug in the rater plugin")
-    return Ratings(start.rater_id, start.eval_set_id, item.id, judgements, release_lease=start.overlap is not None)
+    placed = [replace(j, position=place[j.distractor_id]) for j in judgements]
+    expected = None
+    if interactive:
+        shown = {j.distractor_id: j.revision for j in item.previous}
+        expected = {j.distractor_id: shown.get(j.distractor_id) for j in judgements}
+    return Ratings(start.rater_id, start.eval_set_id, item.id, placed,
+                   release_lease=start.overlap is not None and not revisited, expected=expected)
 
 
 class WriterRecords:
     """The run's `Records`: a rater's own records go to the run's writer thread."""
 
-    def __init__(self, writer: StoreWriter) -> None:
-        self.writer = writer
+    def __init__(self, writer: StoreWriter, start: RunStart) -> None:
+        self.writer, self.start = writer, start
 
     def judge_request(self, values: dict) -> asyncio.Future:
         return self.writer.submit(Row(JudgeRequest.__table__, values))  # type: ignore[attr-defined]
+
+    def draft(self, item_id: int, marks: Marks) -> asyncio.Future:
+        return self.writer.submit(DraftMarks(self.start.rater_id, self.start.eval_set_id, item_id, marks))
 
 
 class Run:
     """One run of one rater over a queue: what it has in flight, what it is saving, what comes next and what it has
     done so far. Each item's judgements are committed as soon as they exist."""
 
-    def __init__(self, rater: Rater, engine: Engine, queue: Queue, callbacks: "Callbacks") -> None:
+    def __init__(self, rater: Rater, engine: Engine, queue: Queue, callbacks: "Callbacks",
+                 writer: StoreWriter | None = None) -> None:
         self.rater, self.engine, self.queue, self.callbacks = rater, engine, queue, callbacks
+        self.shared_writer = writer  # a server's one writer for all its runs; else the run starts its own
         self.summary = RunSummary()
         self.slots = asyncio.Semaphore(max(1, rater.max_concurrency))
         # interactive raters see one item at a time; others get items started ahead of the ones in flight
@@ -69,14 +85,15 @@ class Run:
         self.saving: set[asyncio.Task] = set()
 
     async def go(self) -> RunSummary:
-        start, source = await asyncio.to_thread(open_run, self.engine, self.rater, self.queue)
-        self.writer = writer = StoreWriter(self.engine)
-        self.start = start = replace(start, records=WriterRecords(writer))
+        opened = await asyncio.to_thread(open_run, self.engine, self.rater, self.queue)
+        source = opened.source
+        self.writer = writer = self.shared_writer or StoreWriter(self.engine)
+        self.start = start = replace(opened.start, records=WriterRecords(writer, opened.start))
         source.start = start
         self.rater.started(start)
         if self.callbacks.on_start:
             self.callbacks.on_start(start)
-        self.agenda = Agenda(self.engine, start, source, self.rater.interactive)
+        self.agenda = Agenda(self.engine, start, replace(opened, start=start), self.rater)
         try:
             await self._loop()
         except StopRun:
@@ -89,7 +106,8 @@ class Run:
             finally:
                 await source.close()  # leases of items still held go back to the other teachers
                 await self.rater.finished()
-                await writer.close()
+                if writer is not self.shared_writer:
+                    await writer.close()
         return self.summary
 
     async def _loop(self) -> None:
@@ -99,8 +117,9 @@ class Run:
                 self.rating.add(asyncio.create_task(self._rate_one(item, self.agenda.showing_revisit)))
             if not self.rating:
                 self.saving = await _drain(self.saving, 1)  # everything saved before the rater hears the queue is empty
-                if isinstance(await self.rater.exhausted(), Revisit):
-                    self.agenda.revisit(None)
+                answer = await self.rater.exhausted(self.agenda.left_over())
+                if isinstance(answer, Revisit):
+                    await self.agenda.revisit(None, answer.item_id)
                     continue
                 return
             done, self.rating = await asyncio.wait(self.rating, return_when=asyncio.FIRST_COMPLETED)
@@ -110,6 +129,7 @@ class Run:
 
     async def _rate_one(self, item: ItemView, revisited: bool) -> None:
         async with self.slots:
+            holding = asyncio.create_task(self._keep_held(item)) if self.rater.interactive else None
             try:
                 outcome = await self.rater.rate(item)
             except (FatalRaterError, StopRun):
@@ -119,11 +139,14 @@ class Run:
                 if self.callbacks.on_failed:
                     self.callbacks.on_failed(item, exc)
                 return
+            finally:
+                if holding is not None:
+                    holding.cancel()
         if isinstance(outcome, Revisit):
             if not self.rater.interactive:
                 raise RaterError(f"The rater {self.rater.name!r} asked to revisit an item but is not interactive.",
                                  "this is a bug in the rater plugin")
-            self.agenda.revisit(item)
+            await self.agenda.revisit(item, outcome.item_id)
         elif not outcome:
             self.summary.skipped += 1
             await self.agenda.skipped(item)
@@ -132,14 +155,32 @@ class Run:
         else:  # the slot is free at once; the write goes on in the writer thread (a locked database stalls nothing)
             self.saving.add(asyncio.create_task(self._save(item, outcome, revisited)))
 
+    async def _keep_held(self, item: ItemView) -> None:
+        """While a teacher has an item on screen, renew the hold on it (work shared out), so a teacher who reads
+        slowly never loses it to others; a screen that is gone stops renewing and the hold runs out."""
+        while True:
+            await asyncio.sleep(RENEW_SECONDS)
+            try:
+                await self.agenda.source.renew(item)
+            except SQLAlchemyError:
+                pass  # the save still checks the hold; a database away for a moment is not the teacher's concern
+
     async def _save(self, item: ItemView, judgements: list[Judgement], revisited: bool) -> None:
+        ratings = _ratings(self.start, item, judgements, interactive=self.rater.interactive, revisited=revisited)
         try:
-            await _stored(self.writer.submit(_ratings(self.start, item, judgements)), item)
+            saved = await _stored(self.writer.submit(ratings), item)
+        except StaleSave as stale:  # another window of this teacher saved the item: show its answer and ask
+            self.rater.save_failed(item, stale)
+            newer = tuple(stale.newer[d.id] for d in item.distractors if d.id in stale.newer)
+            self.agenda.again(replace(item, previous=newer))
+            return
         except StoreError as error:
             if not self.rater.save_failed(item, error):
                 raise
             self.agenda.again(item)
             return
+        if isinstance(saved, Saved) and saved.beyond_k:
+            self.rater.beyond_k(item)
         self.agenda.rated(item, revisited)
         self.summary.items += 1
         self.summary.judgements += len(judgements)
@@ -178,10 +219,10 @@ async def _drain(saving: set[asyncio.Task], below: int) -> set[asyncio.Task]:
     return saving
 
 
-async def _stored(write: asyncio.Future, item: ItemView) -> None:
-    """Wait for a queued write; a database error becomes a StoreError naming the item."""
+async def _stored(write: asyncio.Future, item: ItemView) -> object:
+    """Wait for a queued write (its result); a database error becomes a StoreError naming the item."""
     try:
-        await write
+        return await write
     except SQLAlchemyError as exc:
         raise StoreError(f"Could not save the ratings of item {item.id}: {getattr(exc, 'orig', None) or exc}",
                          "check that the database is reachable and not locked by another program") from exc

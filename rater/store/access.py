@@ -15,6 +15,20 @@ from rater.core.errors import InputError
 from rater.store.ratings import get_or_create_rater
 from rater.store.tables import RaterRecord, TeacherAccess, saved_id, utcnow
 
+NAME_LENGTH = 64
+
+
+def check_teacher_name(name: str) -> None:
+    """A teacher's name is what every rating carries: not empty, printable, at most 64 characters."""
+    if not name.strip():
+        raise InputError("A teacher's name cannot be empty.", "pass --as NAME (or teachers add NAME) with a name")
+    if not name.isprintable() or name != name.strip():
+        raise InputError(f"The teacher name {name!r} has characters that cannot be shown (or spaces at its ends).",
+                         "use letters, digits, spaces inside, dots or dashes")
+    if len(name) > NAME_LENGTH:
+        raise InputError(f"The teacher name is {len(name)} characters long; at most {NAME_LENGTH} are allowed.",
+                         "pass a shorter name")
+
 
 def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -22,6 +36,7 @@ def token_hash(token: str) -> str:
 
 def add_teacher(session: Session, *, name: str) -> str:
     """A new secret token for teacher `name` (registered as a teacher); shown once, stored only as a hash."""
+    check_teacher_name(name)
     rater = get_or_create_rater(session, name=name, kind=RaterKind.human)
     active = session.execute(select(col(TeacherAccess.id)).where(col(TeacherAccess.rater_id) == rater.id,
                                                             col(TeacherAccess.revoked_at).is_(None))).first()

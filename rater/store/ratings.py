@@ -4,16 +4,29 @@ A rating belongs to a scope: preference rating (`eval_set_id` None) or one blind
 judgements of its own; every function here takes the scope."""
 
 import json
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, or_, select, update
 from sqlmodel import Session, col
 
 from rater.core.domain import Judgement
-from rater.core.errors import InputError
+from rater.core.errors import InputError, StaleSave
 from rater.store.engine import dialect_insert
 from rater.store.items import ItemFilter
-from rater.store.tables import Distractor, EvalSet, RaterRecord, Rating, RatingHistory, rating_scope, saved_id, utcnow
+from rater.store.tables import (
+    Context,
+    Distractor,
+    EvalSet,
+    Item,
+    RaterRecord,
+    Rating,
+    RatingHistory,
+    rating_scope,
+    saved_id,
+    utcnow,
+)
 
 
 def get_or_create_rater(session: Session, *, name: str, kind: str, settings: dict | None = None) -> RaterRecord:
@@ -44,9 +57,12 @@ def find_rater(session: Session, *, name: str) -> RaterRecord | None:
     return session.execute(select(RaterRecord).where(col(RaterRecord.name) == name)).scalars().first()
 
 
+DECISION = ("accepted", "score", "limit", "reason", "rationale")  # what a new revision is about
+
+
 def _rating_fields(judgement: Judgement) -> dict:
     return dict(accepted=judgement.accepted, score=judgement.score, limit=judgement.limit, reason=judgement.reason,
-                rationale=judgement.rationale)
+                rationale=judgement.rationale, shown_position=judgement.position, seconds=judgement.seconds)
 
 
 def save_judgements(session: Session, *, rater_id: int, item_id: int, judgements: Sequence[Judgement],
@@ -94,7 +110,10 @@ def _replace(session: Session, rater_id: int, eval_set_id: int | None, judgement
                              col(Rating.distractor_id).in_([j.distractor_id for j in judgements]))
         .with_for_update()).scalars()}
     for judgement in judgements:
-        replace_rating(session, current[judgement.distractor_id], now, **_rating_fields(judgement))
+        rating, fields = current[judgement.distractor_id], _rating_fields(judgement)
+        if all(getattr(rating, name) == fields[name] for name in DECISION):
+            continue  # saved again unchanged: no new revision, no history row
+        replace_rating(session, rating, now, **fields)
 
 
 def replace_rating(session: Session, rating: Rating, now, **fields) -> None:
@@ -119,11 +138,28 @@ def rated_distractor_ids(session: Session, *, rater_id: int, distractor_ids: Ite
 
 def ratings_of_item(session: Session, *, rater_id: int, item_id: int,
                     eval_set_id: int | None = None) -> dict[int, Judgement]:
-    """This rater's current judgements of one item, by distractor id."""
+    """This rater's current judgements of one item, by distractor id (with their revisions)."""
     rows = session.execute(select(Rating).where(col(Rating.rater_id) == rater_id, col(Rating.item_id) == item_id,
                                                 rating_scope(eval_set_id)))
-    return {r.distractor_id: Judgement(r.distractor_id, r.accepted, r.score, r.limit, r.reason, r.rationale)
+    return {r.distractor_id: Judgement(r.distractor_id, r.accepted, r.score, r.limit, r.reason, r.rationale,
+                                       position=r.shown_position, seconds=r.seconds, revision=r.revision)
             for r in rows.scalars()}
+
+
+def mark_beyond_k(session: Session, *, rater_id: int, item_id: int, eval_set_id: int | None) -> None:
+    """Flag this rater's ratings of the item as given beyond the study's K."""
+    session.execute(update(Rating).where(col(Rating.rater_id) == rater_id, col(Rating.item_id) == item_id,
+                                         rating_scope(eval_set_id)).values(beyond_k=True))
+
+
+def check_not_stale(session: Session, *, rater_id: int, item_id: int, eval_set_id: int | None,
+                    expected: dict[int, int | None]) -> None:
+    """A teacher's save is based on what the screen showed: for each distractor, the revision of the rating it
+    showed (None: not rated). When another window of the same teacher saved meanwhile, StaleSave carries the
+    answer now stored, and nothing is written."""
+    stored = ratings_of_item(session, rater_id=rater_id, item_id=item_id, eval_set_id=eval_set_id)
+    if any((stored[d].revision if d in stored else None) != revision for d, revision in expected.items()):
+        raise StaleSave(item_id, stored)
 
 
 def rater_acceptance(session: Session, *, rater_id: int, eval_set_id: int | None = None) -> tuple[int, int]:
@@ -178,3 +214,42 @@ def disagreement_item_ids(session: Session, *, item_ids: Sequence[int], rater_na
         query = query.where(col(RaterRecord.name).in_(rater_names))
     found = set(session.execute(query).scalars())
     return [i for i in item_ids if i in found]
+
+
+def rated_items_newest_last(session: Session, *, rater_id: int, eval_set_id: int | None) -> list[int]:
+    """The items this rater has rated in the scope, in the order it first rated them (the last rated last)."""
+    first = func.min(col(Rating.created_at))
+    return list(session.execute(select(col(Rating.item_id)).where(col(Rating.rater_id) == rater_id,
+                                                                  rating_scope(eval_set_id))
+                                .group_by(col(Rating.item_id)).order_by(first, col(Rating.item_id))).scalars())
+
+
+@dataclass(frozen=True)
+class RatedItem:
+    """One entry of a teacher's history: an item rated in a scope, when, and how many of its distractors were
+    accepted."""
+
+    item_id: int
+    question: str
+    answer: str
+    saved_at: datetime
+    accepted: int
+    rated: int
+
+
+def rater_history(session: Session, *, rater_id: int, eval_set_id: int | None, text: str = "",
+                  limit: int = 200) -> list[RatedItem]:
+    """A rater's rated items in the scope, the latest saved first; `text` keeps those whose question, answer or
+    context holds it (case ignored). Never a distractor's source."""
+    last = func.max(col(Rating.updated_at))
+    query = (select(col(Item.id), col(Item.question), col(Item.answer), last,
+                    func.sum(case((col(Rating.accepted), 1), else_=0)), func.count())
+             .join(Item, col(Item.id) == col(Rating.item_id))
+             .where(col(Rating.rater_id) == rater_id, rating_scope(eval_set_id))
+             .group_by(col(Item.id), col(Item.question), col(Item.answer)).order_by(last.desc(), col(Item.id).desc()))
+    if text.strip():
+        pattern = f"%{text.strip().lower()}%"
+        query = query.join(Context, col(Context.id) == col(Item.context_id)).where(or_(
+            func.lower(col(Item.question)).like(pattern), func.lower(col(Item.answer)).like(pattern),
+            func.lower(col(Context.text)).like(pattern)))
+    return [RatedItem(*row) for row in session.execute(query.limit(limit)).all()]

@@ -18,6 +18,7 @@ from sqlmodel import Session, col
 from rater.core.domain import RaterKind
 from rater.core.errors import InputError
 from rater.core.text import plural
+from rater.store.engine import dialect_insert
 from rater.store.items import ItemFilter
 from rater.store.ratings import eval_set_id_of
 from rater.store.tables import (
@@ -33,7 +34,8 @@ from rater.store.tables import (
     utcnow,
 )
 
-LEASE_SECONDS = 600  # a teacher who walks away holds an item for at most this long
+LEASE_SECONDS = 120  # an open item is held this long past its holder's last sign of life (renewed while shown)
+RENEW_SECONDS = 30  # how often a screen that shows an item renews its hold
 CANDIDATES = 32  # items read per claim attempt
 LOCK_RETRIES = 500  # PostgreSQL: rounds of looking again while other claims hold the only candidates
 PREFERENCE_OVERLAP = "preference.overlap"
@@ -42,9 +44,12 @@ PREFERENCE_OVERLAP = "preference.overlap"
 # counting ---------------------------------------------------------------------------------------------------------
 
 def _teachers_done(eval_set_id: int | None, other_than: int | None = None):
-    """Distinct teachers with a rating of the item in the scope (a correlated count)."""
-    query = (select(func.count(distinct(col(Rating.rater_id)))).join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id))
-             .where(col(Rating.item_id) == col(Item.id), rating_scope(eval_set_id), col(RaterRecord.kind) == RaterKind.human))
+    """Distinct teachers with a rating of the item in the scope (a correlated count); a save that came beyond K
+    (`Rating.beyond_k`) is not one of the K."""
+    query = (select(func.count(distinct(col(Rating.rater_id))))
+             .join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id))
+             .where(col(Rating.item_id) == col(Item.id), rating_scope(eval_set_id),
+                    col(RaterRecord.kind) == RaterKind.human, col(Rating.beyond_k).is_(False)))
     if other_than is not None:
         query = query.where(col(Rating.rater_id) != other_than)
     return query.scalar_subquery()
@@ -223,9 +228,11 @@ class Study:
         if self.eval_set_id is not None:
             session.execute(update(EvalSet).where(col(EvalSet.id) == self.eval_set_id).values(overlap=overlap))
             return
-        session.execute(delete(StudySetting).where(col(StudySetting.name) == PREFERENCE_OVERLAP))
-        if overlap is not None:
-            session.add(StudySetting(name=PREFERENCE_OVERLAP, value=str(overlap)))
+        if overlap is None:
+            session.execute(delete(StudySetting).where(col(StudySetting.name) == PREFERENCE_OVERLAP))
+            return
+        session.execute(dialect_insert(session, StudySetting).values(name=PREFERENCE_OVERLAP, value=str(overlap))
+                        .on_conflict_do_update(index_elements=["name"], set_={"value": str(overlap)}))
 
     def follow(self, session: Session, asked: int | None) -> int | None:
         """The K a teacher's run follows: the study's. A teacher who asks for one sets it when the study has none;
@@ -235,12 +242,22 @@ class Study:
             raise InputError(f"--overlap must be 1 or more, got {asked}.", "pass --overlap 1 or more (or leave it out)")
         if asked is None or asked == stored:
             return stored
-        if stored is not None:
-            raise InputError(f"This study shares work out with overlap {stored}; every teacher follows that rule.",
-                             f"pass --overlap {stored} or leave it out; to change it for everyone: "
-                             "`rater study overlap K` (add --set NAME for an evaluation set)")
-        self.set_overlap(session, asked)
-        return asked
+        if stored is None:  # the first teacher to ask sets it, unless another teacher's ask got there first
+            self._set_if_unset(session, asked)
+            stored = self.overlap(session)
+            if stored == asked:
+                return asked
+        raise InputError(f"This study shares work out with overlap {stored}; every teacher follows that rule.",
+                         f"pass --overlap {stored} or leave it out; to change it for everyone: "
+                         "`rater study overlap K` (add --set NAME for an evaluation set)")
+
+    def _set_if_unset(self, session: Session, overlap: int) -> None:
+        if self.eval_set_id is not None:
+            session.execute(update(EvalSet).where(col(EvalSet.id) == self.eval_set_id, col(EvalSet.overlap).is_(None))
+                            .values(overlap=overlap))
+            return
+        session.execute(dialect_insert(session, StudySetting).values(name=PREFERENCE_OVERLAP, value=str(overlap))
+                        .on_conflict_do_nothing(index_elements=["name"]))
 
     def claim(self, session: Session, *, rater_id: int, passed_over: Iterable[int] = (), after: int | None = None,
               lease_seconds: int = LEASE_SECONDS) -> int | None:
@@ -253,6 +270,30 @@ class Study:
     def release(self, session: Session, *, rater_id: int, item_ids: Iterable[int]) -> None:
         """Give these items back to the other teachers."""
         release_leases(session, rater_id=rater_id, item_ids=item_ids, eval_set_id=self.eval_set_id)
+
+    def renew(self, session: Session, *, rater_id: int, item_id: int, seconds: int = LEASE_SECONDS) -> bool:
+        """Hold the item this teacher has on screen for `seconds` more; False when the hold had already lapsed
+        (then it is not taken back: others may have it by now)."""
+        held = session.execute(update(Lease).where(
+            col(Lease.rater_id) == rater_id, col(Lease.item_id) == item_id, _lease_scope(self.eval_set_id),
+            col(Lease.expires_at) > utcnow()).values(expires_at=utcnow() + timedelta(seconds=seconds))
+            .returning(col(Lease.id))).first()
+        return held is not None
+
+    def lapsed_beyond_k(self, session: Session, *, rater_id: int, item_id: int) -> bool:
+        """Whether a save of this teacher's comes beyond K: its hold on the item lapsed, and K other teachers have
+        rated the item meanwhile."""
+        overlap = self.overlap(session)
+        if overlap is None:
+            return False
+        held = session.execute(select(col(Lease.id)).where(
+            col(Lease.rater_id) == rater_id, col(Lease.item_id) == item_id, _lease_scope(self.eval_set_id),
+            col(Lease.expires_at) > utcnow())).first()
+        if held is not None:
+            return False
+        others = session.execute(select(_teachers_done(self.eval_set_id, rater_id)).where(col(Item.id) == item_id)
+                                 ).scalar_one()
+        return others >= overlap
 
     def lacking(self, session: Session) -> int | None:
         """Items still short of K teachers' ratings (None without an overlap)."""

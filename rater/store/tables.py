@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Index, Text, UniqueConstraint
+from sqlalchemy import ColumnElement, Index, Text, UniqueConstraint, false
 from sqlmodel import Field, SQLModel, col
 
 
@@ -84,6 +84,10 @@ class RatingBase(SQLModel):
     limit: float | None = None
     reason: str | None = Field(default=None, max_length=200)
     rationale: str | None = Field(default=None, sa_type=Text)
+    shown_position: int | None = None  # where the option stood on the rater's screen (0: first), for position effects
+    seconds: float | None = None  # a teacher: how long the item was on screen before this save
+    beyond_k: bool = Field(default=False, sa_column_kwargs={"server_default": false()})  # saved after the item had
+    #   its K teachers, by a teacher whose hold on it had lapsed: kept, and counted apart
 
 
 class Rating(RatingBase, table=True):
@@ -185,6 +189,23 @@ class Lease(SQLModel, table=True):
     eval_set_id: int | None = Field(default=None, foreign_key="eval_set.id")
     expires_at: datetime
     created_at: datetime = Field(default_factory=utcnow)
+
+
+class Draft(SQLModel, table=True):
+    """A teacher's ticks and reasons of an item not yet saved (left with Esc, a crash, a reload or a closed tab):
+    restored when the item comes back, deleted when it is saved. `scope` is "preference" or "set:ID"."""
+
+    __table_args__ = (UniqueConstraint("rater_id", "item_id", "scope", name="uq_draft"),)
+    id: int | None = Field(default=None, primary_key=True)
+    rater_id: int = Field(foreign_key="rater.id")
+    item_id: int = Field(foreign_key="item.id")
+    scope: str = Field(max_length=32)
+    marks: str = Field(sa_type=Text)  # JSON {distractor id: [accepted, reason]}
+    updated_at: datetime = Field(default_factory=utcnow)
+
+
+def draft_scope(eval_set_id: int | None) -> str:
+    return "preference" if eval_set_id is None else f"set:{eval_set_id}"
 
 
 class StudySetting(SQLModel, table=True):

@@ -16,9 +16,10 @@ from sqlalchemy import Engine, insert
 from sqlmodel import Session
 
 from rater.core.domain import Judgement
+from rater.store.drafts import Marks, delete_drafts, save_draft
 from rater.store.engine import session_scope
-from rater.store.ratings import save_many_judgements
-from rater.store.study import release_leases
+from rater.store.ratings import check_not_stale, mark_beyond_k, save_many_judgements
+from rater.store.study import Study, release_leases
 
 MAX_BATCH = 512
 _STOP = object()
@@ -26,13 +27,34 @@ _STOP = object()
 
 @dataclass(frozen=True)
 class Ratings:
-    """One item's judgements by one rater in one scope."""
+    """One item's judgements by one rater in one scope. A teacher's save carries `expected`, the revision of each
+    rating the screen showed (None: not rated), so a save that another window overtook fails (StaleSave) instead
+    of overwriting it; and with work shared out it ends the teacher's lease on the item. Its result is a `Saved`."""
 
     rater_id: int
     eval_set_id: int | None
     item_id: int
     judgements: Sequence[Judgement]
     release_lease: bool = False  # work shared out: the teacher's lease on the item ends with the ratings
+    expected: dict[int, int | None] | None = None
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a save of one item came to: `beyond_k` when the teacher's hold on the item had lapsed and K other
+    teachers had rated it meanwhile (the ratings are kept, flagged)."""
+
+    beyond_k: bool = False
+
+
+@dataclass(frozen=True)
+class DraftMarks:
+    """A teacher's unsaved ticks and reasons of one item (empty: no draft)."""
+
+    rater_id: int
+    eval_set_id: int | None
+    item_id: int
+    marks: Marks
 
 
 @dataclass(frozen=True)
@@ -43,7 +65,7 @@ class Row:
     values: dict
 
 
-Work = Callable[[Session], Any] | Ratings | Row
+Work = Callable[[Session], Any] | Ratings | Row | DraftMarks
 
 
 class StoreWriter:
@@ -98,20 +120,34 @@ def _apply(session: Session, works: list[Work]) -> list[Any]:
     rows: dict[Any, list[dict]] = defaultdict(list)
     ratings: dict[tuple[int, int | None], list[tuple[int, Sequence[Judgement]]]] = defaultdict(list)
     leases: dict[tuple[int, int | None], list[int]] = defaultdict(list)
+    beyond: list[Ratings] = []
     results: list[Any] = [None] * len(works)
     for index, work in enumerate(works):
         if isinstance(work, Row):
             rows[work.table].append(work.values)
         elif isinstance(work, Ratings):
+            if work.expected is not None:
+                check_not_stale(session, rater_id=work.rater_id, item_id=work.item_id, eval_set_id=work.eval_set_id,
+                                expected=work.expected)
+            if work.release_lease and Study(work.eval_set_id).lapsed_beyond_k(session, rater_id=work.rater_id,
+                                                                             item_id=work.item_id):
+                beyond.append(work)
             ratings[work.rater_id, work.eval_set_id].append((work.item_id, work.judgements))
             if work.release_lease:
                 leases[work.rater_id, work.eval_set_id].append(work.item_id)
+            results[index] = Saved(beyond_k=work in beyond)
+        elif isinstance(work, DraftMarks):
+            save_draft(session, rater_id=work.rater_id, item_id=work.item_id, eval_set_id=work.eval_set_id,
+                       marks=work.marks)
         else:
             results[index] = work(session)
     for table, values in rows.items():
         session.execute(insert(table), values)
     for (rater_id, eval_set_id), items in ratings.items():
         save_many_judgements(session, rater_id=rater_id, eval_set_id=eval_set_id, items=items)
+        delete_drafts(session, rater_id=rater_id, eval_set_id=eval_set_id, item_ids=[item_id for item_id, _ in items])
+    for work in beyond:
+        mark_beyond_k(session, rater_id=work.rater_id, item_id=work.item_id, eval_set_id=work.eval_set_id)
     for (rater_id, eval_set_id), item_ids in leases.items():
         release_leases(session, rater_id=rater_id, item_ids=item_ids, eval_set_id=eval_set_id)
     return results

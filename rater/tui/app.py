@@ -1,35 +1,45 @@
 """The rating app: the teacher's screen. It runs the one runner in a worker and is the teacher rater's presenter,
-so a teacher's ratings are saved on the same path as every other rater's, off the UI thread."""
+so a teacher's ratings are saved on the same path as every other rater's, off the UI thread.
+
+A saved label is a decision the teacher made about what the screen showed: a key acts only on an item that is
+drawn and was on screen a moment (a double tap never saves the next item), never while the terminal is too small,
+and a save needs every option to have been in view (scrolled to, or on a page that was shown). Unsaved ticks are
+kept as a draft, so Esc or a crash loses nothing."""
 
 import asyncio
-from collections import deque
-from dataclasses import dataclass, replace
+import time
+from dataclasses import dataclass, field, replace
+from typing import Callable, Sequence
 
 from rich.text import Text
 from sqlalchemy import Engine
 from textual import events
 from textual.app import App, ComposeResult
 from textual.binding import Binding
-from textual.containers import Vertical
+from textual.geometry import Region
 from textual.message import Message
+from textual.timer import Timer
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
 from rater.core.domain import ItemView, Judgement, Revisit
-from rater.core.errors import RaterError
+from rater.core.errors import RaterError, StaleSave
+from rater.core.texts import TICK_MEANING, Texts
 from rater.raters.base import RunStart
 from rater.raters.human import HumanRater
 from rater.raters.runner import Queue, run_rater
 from rater.store.engine import session_scope
 from rater.store.items import count_items_without_distractors
-from rater.store.ratings import eval_set_id_of, get_or_create_rater, rater_acceptance
+from rater.store.ratings import RatedItem, eval_set_id_of, get_or_create_rater, rater_acceptance, rater_history
 from rater.store.study import Study
 from rater.store.tables import saved_id
-from rater.tui.screens import ErrorScreen, InstructionsScreen, ReasonScreen, SummaryScreen
-from rater.tui.widgets import PAGE_SIZE, ContextPanel, ItemPanel
+from rater.tui.screens import ErrorScreen, HistoryScreen, InstructionsScreen, ReasonScreen, SummaryScreen
+from rater.tui.widgets import PAGE_SIZE, ContextPanel, DistractorOption, ItemPanel, MainArea
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 SAVING_NOTICE_DELAY = 0.15  # seconds
+MIN_DWELL = 0.5  # seconds an item is on screen before a key can save, skip or leave it: a double tap saves nothing
+DRAFT_DELAY = 0.5  # seconds of quiet after a tick before the draft is written
 
 
 class ItemPresented(Message):
@@ -41,33 +51,65 @@ class ItemPresented(Message):
 
 
 class QueueExhausted(Message):
-    """Nothing is left to rate."""
+    """Nothing is left to rate but the items skipped twice."""
+
+    def __init__(self, left: Sequence[ItemView]) -> None:
+        super().__init__()
+        self.left = left
 
 
 class SaveFailed(Message):
-    """The last submitted item could not be saved; it is presented again."""
+    """The last submitted item could not be saved (or another window saved it first); it is presented again."""
 
     def __init__(self, item: ItemView, error: RaterError) -> None:
         super().__init__()
         self.item, self.error = item, error
 
 
+class BeyondK(Message):
+    """The last save came after the item had its K teachers."""
+
+
 @dataclass
 class Shown:
-    """The item on screen with the teacher's ticks and reasons so far, and the page of options shown."""
+    """The item on screen: the teacher's ticks and reasons so far, the page shown, which options have been in view,
+    and the time it has been on screen (paused while the terminal is away or too small)."""
 
     item: ItemView
     ticked: list[bool]
     reasons: list[str | None]
     page: int = 0
+    seen: set[int] = field(default_factory=set)
+    drawn_at: float | None = None  # when the item was first drawn (None: not yet)
+    visible_since: float | None = None
+    seconds: float = 0.0
+    changed: bool = False  # ticks or reasons changed since the item was shown (a draft is due)
 
     @property
     def pages(self) -> int:
         return max(1, -(-len(self.ticked) // PAGE_SIZE))
 
-    def judgements(self) -> list[Judgement]:
-        return [Judgement(d.id, ticked, reason=reason)
+    def on_screen(self, now: float) -> float:
+        return self.seconds + (now - self.visible_since if self.visible_since is not None else 0.0)
+
+    def pause(self, now: float) -> None:
+        if self.visible_since is not None:
+            self.seconds += now - self.visible_since
+            self.visible_since = None
+
+    def resume(self, now: float) -> None:
+        if self.visible_since is None:
+            self.visible_since = now
+
+    def judgements(self, seconds: float) -> list[Judgement]:
+        return [Judgement(d.id, ticked, reason=reason, seconds=round(seconds, 2))
                 for d, ticked, reason in zip(self.item.distractors, self.ticked, self.reasons)]
+
+    def marks(self) -> dict[int, tuple[bool, str | None]]:
+        """The draft: every tick and reason, or {} when there is nothing to keep."""
+        if not any(self.ticked) and not any(self.reasons):
+            return {}
+        return {d.id: (t, r) for d, t, r in zip(self.item.distractors, self.ticked, self.reasons)}
 
 
 @dataclass
@@ -94,45 +136,59 @@ class Tally:
         return (self.accepted_before + self.accepted) / judged if judged else None
 
 
+def rating_bindings(texts: Texts) -> list[Binding]:
+    """The screen's keys, described in the teacher's language."""
+    say = texts.say
+    return [
+        *[Binding(str(n), f"tick({n - 1})", say("tick"), show=n == 1, key_display="1-9", id=f"rate.tick{n}")
+          for n in range(1, PAGE_SIZE + 1)],
+        Binding("space,enter", "submit", say("save"), key_display="space", id="rate.submit"),
+        Binding("backspace", "previous", say("back"), id="rate.back"),
+        Binding("s", "skip", say("skip"), id="rate.skip"),
+        Binding("r", "reason", say("reason"), id="rate.reason"),
+        Binding("right,greater_than_sign", "page(1)", say("page"), key_display="→", id="rate.next_page"),
+        Binding("left,less_than_sign", "page(-1)", say("page"), show=False, id="rate.previous_page"),
+        Binding("c", "context", say("context"), id="rate.context"),
+        Binding("h", "history", say("history"), id="rate.history"),
+        Binding("question_mark", "instructions", say("help"), key_display="?", id="rate.help"),
+        Binding("escape", "leave", say("leave"), key_display="esc", id="rate.leave"),
+    ]
+
+
 class RatingApp(App[None]):
     CSS_PATH = "rater.tcss"
     TITLE = "rater"
-    BINDINGS = [
-        *[Binding(str(n), f"tick({n - 1})", "Tick", show=n == 1, key_display="1-9", id=f"rate.toggle{n}")
-          for n in range(1, PAGE_SIZE + 1)],
-        Binding("space,enter", "submit", "Submit", key_display="space", id="rate.submit"),
-        Binding("backspace", "previous", "Back", id="rate.back"),
-        Binding("s", "skip", "Skip", id="rate.skip"),
-        Binding("r", "reason", "Reason", id="rate.reason"),
-        Binding("right,greater_than_sign", "page(1)", "Page", key_display="→", id="rate.next_page"),
-        Binding("left,less_than_sign", "page(-1)", "Page", show=False, id="rate.previous_page"),
-        Binding("c", "context", "Context", id="rate.context"),
-        Binding("question_mark", "instructions", "Help", key_display="?", id="rate.help"),
-        Binding("escape", "leave", "Quit", key_display="esc", id="rate.quit"),
-    ]
 
     def __init__(self, engine: Engine, rater: HumanRater, queue: Queue, *, blind: bool = False,
-                 show_instructions: bool = False) -> None:
+                 show_instructions: bool = False, texts: Texts | None = None,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         super().__init__()
         self.engine, self.rater, self.queue = engine, rater, queue
         self.rater.presenter = self
         self.blind = blind
         self.show_instructions = show_instructions
-        self.shown: Shown | None = None  # None while the runner saves or loads
-        self.unsaved: dict[int, tuple[list[bool], list[str | None]]] = {}  # input of items left without saving
-        self.typeahead: deque[tuple[str, tuple]] = deque()
+        self.texts = texts or Texts()
+        self.clock = clock
+        self.shown: Shown | None = None  # None while the runner saves or loads: then no key acts
+        self.unsaved: dict[int, tuple[list[bool], list[str | None]]] = {}  # input of items whose save failed
         self.choosing_reason = False
         self.saving = False
         self.nothing_left = False  # the summary is up: nothing is left to rate
+        self.too_small = False
+        self.away = False  # the terminal lost focus: time on item pauses
         self.tally = Tally()
         self.overlap: int | None = None  # work shared out: K as the study had it when the run started
+        self.run_start: RunStart | None = None
+        self.left: Sequence[ItemView] = ()  # items skipped twice, listed by the summary
+        self.draft_timer: Timer | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("loading…", id="status")
-        with Vertical(id="main"):
+        yield Static(Text(TICK_MEANING, style="italic"), id="hint")
+        with MainArea(id="main"):
             yield ItemPanel(id="item")
-        yield Static("The terminal is too small for rating.\nMake it at least "
-                     f"{MIN_WIDTH} x {MIN_HEIGHT} characters.", id="too-small")
+        yield Static(id="more")
+        yield Static(self.texts.say("too_small", width=MIN_WIDTH, height=MIN_HEIGHT), id="too-small")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -141,11 +197,32 @@ class RatingApp(App[None]):
         if self.show_instructions:
             self.action_instructions()
 
-    def on_resize(self, event) -> None:
+    def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)
+        self.call_after_refresh(self._update_seen)
 
     def _fit(self, width: int, height: int) -> None:
-        self.set_class(width < MIN_WIDTH or height < MIN_HEIGHT, "-too-small")
+        self.too_small = width < MIN_WIDTH or height < MIN_HEIGHT
+        self.set_class(self.too_small, "-too-small")
+        if self.shown is not None:
+            self._visibility_changed()
+
+    def on_app_blur(self, _event: events.AppBlur) -> None:
+        self.away = True
+        self._visibility_changed()
+
+    def on_app_focus(self, _event: events.AppFocus) -> None:
+        self.away = False
+        self._visibility_changed()
+
+    def _visibility_changed(self) -> None:
+        """Time on item runs only while the item can be seen."""
+        if self.shown is None or self.shown.drawn_at is None:
+            return
+        if self.too_small or self.away:
+            self.shown.pause(self.clock())
+        else:
+            self.shown.resume(self.clock())
 
     # the runner, in a worker ----------------------------------------------------------------------------------
 
@@ -176,6 +253,7 @@ class RatingApp(App[None]):
             return 0 if self.queue.eval_set else count_items_without_distractors(session, where=self.queue.where)
 
     def _started(self, start: RunStart) -> None:
+        self.run_start = start
         self.tally.total = start.total
         self.overlap = start.overlap
         if start.overlap is None:
@@ -214,59 +292,87 @@ class RatingApp(App[None]):
     def present(self, item: ItemView) -> None:
         self.post_message(ItemPresented(item))
 
-    def exhausted(self) -> None:
-        self.post_message(QueueExhausted())
+    def exhausted(self, left: Sequence[ItemView]) -> None:
+        self.post_message(QueueExhausted(left))
 
     def save_failed(self, item: ItemView, error: RaterError) -> None:
         self.post_message(SaveFailed(item, error))
+
+    def beyond_k(self, item: ItemView) -> None:
+        self.post_message(BeyondK())
 
     def on_item_presented(self, message: ItemPresented) -> None:
         item = message.item
         kept = self.unsaved.pop(item.id, None)
         if kept is None:
-            saved = {j.distractor_id: j for j in item.previous}
-            kept = ([bool(saved.get(d.id) and saved[d.id].accepted) for d in item.distractors],
-                    [saved[d.id].reason if d.id in saved else None for d in item.distractors])
+            marks = {j.distractor_id: j for j in (item.draft or item.previous)}
+            kept = ([bool(marks.get(d.id) and marks[d.id].accepted) for d in item.distractors],
+                    [marks[d.id].reason if d.id in marks else None for d in item.distractors])
         paged = self.shown is not None and self.shown.pages > 1
         self.shown = shown = Shown(item, *kept)
         self.saving = False
-        self.nothing_left = False  # (back from the summary)
+        if self.nothing_left:  # back from the summary
+            self.nothing_left = False
+            self.refresh_bindings()
         self._refresh_item(shown)
+        self.query_one(MainArea).scroll_home(animate=False)
         if paged != (shown.pages > 1):
             self.refresh_bindings()  # the footer shows the page keys only for items with several pages
-        while self.typeahead and self.shown is not None:
-            action, args = self.typeahead.popleft()
-            getattr(self, f"action_{action}")(*args)
+        for note in item.notes:
+            self.notify(note, timeout=8)
+        self.call_after_refresh(self._drawn, shown)
+
+    def _drawn(self, shown: Shown) -> None:
+        """The item is on the screen: from now on keys act on it, and its time on screen runs."""
+        if self.shown is not shown:
+            return
+        shown.drawn_at = self.clock()
+        self._visibility_changed()
+        self._update_seen()
 
     def on_save_failed(self, message: SaveFailed) -> None:
         self.saving = False
-        self.notify(f"Could not save: {message.error.message} Your ticks are kept; press space to try again.",
-                    title="Not saved", severity="error", timeout=10)
+        if isinstance(message.error, StaleSave):
+            self.unsaved.pop(message.item.id, None)  # the newer answer is shown instead, and the teacher asked
+            self.notify(self.texts.say("overtaken"), severity="warning", timeout=15)
+            return
+        self.notify(self.texts.say("not_saved", error=message.error.message), severity="error", timeout=10)
 
-    def on_queue_exhausted(self, _message: QueueExhausted) -> None:
+    def on_beyond_k(self, _message: BeyondK) -> None:
+        self.notify(self.texts.say("beyond_k"), severity="warning", timeout=10)
+
+    def on_queue_exhausted(self, message: QueueExhausted) -> None:
         self.shown = None
         self.nothing_left = True
-        self.typeahead.clear()
-        t = self.tally
-        headline = (f"[b]All {t.total} items are rated.[/b]" if self.overlap is None else
-                    f"[b]Nothing is left for you.[/b] Every other item has {self.overlap} teachers' ratings, "
-                    "or other teachers have it open.")
-        text = (f"{headline}\n\nThis session: {t.items} items, "
-                f"{t.judgements} distractors, {t.rate:.0%} accepted.\n\n"
-                "Every rating is saved. Press Enter or Esc to leave, Backspace to go back.")
-        self.push_screen(SummaryScreen(text), self._after_summary)
+        self.left = message.left
+        self.refresh_bindings()
+        t, say = self.tally, self.texts.say
+        headline = (say("all_rated", total=t.total) if self.overlap is None else say("nothing_left", k=self.overlap))
+        text = (f"[b]{headline}[/b]\n\n" + say("session", items=t.items, judgements=t.judgements, share=f"{t.rate:.0%}")
+                + "\n\n" + say("all_saved"))
+        self.push_screen(SummaryScreen.make(text, message.left, self.texts), self._after_summary)
 
-    def _after_summary(self, back: bool | None) -> None:
-        if back:
+    def _after_summary(self, answer: int | str | None) -> None:
+        if answer == "back":
             self.rater.decide(Revisit())
+        elif answer == "history":
+            self._open_history()
+        elif isinstance(answer, int):
+            self.rater.decide(Revisit(answer))
+        else:
+            self.action_leave()
 
     # display -----------------------------------------------------------------------------------------------
 
     def _refresh_item(self, shown: Shown) -> None:
         first = shown.page * PAGE_SIZE
-        page = list(zip(shown.item.distractors, shown.ticked, shown.reasons))[first:first + PAGE_SIZE]
-        self.query_one(ItemPanel).show(shown.item.question, shown.item.answer, shown.item.context,
-                                       [(d.text, t, r) for d, t, r in page])
+        item = shown.item
+        new = item.new_distractors()
+        page = [(first + n + 1, d.text, t, r, self.texts.say("new_option") if d.id in new else "")
+                for n, (d, t, r) in enumerate(list(zip(item.distractors, shown.ticked, shown.reasons))
+                                              [first:first + PAGE_SIZE])]
+        self.query_one(ItemPanel).show(item.question, item.answer, self.texts.say("correct_answer"), item.context,
+                                       [d.text for d in item.distractors], page)
         self._status()
 
     def _refresh_ticks(self, shown: Shown) -> None:
@@ -275,44 +381,81 @@ class RatingApp(App[None]):
                                                   shown.reasons[first:first + PAGE_SIZE])
 
     def _status(self) -> None:
-        t, shown = self.tally, self.shown
-        tally = f"you accepted {t.acceptance:.0%} so far" if t.acceptance is not None else "nothing rated yet"
-        mode = "blind evaluation" if self.blind else "preference"
-        notes = []
+        t, shown, say = self.tally, self.shown, self.texts.say
+        tally = say("accepted_so_far", share=f"{t.acceptance:.0%}") if t.acceptance is not None else say("nothing_rated")
+        mode = say("mode_blind") if self.blind else say("mode_preference")
+        notes: list[tuple[str, str]] = []
         if shown is not None and shown.pages > 1:
-            notes.append((f"   page {shown.page + 1}/{shown.pages} (→ ← for the other page)", "bold cyan"))
-        if shown is not None and shown.item.previous:
-            notes.append(("   reviewing an earlier item", "bold yellow"))
+            notes.append((f"   {say('page_of', page=shown.page + 1, pages=shown.pages)}", "bold cyan"))
+        if shown is not None and shown.item.skipped:
+            notes.append((f"   {say('skipped', n=shown.item.skipped)}", "yellow"))
         if self.saving:
-            notes.append(("   saving…", "italic"))
-        if self.overlap is None:
+            notes.append((f"   {say('saving')}", "italic"))
+        if shown is not None and shown.item.previous:  # instead of the counter, which would say the wrong item
+            where = (say("reviewing", n=shown.item.earlier + 1), "bold yellow")
+        elif self.overlap is None:
             where = (f"{min(t.before + t.items + 1, t.total)} / {t.total}", "bold")
         else:  # work shared out: the teacher's own count, and what the study still needs
-            needed = f"; the study needs {t.needed} more" if t.needed is not None else ""
-            where = (f"you rated {t.before + t.items}{needed}", "bold")
-        self.query_one("#status", Static).update(Text.assemble(
-            where, f"   {self.rater.name}   {mode}; {tally}", *notes))
+            needed = f"; {say('study_needs', n=t.needed)}" if t.needed is not None else ""
+            where = (f"{say('you_rated', n=t.before + t.items)}{needed}", "bold")
+        self.query_one("#status", Static).update(Text.assemble(where, f"   {self.rater.name}   {mode}; {tally}",
+                                                               *notes))
+
+    def on_main_area_scrolled(self, _message: MainArea.Scrolled) -> None:
+        self.call_after_refresh(self._update_seen)  # once the options have their new places
+
+    def _update_seen(self) -> None:
+        """Mark the options fully in view as seen, and say when options lie below the fold."""
+        shown = self.shown
+        more = self.query_one("#more", Static)
+        if shown is None or shown.drawn_at is None or self.too_small:
+            more.update("")
+            return
+        main = self.query_one(MainArea)
+        view = main.region
+        hidden_below = False
+        for index, option in enumerate(self.query(DistractorOption)):
+            if not option.display:
+                continue
+            region: Region = option.region
+            if region.height and view.contains_region(region):
+                shown.seen.add(shown.page * PAGE_SIZE + index)
+            elif region.y >= view.bottom or not region.height:
+                hidden_below = True
+        more.update(Text(self.texts.say("more_below"), style="bold reverse") if hidden_below else "")
 
     # actions -----------------------------------------------------------------------------------------------
 
+    ITEM_ACTIONS = {"tick", "submit", "previous", "skip", "reason", "page", "context", "history"}
+
     def check_action(self, action: str, parameters: tuple) -> bool | None:
+        if action in self.ITEM_ACTIONS and self.nothing_left:  # the summary lists its own keys
+            return False
         if action == "page":  # the page keys only appear for an item with more than nine distractors
             return self.shown is not None and self.shown.pages > 1
         return True
 
-    def _on_screen(self, action: str, *args) -> Shown | None:
-        """The item on screen; None when there is none (a save runs, or the next item is on its way): then the key
-        is kept for the next item, or dropped once nothing is left to rate."""
-        if self.shown is None and not self.nothing_left:
-            self.typeahead.append((action, args))
-        return self.shown
+    def _on_screen(self) -> Shown | None:
+        """The item a key may act on: one that is drawn, while the screen is big enough; else None (the key does
+        nothing: keys typed while the next item is on its way are never kept for it)."""
+        shown = self.shown
+        if shown is None or shown.drawn_at is None or self.too_small:
+            return None
+        return shown
+
+    def _dwelt(self, shown: Shown) -> bool:
+        """Whether the item has been on screen long enough to be decided on (a double tap is not a decision)."""
+        if shown.drawn_at is not None and self.clock() - shown.drawn_at >= MIN_DWELL:
+            return True
+        self.notify(self.texts.say("just_shown"), timeout=2)
+        return False
 
     def on_key(self, event: events.Key) -> None:
-        if event.key not in ("r", *map(str, range(1, PAGE_SIZE + 1))):
-            self.choosing_reason = False  # `r` waits for a number; any other key cancels it
+        if event.key not in ("r", "escape", *map(str, range(1, PAGE_SIZE + 1))):
+            self.choosing_reason = False  # `r` waits for a number; any other key cancels it (Esc: see action_leave)
 
     def action_tick(self, index: int) -> None:
-        if (shown := self._on_screen("tick", index)) is None:
+        if (shown := self._on_screen()) is None:
             return
         index += shown.page * PAGE_SIZE
         if self.choosing_reason:
@@ -324,26 +467,45 @@ class RatingApp(App[None]):
             if shown.ticked[index]:
                 shown.reasons[index] = None  # an accepted distractor has no rejection reason
             self._refresh_ticks(shown)
+            self._changed(shown)
+
+    def _changed(self, shown: Shown) -> None:
+        """Ticks or reasons changed: the draft is written once the teacher pauses."""
+        shown.changed = True
+        if self.draft_timer is not None:
+            self.draft_timer.stop()
+        self.draft_timer = self.set_timer(DRAFT_DELAY, lambda: self._write_draft(shown))
+
+    def _write_draft(self, shown: Shown) -> None:
+        if shown.changed:
+            shown.changed = False
+            self.rater.draft(shown.item, shown.marks())
 
     def action_submit(self) -> None:
-        if (shown := self._on_screen("submit")) is None:
+        if (shown := self._on_screen()) is None or not self._dwelt(shown):
             return
+        unseen = [n + 1 for n in range(len(shown.ticked)) if n not in shown.seen]
+        if unseen:
+            self.notify(self.texts.say("not_seen", numbers=", ".join(map(str, unseen))), severity="warning",
+                        timeout=6)
+            return
+        shown.changed = False  # the save deletes the draft
         self.unsaved[shown.item.id] = (shown.ticked, shown.reasons)  # kept until the save is confirmed
-        self._leave(shown.judgements(), saving=True)
+        self._leave(shown.judgements(shown.on_screen(self.clock())), saving=True)
 
     def action_skip(self) -> None:
-        if (shown := self._on_screen("skip")) is None:
+        if (shown := self._on_screen()) is None or not self._dwelt(shown):
             return
-        self.unsaved[shown.item.id] = (shown.ticked, shown.reasons)
+        self._write_draft(shown)
         self._leave([])
 
     def action_previous(self) -> None:
-        if (shown := self._on_screen("previous")) is None:
+        if (shown := self._on_screen()) is None or not self._dwelt(shown):
             return
         if not shown.item.earlier:
-            self.notify("This is the first item of the session.")
+            self.notify(self.texts.say("first_item"))
             return
-        self.unsaved[shown.item.id] = (shown.ticked, shown.reasons)
+        self._write_draft(shown)
         self._leave(Revisit())
 
     def _leave(self, outcome: list[Judgement] | Revisit, saving: bool = False) -> None:
@@ -351,6 +513,7 @@ class RatingApp(App[None]):
         if self.rater.decide(outcome):
             self.shown = None
             self.saving = saving
+            self.query_one("#more", Static).update("")
             if saving:  # "saving…" appears only for a save that takes noticeable time (a locked database)
                 self.set_timer(SAVING_NOTICE_DELAY, self._status_while_saving)
 
@@ -359,10 +522,10 @@ class RatingApp(App[None]):
             self._status()
 
     def action_reason(self) -> None:
-        if self._on_screen("reason") is None:
+        if self._on_screen() is None:
             return
         self.choosing_reason = True
-        self.notify("Press the number of the distractor to give a rejection reason.", timeout=3)
+        self.notify(self.texts.say("reason_prompt"), timeout=3)
 
     def _ask_reason(self, shown: Shown, index: int) -> None:
         if index >= len(shown.item.distractors):
@@ -373,37 +536,74 @@ class RatingApp(App[None]):
                 shown.reasons[index] = reason
                 shown.ticked[index] = False
                 self._refresh_ticks(shown)
+                self._changed(shown)
 
-        self.push_screen(ReasonScreen(index % PAGE_SIZE + 1, shown.item.distractors[index].text), chosen)
+        self.push_screen(ReasonScreen.make(index + 1, shown.item.distractors[index].text, self.texts), chosen)
 
     def action_page(self, step: int) -> None:
-        if (shown := self._on_screen("page", step)) is None:
+        if (shown := self._on_screen()) is None:
             return
         page = max(0, min(shown.pages - 1, shown.page + step))
         if page != shown.page:
             shown.page = page
             self._refresh_item(shown)
+            self.query_one(MainArea).scroll_home(animate=False)
+            self.call_after_refresh(self._update_seen)
 
     def action_context(self) -> None:
+        if self.too_small:
+            return
         panel = self.query_one(ContextPanel)
         panel.expanded = not panel.expanded
-        if panel.expanded:
-            panel.focus()
+        self.call_after_refresh(self._update_seen)
 
     def action_instructions(self) -> None:
         self.push_screen(InstructionsScreen("evaluation.md" if self.blind else "rating.md"))
 
+    def action_history(self) -> None:
+        if self._on_screen() is None:
+            return
+        self._open_history()
+
+    def _open_history(self) -> None:
+        if self.shown is not None:
+            self._write_draft(self.shown)
+        self.push_screen(HistoryScreen.make(self._history_rows, self.texts), self._after_history)
+
+    def _history_rows(self, text: str) -> list[RatedItem]:
+        start = self.run_start
+        if start is None:
+            return []
+        with session_scope(self.engine) as session:
+            return rater_history(session, rater_id=start.rater_id, eval_set_id=start.eval_set_id, text=text)
+
+    def _after_history(self, item_id: int | None) -> None:
+        if item_id is not None and self.rater.decide(Revisit(item_id)):
+            self.shown = None
+        elif self.nothing_left:  # opened from the summary, and closed: the summary again
+            self.on_queue_exhausted(QueueExhausted(self.left))
+
     def action_leave(self) -> None:
-        """Leave: at once when the teacher is being asked, else as soon as the save in progress is done."""
-        self.typeahead.clear()
+        """Leave: at once when the teacher is being asked, else as soon as the save in progress is done. The item
+        on screen keeps its ticks as a draft."""
+        if self.choosing_reason:  # Esc after `r` cancels the reason, nothing else
+            self.choosing_reason = False
+            return
+        if self.shown is not None:
+            self._write_draft(self.shown)
         self.rater.stop()
         if not self.workers or all(w.is_finished for w in self.workers):
             self.exit()
 
 
 def build_app(engine: Engine, *, rater_name: str, queue: Queue = Queue(), blind: bool = False,
-              shuffle_seed: int | None = None, show_instructions: bool = False) -> RatingApp:
-    """The one factory the CLI and the tests use."""
+              shuffle_seed: int | None = None, show_instructions: bool = False, language: str | None = None,
+              clock: Callable[[], float] = time.monotonic) -> RatingApp:
+    """The one factory the CLI and the tests use; the screen's keys are described in the teacher's language."""
     if shuffle_seed is not None:
         queue = replace(queue, shuffle_seed=shuffle_seed)
-    return RatingApp(engine, HumanRater(rater_name), queue, blind=blind, show_instructions=show_instructions)
+    texts = Texts(language)
+    app_class = type(f"RatingApp_{texts.language}", (RatingApp,),
+                     {"BINDINGS": rating_bindings(texts), "__module__": RatingApp.__module__})
+    return app_class(engine, HumanRater(rater_name), queue, blind=blind, show_instructions=show_instructions,
+                     texts=texts, clock=clock)

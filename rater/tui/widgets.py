@@ -1,14 +1,19 @@
-"""Widgets of the rating screen: the item header, the context and the numbered distractor options."""
+"""Widgets of the rating screen: the item header, the reading text with its evidence marked, the numbered options,
+and the main area that scrolls and says when options lie below the fold."""
 
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from rater.core.domain import Reason
+from rater.core.evidence import excerpt, segments
 
 PAGE_SIZE = 9  # number keys 1-9; an item with more distractors is shown in pages
+ANSWER_STYLE = "bold green underline"
+OPTION_STYLE = "bold yellow"
 
 
 def reason_label(reason: str | None) -> str:
@@ -21,11 +26,14 @@ def reason_label(reason: str | None) -> str:
 
 
 class DistractorOption(Static):
-    """One candidate distractor: its number, a tick box, the text and any rejection reason."""
+    """One candidate distractor: its key, a tick box, the text, its number in the item (on pages after the first),
+    any rejection reason, and "new" when it was added after the teacher rated the item."""
 
     ticked: reactive[bool] = reactive(False)
     reason: reactive[str | None] = reactive(None)
     text: reactive[str] = reactive("")
+    overall: reactive[int] = reactive(0)  # the option's number in the item, shown when it differs from the key
+    new: reactive[str] = reactive("")  # the word for "new", when the option is new
 
     def __init__(self, number: int, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -33,33 +41,74 @@ class DistractorOption(Static):
 
     def render(self) -> Text:
         box = ("[x] ", "bold green") if self.ticked else ("[ ] ", "")
+        overall = (f" (#{self.overall})", "dim") if self.overall and self.overall != self.number else ""
+        new = (f"  [{self.new}]", "bold magenta") if self.new else ""
         note = (f"   ({reason_label(self.reason)})", "italic red") if self.reason else ""
-        return Text.assemble(box, (f"{self.number}", "bold"), "  ", self.text, note)
+        return Text.assemble(box, (f"{self.number}", "bold"), overall, "  ", self.text, new, note)
 
     def watch_ticked(self, ticked: bool) -> None:
         self.set_class(ticked, "-ticked")
 
 
-class ContextPanel(VerticalScroll):
-    """The reading text: a few lines until expanded with `c`, then scrollable."""
+def marked_text(text: str, answer: str, options: list[str], start: int = 0, end: int | None = None) -> Text:
+    """`text[start:end]` with the answer and each option marked where they occur (option n as "[n]" after it)."""
+    shown = Text()
+    for piece in segments(text, answer, options, start, end):
+        style = ANSWER_STYLE if "answer" in piece.labels else OPTION_STYLE if piece.labels else ""
+        shown.append(piece.text, style=style)
+        for label in piece.ends:
+            shown.append(f"[{label}]", style="bold yellow")
+    return shown
+
+
+class ContextPanel(Static):
+    """The reading text: first the sentences around the one that holds the answer, the whole text with `c`; where
+    the answer (green) and each option (yellow, numbered) occur is marked."""
 
     expanded: reactive[bool] = reactive(False)
 
-    def compose(self) -> ComposeResult:
-        yield Static(id="context-text")
-
-    def show(self, text: str) -> None:
-        self.query_one("#context-text", Static).update(Text(text))
-        self.scroll_home(animate=False)
+    def show(self, text: str, answer: str, options: list[str]) -> None:
+        self.parts = (text, answer, options)
+        self._render_text()
 
     def watch_expanded(self, expanded: bool) -> None:
         self.set_class(expanded, "-expanded")
+        if hasattr(self, "parts"):
+            self._render_text()
+
+    def _render_text(self) -> None:
+        text, answer, options = self.parts
+        if self.expanded:
+            self.update(marked_text(text, answer, options))
+            return
+        start, end = excerpt(text, answer)
+        shown = marked_text(text, answer, options, start, end)
+        if start > 0:
+            shown = Text.assemble(("… ", "dim"), shown)
+        if end < len(text):
+            shown.append(" …  (c: the whole text)", style="dim")
+        self.update(shown)
+
+
+class MainArea(VerticalScroll):
+    """The item, scrollable when its options do not fit; tells the screen whenever what is visible changes."""
+
+    class Scrolled(Message):
+        """What is visible in the main area changed (scrolled, resized, redrawn)."""
+
+    def watch_scroll_y(self, old: float, new: float) -> None:
+        super().watch_scroll_y(old, new)
+        self.post_message(self.Scrolled())
+
+    def on_resize(self, _event) -> None:  # (also when it is shown again after the terminal was too small)
+        self.post_message(self.Scrolled())
 
 
 class ItemPanel(Vertical):
-    """Question, the correct answer (marked) and the context of the item being rated."""
+    """Question, the correct answer (marked), the context and the options of the item being rated."""
 
     def compose(self) -> ComposeResult:
+        yield Static(id="notes")
         yield Static(id="question")
         yield Static(id="answer")
         yield ContextPanel(id="context")
@@ -68,14 +117,16 @@ class ItemPanel(Vertical):
             for number in range(1, PAGE_SIZE + 1):
                 yield DistractorOption(number, classes="option")
 
-    def show(self, question: str, answer: str, context: str, options: list[tuple[str, bool, str | None]]) -> None:
+    def show(self, question: str, answer: str, answer_label: str, context: str, options: list[str],
+             page: list[tuple[int, str, bool, str | None, str]]) -> None:
+        """`page` holds (overall number, text, ticked, reason, "new" or "") for the options on screen."""
         self.query_one("#question", Static).update(Text(question, style="bold"))
-        self.query_one("#answer", Static).update(Text.assemble(("Rätt svar / Correct answer: ", "bold green"), answer))
-        self.query_one(ContextPanel).show(context)
+        self.query_one("#answer", Static).update(Text.assemble((f"{answer_label}: ", "bold green"), answer))
+        self.query_one(ContextPanel).show(context, answer, options)
         for index, option in enumerate(self.query(DistractorOption)):
-            option.display = index < len(options)
+            option.display = index < len(page)
             if option.display:
-                option.text, option.ticked, option.reason = options[index]
+                option.overall, option.text, option.ticked, option.reason, option.new = page[index]
 
     def refresh_options(self, ticked: list[bool], reasons: list[str | None]) -> None:
         for option, tick, reason in zip(self.query(DistractorOption), ticked, reasons):

@@ -1,0 +1,103 @@
+"""What the teacher's screens say, in Swedish and English (the instructions' two languages), in one catalog that the
+terminal screen and the web page share. A teacher picks the language (`--lang`, or RATER_LANG); the default comes
+from the locale (sv_* gives Swedish), else English. The line that says what a tick means is always in both."""
+
+import locale
+import os
+
+LANGUAGES = ("sv", "en")
+TICK_MEANING = "Bocka godtagbara distraktorer / tick acceptable ones"  # fits the smallest screen
+
+CATALOG: dict[str, dict[str, str]] = {
+    "correct_answer": {"sv": "Rätt svar", "en": "Correct answer"},
+    "question": {"sv": "Fråga", "en": "Question"},
+    "tick": {"sv": "Bocka", "en": "Tick"},
+    "save": {"sv": "Spara", "en": "Save"},
+    "back": {"sv": "Tillbaka", "en": "Back"},
+    "skip": {"sv": "Hoppa över", "en": "Skip"},
+    "reason": {"sv": "Orsak", "en": "Reason"},
+    "page": {"sv": "Sida", "en": "Page"},
+    "context": {"sv": "Text", "en": "Text"},
+    "help": {"sv": "Hjälp", "en": "Help"},
+    "history": {"sv": "Historik", "en": "History"},
+    "flag": {"sv": "Flagga", "en": "Flag"},
+    "leave": {"sv": "Avsluta", "en": "Leave"},
+    "close": {"sv": "Stäng", "en": "Close"},
+    "cancel": {"sv": "Avbryt", "en": "Cancel"},
+    "open": {"sv": "Öppna", "en": "Open"},
+    "mode_preference": {"sv": "preferensbedömning", "en": "preference"},
+    "mode_blind": {"sv": "blind utvärdering", "en": "blind evaluation"},
+    "accepted_so_far": {"sv": "du har godtagit {share} hittills", "en": "you accepted {share} so far"},
+    "nothing_rated": {"sv": "inget bedömt än", "en": "nothing rated yet"},
+    "skipped": {"sv": "{n} överhoppade, de kommer igen i slutet", "en": "{n} skipped, they come back at the end"},
+    "page_of": {"sv": "sida {page}/{pages} (→ ← för andra sidan)", "en": "page {page}/{pages} (→ ← for the other page)"},
+    "reviewing": {"sv": "du granskar din bedömning nr {n}", "en": "reviewing your rating no. {n}"},
+    "saving": {"sv": "sparar…", "en": "saving…"},
+    "you_rated": {"sv": "du har bedömt {n}", "en": "you rated {n}"},
+    "study_needs": {"sv": "studien behöver {n} till", "en": "the study needs {n} more"},
+    "more_below": {"sv": "▼ fler alternativ nedanför: rulla ned (↓)", "en": "▼ more options below: scroll down (↓)"},
+    "new_option": {"sv": "ny", "en": "new"},
+    "too_small": {"sv": "Terminalen är för liten för bedömning.\nGör den minst {width} x {height} tecken.",
+                  "en": "The terminal is too small for rating.\nMake it at least {width} x {height} characters."},
+    "not_seen": {"sv": "Alternativ {numbers} har inte visats än: rulla ned eller byt sida (→) innan du sparar.",
+                 "en": "Options {numbers} have not been shown yet: scroll down or turn the page (→) before saving."},
+    "just_shown": {"sv": "Objektet visades nyss: titta på det och tryck igen.",
+                   "en": "This item was just shown: look at it, then press again."},
+    "first_item": {"sv": "Det finns ingen tidigare bedömning att gå tillbaka till.",
+                   "en": "There is no earlier rating to go back to."},
+    "reason_prompt": {"sv": "Tryck numret på distraktorn som ska få en orsak (Esc avbryter).",
+                      "en": "Press the number of the distractor to give a rejection reason (Esc cancels)."},
+    "reason_title": {"sv": "Varför underkänns distraktor {number}?", "en": "Why is distractor {number} rejected?"},
+    "reason_other": {"sv": "Annan (skriv den)", "en": "Other (type it)"},
+    "reason_input": {"sv": "Din egen orsak, sedan Enter", "en": "Your own reason, then Enter"},
+    "not_saved": {"sv": "Kunde inte spara: {error} Dina bockar finns kvar; tryck mellanslag för att försöka igen.",
+                  "en": "Could not save: {error} Your ticks are kept; press space to try again."},
+    "overtaken": {"sv": "Ett annat fönster sparade det här objektet medan det visades här. Det svaret visas nu: "
+                        "mellanslag sparar det som det står (ändra först om du vill), s går vidare.",
+                  "en": "Another window saved this item while it was shown here. Its answer is shown now: space "
+                        "saves it as shown (change it first if you like), s moves on."},
+    "beyond_k": {"sv": "Andra lärare hann bedöma objektet medan det låg öppet här: din bedömning är sparad men "
+                       "markerad som utöver K.",
+                 "en": "Other teachers finished this item while it was open here: your rating is kept, marked as "
+                       "beyond K."},
+    "all_rated": {"sv": "Alla {total} objekt är bedömda.", "en": "All {total} items are rated."},
+    "nothing_left": {"sv": "Inget är kvar åt dig. Varje annat objekt har {k} lärares bedömningar, eller är öppet hos "
+                           "andra lärare.",
+                     "en": "Nothing is left for you. Every other item has {k} teachers' ratings, or other teachers "
+                           "have it open."},
+    "session": {"sv": "Den här gången: {items} objekt, {judgements} distraktorer, {share} godtagna.",
+                "en": "This session: {items} items, {judgements} distractors, {share} accepted."},
+    "all_saved": {"sv": "Allt är sparat. Esc avslutar, Backspace går tillbaka, h visar din historik.",
+                  "en": "Every rating is saved. Esc leaves, Backspace goes back, h shows your history."},
+    "left_skipped": {"sv": "Överhoppade två gånger ({n}): välj ett för att öppna det.",
+                     "en": "Skipped twice ({n}): choose one to open it."},
+    "history_title": {"sv": "Dina bedömningar, senaste först", "en": "Your ratings, latest first"},
+    "history_filter": {"sv": "Filtrera på text…", "en": "Filter by text…"},
+    "history_empty": {"sv": "Inga bedömningar än.", "en": "No ratings yet."},
+    "history_row": {"sv": "{when}  {accepted}/{rated} godtagna  {question}",
+                    "en": "{when}  {accepted}/{rated} accepted  {question}"},
+    "instructions_first": {"sv": "Läs instruktionerna (?) innan du börjar.",
+                           "en": "Read the instructions (?) before you start."},
+    "flag_prompt": {"sv": "Vad är fel med objektet? (valfritt, sedan Enter; Esc avbryter)",
+                    "en": "What is wrong with this item? (optional, then Enter; Esc cancels)"},
+    "flagged": {"sv": "Objektet är flaggat för den som leder studien.", "en": "The item is flagged for the organizer."},
+}
+
+
+def default_language() -> str:
+    """RATER_LANG when it names a language we have, else the locale's (sv_* gives Swedish), else English."""
+    asked = os.environ.get("RATER_LANG", "").strip().lower()[:2]
+    if asked in LANGUAGES:
+        return asked
+    found = (locale.getlocale()[0] or os.environ.get("LANG", "") or "").lower()
+    return "sv" if found.startswith("sv") else "en"
+
+
+class Texts:
+    """The catalog in one language: `texts.say("skipped", n=3)`."""
+
+    def __init__(self, language: str | None = None) -> None:
+        self.language = language if language in LANGUAGES else default_language()
+
+    def say(self, key: str, **values: object) -> str:
+        return CATALOG[key][self.language].format(**values)
