@@ -29,7 +29,13 @@ rate: $(VENV)/.rate-installed
 $(VENV)/.system-deps: scripts/system_deps.sh | $(BIN)/python
 	bash scripts/system_deps.sh && touch $@ || true  # no stamp when a package is missing: tried again next time
 
-test: $(VENV)/.test-installed $(VENV)/.system-deps
+# axe-core (accessibility checks of the rating page in Chromium), from the npm registry.
+AXE_VERSION := 4.10.3
+$(VENV)/axe/node_modules/axe-core/axe.min.js: | $(BIN)/python
+	npm install --silent --no-audit --no-fund --prefix $(VENV)/axe axe-core@$(AXE_VERSION) || \
+	  echo "note: could not install axe-core with npm; the accessibility test will skip and say why" >&2
+
+test: $(VENV)/.test-installed $(VENV)/.system-deps $(VENV)/axe/node_modules/axe-core/axe.min.js
 	$(BIN)/python -m pytest -q $(PYTEST_ARGS)
 
 bench: $(VENV)/.test-installed

@@ -58,6 +58,7 @@ class PgServer:
     port: int
     password: str
     user: str | None
+    options: str = ""
 
     def url(self, database: str = "postgres", *, password: str | None = None) -> str:
         secret = self.password if password is None else password
@@ -79,6 +80,15 @@ class PgServer:
         if result.returncode != 0:
             detail = log.read_text(errors="replace")[-2000:] if log and log.exists() else ""
             raise RuntimeError(f"{args[0]} failed ({result.returncode}): {result.stderr.strip()}\n{detail}")
+
+    def halt(self) -> None:
+        """Stop the server but keep its data (the database is down until `resume`)."""
+        self._run("pg_ctl", "stop", "-D", str(self.folder / "data"), "-m", "fast", "-w")
+
+    def resume(self) -> None:
+        log = self.folder / "server.log"
+        self._run("pg_ctl", "start", "-D", str(self.folder / "data"), "-w", "-t", "60", "-l", str(log), "-o",
+                  self.options, log=log)
 
     def stop(self) -> None:
         try:
@@ -109,6 +119,7 @@ def start_server(*, durable: bool = False) -> PgServer:
     options = f"-p {server.port} -k {folder} -c listen_addresses=127.0.0.1 -c max_connections=200"
     if not durable:
         options += " -c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+    server.options = options
     server._run("pg_ctl", "start", "-D", str(folder / "data"), "-w", "-t", "60", "-l", str(log), "-o", options,
                 log=log)
     deadline = time.monotonic() + 30

@@ -1,5 +1,7 @@
-"""The rating screen in a real browser: headless Chromium (Debian's package, driven by Playwright through
-executable_path) against `rater serve` in its own process, with teachers' personal links."""
+"""The rating page in a real browser: headless Chromium (Debian's package, driven by Playwright through
+executable_path) against `rater serve` in its own process, with teachers' personal links: a phone with touch, a
+tablet, a desktop with keys, two tabs, reloads, revocation, attacks from another origin, framing, accessibility
+(axe-core), a browser killed mid-item and a database that goes down and comes back."""
 
 import os
 import shutil
@@ -7,13 +9,19 @@ import socket
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import ROOT
 
+AXE = Path(os.environ.get("RATER_AXE", ROOT / ".venv" / "axe" / "node_modules" / "axe-core" / "axe.min.js"))
 CHROMIUM = os.environ.get("RATER_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser")
 FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
          "--no-first-run"]
@@ -53,7 +61,9 @@ def descendants(pid: int) -> list[str]:
 
 
 class Served:
-    def __init__(self, db: Path, *args: str) -> None:
+    """`rater serve` in its own process on a free port; `output` is everything it printed (read after stop)."""
+
+    def __init__(self, db: Path | str, *args: str) -> None:
         self.db, self.port = db, free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.process = subprocess.Popen([sys.executable, "-m", "rater.cli", "--db", str(db), "serve", "--port",
@@ -79,16 +89,21 @@ class Served:
 
 
 @pytest.fixture(scope="module")
-def browser():
+def playwright():
     if CHROMIUM is None:
         pytest.skip("no Chromium on this machine (`make test` installs Debian's chromium package where it can; "
                     "or set RATER_CHROMIUM)")
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
-        yield chromium
-        chromium.close()
+    with sync_playwright() as driver:
+        yield driver
+
+
+@pytest.fixture(scope="module")
+def browser(playwright):
+    chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+    yield chromium
+    chromium.close()
 
 
 @pytest.fixture
@@ -100,34 +115,34 @@ def demo(tmp_path) -> Path:
 
 @pytest.fixture
 def served(demo):
-    server = Served(demo)
+    server = Served(demo, "--idle", "8")
     yield server
     server.stop()
 
 
-class Screen:
-    """One teacher's browser session: what the server sent to the terminal in the page, and the keyboard."""
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True, "device_scale_factor": 3}
+TABLET = {"viewport": {"width": 820, "height": 1180}, "has_touch": True, "is_mobile": True}
+DESKTOP = {"viewport": {"width": 1280, "height": 800}}
 
-    def __init__(self, browser, link: str) -> None:
-        self.context = browser.new_context(viewport={"width": 1100, "height": 700})
+
+class Page:
+    """One teacher's browser tab, with every request it made."""
+
+    def __init__(self, browser, link: str, device: dict | None = None, context=None) -> None:
+        self.context = context or browser.new_context(**(device or DESKTOP))
         self.page = self.context.new_page()
-        self.frames: list[str] = []
-        self.page.on("websocket", lambda ws: ws.on("framereceived", self._frame))
-        self.response = self.page.goto(link)
+        self.requests: list[str] = []
+        self.page.on("request", lambda request: self.requests.append(request.url))
+        self.page.goto(link)
 
-    def _frame(self, payload) -> None:
-        self.frames.append(payload.decode("utf-8", "replace") if isinstance(payload, bytes) else payload)
+    def ready(self) -> "Page":
+        """Wait for the item and past the page's half-second rule."""
+        self.page.wait_for_selector(".option")
+        self.page.wait_for_timeout(700)
+        return self
 
-    def wait_for(self, text: str, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
-        while text not in "".join(self.frames):
-            assert time.monotonic() < deadline, f"{text!r} never reached the browser"
-            self.page.wait_for_timeout(50)
-
-    def press(self, *keys: str) -> None:
-        self.page.locator("canvas").last.click()
-        for key in keys:
-            self.page.keyboard.press(key)
+    def question(self) -> str:
+        return self.page.inner_text("h1.question")
 
     def close(self) -> None:
         self.context.close()
@@ -139,100 +154,352 @@ def ratings(db: Path) -> dict[str, int]:
                                        "rating.rater_id GROUP BY rater.name").fetchall())
 
 
-def wait_for_ratings(db: Path, expected: dict[str, int], timeout: float = 60) -> None:
+def rows(db: Path, name: str) -> list[tuple]:
+    """A teacher's ratings: (item, question, accepted, shown position), in the order shown."""
+    with sqlite3.connect(db) as connection:
+        return connection.execute(
+            "SELECT rating.item_id, item.question, rating.accepted, rating.shown_position FROM rating JOIN rater "
+            "ON rater.id = rating.rater_id JOIN item ON item.id = rating.item_id WHERE rater.name = ? "
+            "ORDER BY rating.item_id, rating.shown_position", (name,)).fetchall()
+
+
+def wait_for_ratings(db: Path, expected: dict[str, int], timeout: float = 30) -> None:
     deadline = time.monotonic() + timeout
     while (found := ratings(db)) != expected:
         assert time.monotonic() < deadline, found
         time.sleep(0.1)
 
 
-def first_question(db: Path) -> str:
-    with sqlite3.connect(db) as connection:
-        question = connection.execute("SELECT question FROM item ORDER BY id LIMIT 1").fetchone()[0]
-    return max(question.split(), key=len)
+def no_horizontal_scroll(page) -> bool:
+    return page.evaluate("document.documentElement.scrollWidth <= document.documentElement.clientWidth")
 
 
-def test_a_teachers_link_opens_the_screen_and_a_rating_lands_in_the_database(browser, served):
-    screen = Screen(browser, served.link("anna"))
+# the teacher's page ---------------------------------------------------------------------------------------------
+
+def test_a_phone_taps_an_option_and_save_and_the_rating_lands(browser, served):
+    tab = Page(browser, served.link("anna"), PHONE).ready()
     try:
-        screen.wait_for(first_question(served.db))
-        screen.wait_for("anna")  # the status line: the token decided the rater name
-        screen.press("1", "Space")
+        question = tab.question()
+        assert "Bocka godtagbara distraktorer / tick acceptable ones" in tab.page.inner_text("legend")
+        assert no_horizontal_scroll(tab.page)
+        for box in [tab.page.locator("label.tick").first, tab.page.locator("#save")]:
+            size = box.bounding_box()
+            assert size["height"] >= 44 and size["width"] >= 44, size  # touch targets
+        tab.page.locator("label.tick").nth(1).tap()  # the whole row ticks
+        assert tab.page.locator("input[name=tick]").nth(1).is_checked()
+        tab.page.locator("#save").scroll_into_view_if_needed()
+        tab.page.wait_for_timeout(300)
+        tab.page.locator("#save").tap()
         wait_for_ratings(served.db, {"anna": 4})
-        with sqlite3.connect(served.db) as connection:
-            accepted = [a for (a,) in connection.execute("SELECT accepted FROM rating ORDER BY distractor_id")]
-        assert accepted == [1, 0, 0, 0]
+        saved = rows(served.db, "anna")
+        assert [r[1] for r in saved] == [question.split(":", 1)[1].strip()] * 4
+        assert [(accepted, position) for _, _, accepted, position in saved] == [(0, 0), (1, 1), (0, 2), (0, 3)]
+        tab.page.wait_for_selector(".option")
+        assert tab.question() != question  # the next item
     finally:
-        screen.close()
+        tab.close()
 
 
-def test_an_invalid_token_gets_not_allowed_and_no_screen_process(browser, served):
-    served.link("anna")
-    for path in ("/t/not-a-token", "/"):
-        screen = Screen(browser, served.url + path)
+def test_a_desktop_rates_with_keys_and_no_click(browser, served):
+    tab = Page(browser, served.link("anna")).ready()
+    try:
+        tab.page.keyboard.press("1")
+        tab.page.keyboard.press("3")
+        tab.page.keyboard.press("3")  # ticked and unticked again
+        tab.page.keyboard.press("Space")
+        wait_for_ratings(served.db, {"anna": 4})
+        assert [(a, p) for _, _, a, p in rows(served.db, "anna")] == [(1, 0), (0, 1), (0, 2), (0, 3)]
+        tab.page.wait_for_selector(".option")
+        tab.page.wait_for_timeout(700)
+        tab.page.keyboard.press("s")  # skip: nothing saved
+        tab.page.wait_for_selector(".option")
+        tab.page.wait_for_timeout(700)
+        tab.page.keyboard.press("Backspace")  # back to the item rated first, with its saved tick
+        tab.page.wait_for_function("document.querySelectorAll('input[name=tick]:checked').length === 1")
+        assert tab.page.locator("input[name=tick]").first.is_checked()
+        assert ratings(served.db) == {"anna": 4}
+    finally:
+        tab.close()
+
+
+def test_a_tablet_gets_readable_type_and_no_sideways_scrolling(browser, served):
+    tab = Page(browser, served.link("anna"), TABLET).ready()
+    try:
+        assert no_horizontal_scroll(tab.page)
+        size = tab.page.evaluate("parseFloat(getComputedStyle(document.querySelector('.option .text')).fontSize)")
+        assert size >= 16, size
+        assert tab.page.locator("meta[name=viewport]").count() == 1
+    finally:
+        tab.close()
+
+
+def test_a_double_tap_on_save_saves_one_item_not_two(browser, served):
+    tab = Page(browser, served.link("anna")).ready()
+    try:
+        tab.page.keyboard.press("1")
+        tab.page.keyboard.press("Space")
+        tab.page.keyboard.press("Space")  # arrives while the next item is on its way, or within its half second
+        tab.page.wait_for_selector(".option")
+        tab.page.wait_for_timeout(1500)
+        assert ratings(served.db) == {"anna": 4}
+    finally:
+        tab.close()
+
+
+def test_an_answer_to_an_item_no_longer_shown_saves_nothing(browser, served):
+    """Two tabs of one teacher show the same item (one claim); once one saves, the other's answer is refused."""
+    context = browser.new_context(**DESKTOP)
+    link = served.link("anna")
+    first = Page(browser, link, context=context).ready()
+    second = Page(browser, served.url + "/rate", context=context).ready()
+    try:
+        assert first.question() == second.question()
+        first.page.keyboard.press("1")
+        first.page.keyboard.press("Space")
+        wait_for_ratings(served.db, {"anna": 4})
+        second.page.locator("input[name=tick]").nth(2).check()
+        second.page.locator("#save").click()
+        second.page.wait_for_selector(".notice")
+        assert "nothing was saved" in second.page.inner_text(".notices")
+        assert ratings(served.db) == {"anna": 4}
+        assert second.question() == first.page.inner_text("h1.question")  # both on the next item now
+    finally:
+        context.close()
+
+
+def test_a_reload_keeps_the_ticks_not_yet_saved(browser, served):
+    tab = Page(browser, served.link("anna")).ready()
+    try:
+        with tab.page.expect_response(lambda r: r.url.endswith("/draft") and r.status == 204):
+            tab.page.locator("label.tick").nth(2).click()
+        tab.page.reload()
+        tab.page.wait_for_selector(".option")
+        checked = tab.page.eval_on_selector_all("input[name=tick]", "boxes => boxes.map(b => b.checked)")
+        assert checked == [False, False, True, False]
+        assert ratings(served.db) == {}
+    finally:
+        tab.close()
+
+
+def test_the_page_loads_nothing_from_another_host_and_passes_axe(browser, served):
+    if not AXE.exists():
+        pytest.skip(f"axe-core is not installed at {AXE} (`make test` installs it with npm; or set RATER_AXE)")
+    link = served.link("anna")
+    for device in (PHONE, DESKTOP):
+        tab = Page(browser, link, device).ready()
         try:
-            assert screen.response.status == 403
-            assert "Not allowed" in screen.page.inner_text("body")
+            tab.page.locator("details.reason").first.locator("summary").click()  # the reasons too
+            result = tab.page.evaluate(AXE.read_text() + "\n;axe.run(document).then(r => r.violations.map("
+                                       "v => ({id: v.id, impact: v.impact, nodes: v.nodes.length})))")
+            serious = [v for v in result if v["impact"] in ("serious", "critical")]
+            assert not serious, serious
+            assert all(url.startswith(served.url) for url in tab.requests), tab.requests
         finally:
-            screen.close()
-    import urllib.error
-    import urllib.request
-    with pytest.raises(urllib.error.HTTPError) as refused:  # the websocket itself, without a cookie
-        urllib.request.urlopen(urllib.request.Request(served.url + "/ws", headers={
-            "Upgrade": "websocket", "Connection": "Upgrade", "Sec-WebSocket-Version": "13",
-            "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ==", "Cookie": "rater_token=forged"}))
-    assert refused.value.code == 403
-    assert not [c for c in descendants(served.process.pid) if "rater.cli" in c]
+            tab.close()
+
+
+def test_the_instructions_and_history_open_from_the_page(browser, served):
+    tab = Page(browser, served.link("anna")).ready()
+    try:
+        tab.page.keyboard.press("1")
+        tab.page.keyboard.press("Space")
+        wait_for_ratings(served.db, {"anna": 4})
+        tab.page.wait_for_selector(".option")
+        tab.page.keyboard.press("?")
+        tab.page.wait_for_selector("article.instructions h2")
+        assert "Svenska" in tab.page.inner_text("article.instructions")
+        tab.page.goto(served.url + "/history")
+        tab.page.locator("ul.history button").first.click()  # open the rated item to change it
+        tab.page.wait_for_function("document.querySelectorAll('input[name=tick]:checked').length === 1")
+    finally:
+        tab.close()
+
+
+def test_swedish_is_served_to_a_swedish_browser(browser, served):
+    context = browser.new_context(locale="sv-SE", **DESKTOP)
+    tab = Page(browser, served.link("anna"), context=context).ready()
+    try:
+        assert tab.page.inner_text("#save") == "Spara"
+        assert tab.page.get_attribute("html", "lang") == "sv"
+    finally:
+        context.close()
+
+
+# access and attacks ---------------------------------------------------------------------------------------------
+
+def test_an_invalid_token_gets_not_allowed_and_no_session(browser, served):
+    served.link("anna")
+    for path in ("/t/not-a-token", "/", "/rate", "/history", "/instructions"):
+        tab = Page(browser, served.url + path)
+        try:
+            assert "Not allowed" in tab.page.inner_text("body")
+        finally:
+            tab.close()
+    assert urllib.request.urlopen(served.url + "/static/rater.css").status == 200
+    for path in ("/static/", "/static/../app.py", "/static/sessions.py"):
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(served.url + path)
+        assert refused.value.code in (403, 404)
     assert ratings(served.db) == {}
 
 
 def test_a_revoked_link_opens_nothing(browser, served):
     link = served.link("anna")
     rater(served.db, "teachers", "revoke", "anna")
-    screen = Screen(browser, link)
+    tab = Page(browser, link)
     try:
-        assert screen.response.status == 403
+        assert "Not allowed" in tab.page.inner_text("body")
     finally:
-        screen.close()
+        tab.close()
     assert "revoked" in rater(served.db, "teachers", "list")
 
 
-def test_revoking_a_link_closes_a_screen_that_is_open(browser, demo):
-    server = Served(demo, "--recheck", "0.5")
-    screen = Screen(browser, server.link("anna"))
+def test_revoking_a_link_closes_a_page_that_is_open(browser, demo):
+    server = Served(demo, "--recheck", "0.5", "--idle", "4")
+    tab = Page(browser, server.link("anna")).ready()
     try:
-        screen.wait_for(first_question(demo))
-        screen.press("1", "Space")
+        tab.page.keyboard.press("1")
+        tab.page.keyboard.press("Space")
         wait_for_ratings(demo, {"anna": 4})
-        assert [c for c in descendants(server.process.pid) if "rater.cli" in c and "--as anna" in c]
+        tab.page.wait_for_selector(".option")
         rater(demo, "teachers", "revoke", "anna")
-        deadline = time.monotonic() + 30
-        while [c for c in descendants(server.process.pid) if "--as anna" in c]:
-            assert time.monotonic() < deadline, "the revoked teacher's screen process is still running"
-            time.sleep(0.1)
-        screen.page.wait_for_selector("body.-closed", timeout=30_000)  # the page says "Session ended."
-        assert screen.page.locator(".closed-dialog").inner_text().strip().startswith("Session ended")
-        screen.page.keyboard.press("1")
-        screen.page.keyboard.press("Space")
-        screen.page.wait_for_timeout(500)
+        tab.page.wait_for_selector("body.-closed", timeout=30_000)  # the heartbeat hears it
+        assert tab.page.locator(".closed-dialog").inner_text().strip().startswith("Session ended")
+        tab.page.keyboard.press("1")
+        tab.page.keyboard.press("Space")
+        tab.page.wait_for_timeout(500)
         assert ratings(demo) == {"anna": 4}  # the ratings saved before stay; nothing more lands
     finally:
-        screen.close()
+        tab.close()
         server.stop()
 
 
-def test_two_teachers_rate_at_once_and_nothing_is_lost(browser, served):
-    screens = [Screen(browser, served.link(name)) for name in ("anna", "bo")]
+def cookie_and_csrf(browser, server: Served, name: str = "anna") -> tuple[str, str, int]:
+    """What a teacher's page holds: the cookie, its CSRF token and the presentation it shows."""
+    tab = Page(browser, server.link(name)).ready()
+    cookie = next(c for c in tab.context.cookies() if c["name"] == "rater_token")
+    assert cookie["httpOnly"] and cookie["sameSite"] == "Strict"
+    csrf = tab.page.get_attribute("meta[name=csrf]", "content")
+    seq = int(tab.page.get_attribute("body", "data-seq"))
+    tab.close()
+    return cookie["value"], csrf, seq
+
+
+def post(url: str, data: bytes, headers: dict) -> int:
     try:
-        for screen in screens:
-            screen.wait_for(first_question(served.db))
-        for _ in range(3):  # interleaved: each teacher submits an item in turn
-            for screen in screens:
-                screen.press("1", "Space")
-        wait_for_ratings(served.db, {"anna": 12, "bo": 12})
+        return urllib.request.urlopen(urllib.request.Request(url, data=data, headers=headers, method="POST")).status
+    except urllib.error.HTTPError as error:
+        return error.code
+
+
+def test_every_writing_request_from_another_origin_or_without_the_csrf_token_is_refused(browser, served):
+    token, csrf, seq = cookie_and_csrf(browser, served)
+    time.sleep(0.6)
+    with sqlite3.connect(served.db) as connection:
+        distractor = connection.execute("SELECT min(id) FROM distractor").fetchone()[0]
+    form = urllib.parse.urlencode({"csrf": csrf, "seq": seq, "action": "save", "tick": distractor}).encode()
+    draft = b'{"seq": %d, "ticked": [%d]}' % (seq, distractor)
+    cookie = {"Cookie": f"rater_token={token}"}
+    same = {"Origin": served.url}
+    cases = [("/rate", form, {**cookie, "Origin": "http://127.0.0.1:9999"}),  # another port: same site, not origin
+             ("/rate", form, {**cookie, "Origin": "http://evil.example"}),
+             ("/rate", form, cookie),  # no Origin at all
+             ("/rate", form.replace(csrf.encode(), b"0" * 40), {**cookie, **same}),
+             ("/draft", draft, {**cookie, "Origin": "http://127.0.0.1:9999", "X-CSRF-Token": csrf}),
+             ("/draft", draft, {**cookie, **same, "X-CSRF-Token": "forged"}),
+             ("/alive", b"{}", {**cookie, "Origin": "http://127.0.0.1:9999", "X-CSRF-Token": csrf})]
+    for path, body, headers in cases:
+        content_type = "application/x-www-form-urlencoded" if path == "/rate" else "application/json"
+        assert post(served.url + path, body, {**headers, "Content-Type": content_type}) in (400, 403), (path, headers)
+    assert ratings(served.db) == {}
+    with sqlite3.connect(served.db) as connection:
+        assert connection.execute("SELECT count(*) FROM draft").fetchone()[0] == 0
+    # the same request from the page's own origin with its token is a save: the checks are what refused them
+    assert post(served.url + "/rate", form, {**cookie, **same,
+                                             "Content-Type": "application/x-www-form-urlencoded"}) in (200, 303)
+    wait_for_ratings(served.db, {"anna": 4})
+
+
+class AttackerSite:
+    """A page on another port of the same host (same site, another origin): it frames the rating page and posts
+    a form to it from the teacher's browser."""
+
+    def __init__(self, target: str) -> None:
+        page = (f'<html><body><iframe id="f" src="{target}/rate" width="600" height="400"></iframe>'
+                f'<form id="x" method="post" action="{target}/rate"><input name="seq" value="1">'
+                '<input name="action" value="save"><input name="tick" value="1"></form></body></html>').encode()
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/html")
+                self.end_headers()
+                self.wfile.write(page)
+
+            def log_message(self, *args) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def test_another_page_on_the_same_host_can_neither_frame_nor_rate(browser, served):
+    attacker = AttackerSite(served.url)
+    context = browser.new_context(**DESKTOP)
+    try:
+        tab = Page(browser, served.link("anna"), context=context).ready()  # the teacher is logged in
+        evil = context.new_page()
+        evil.goto(attacker.url)
+        evil.wait_for_timeout(1000)
+        frame = evil.frame_locator("#f")
+        assert frame.locator(".option").count() == 0  # framing refused (frame-ancestors 'none')
+        with evil.expect_navigation():
+            evil.evaluate("document.getElementById('x').submit()")
+        assert "refused" in evil.inner_text("body").lower()
+        time.sleep(0.5)
+        assert ratings(served.db) == {}
+        tab.close()
     finally:
-        for screen in screens:
-            screen.close()
+        context.close()
+        attacker.close()
+
+
+def test_requests_per_link_are_capped_with_a_clear_page(browser, demo):
+    server = Served(demo, "--requests-per-minute", "10")
+    try:
+        link = server.link("anna")
+        tab = Page(browser, link)
+        for _ in range(12):
+            tab.page.goto(server.url + "/instructions")
+        assert "Too many requests" in tab.page.inner_text("body")
+        tab.close()
+    finally:
+        server.stop()
+
+
+def test_tokens_never_reach_the_servers_output_even_in_malformed_requests(browser, demo):
+    server = Served(demo, "--host", "127.0.0.1")
+    link = server.link("anna")
+    token = link.rsplit("/", 1)[1]
+    try:
+        tab = Page(browser, link).ready()
+        tab.close()
+        with socket.create_connection(("127.0.0.1", server.port)) as raw:  # an over-long request line
+            raw.sendall(b"GET /t/" + token.encode() + b"x" * 70000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+            raw.recv(1000)
+        with socket.create_connection(("127.0.0.1", server.port)) as raw:  # an over-long cookie, then garbage
+            raw.sendall(b"GET /rate HTTP/1.1\r\nHost: x\r\nCookie: rater_token=" + token.encode() * 3000 + b"\r\n\r\n")
+            raw.recv(1000)
+        with socket.create_connection(("127.0.0.1", server.port)) as raw:
+            raw.sendall(b"\x16\x03\x01 /t/" + token.encode() + b" nonsense\r\n\r\n")
+            raw.recv(1000)
+    finally:
+        output = server.stop()
+    assert token not in output, output[-2000:]
 
 
 def test_tokens_are_stored_only_as_hashes(demo):
@@ -243,6 +510,22 @@ def test_tokens_are_stored_only_as_hashes(demo):
         stored = connection.execute("SELECT token_sha256 FROM teacher_access").fetchone()[0]
     import hashlib
     assert stored == hashlib.sha256(token.encode()).hexdigest()
+
+
+def test_teacher_names_and_addresses_are_checked(demo):
+    for name in ("", "   ", "a" * 65, "anna\x1b[31m"):
+        result = subprocess.run([sys.executable, "-m", "rater.cli", "--db", str(demo), "teachers", "add", name],
+                                capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 2 and "Traceback" not in result.stderr, (name, result.stderr)
+    for url in ("javascript:alert(1)", "file:///etc/passwd", "ftp://school", "http://", "https://school/rater"):
+        for args in (["teachers", "add", "anna", "--url", url], ["serve", "--public-url", url]):
+            result = subprocess.run([sys.executable, "-m", "rater.cli", "--db", str(demo), *args],
+                                    capture_output=True, text=True, cwd=ROOT, timeout=60)
+            output = " ".join((result.stdout + result.stderr).split())
+            assert result.returncode == 2 and "http:// or https://" in output or "root of an address" in output, \
+                (args, output)
+    with sqlite3.connect(demo) as connection:
+        assert connection.execute("SELECT count(*) FROM teacher_access").fetchone()[0] == 0
 
 
 def test_another_address_than_loopback_warns_that_traffic_is_not_encrypted(demo):
@@ -266,22 +549,108 @@ def test_an_address_that_cannot_be_served_is_a_clear_error(demo):
             assert "Serving" not in output
 
 
-def test_served_screens_share_the_work_out_with_an_overlap(browser, demo):
+# one process, shared work -----------------------------------------------------------------------------------
+
+def test_teachers_share_one_process_and_the_work_out_with_an_overlap(browser, demo):
     server = Served(demo, "--overlap", "1")
-    screens = []
+    tabs = []
     try:
-        screens.append(Screen(browser, server.link("anna")))
-        screens[0].wait_for(first_question(demo))  # anna holds the first item
-        screens.append(Screen(browser, server.link("bo")))
-        screens[1].wait_for("the study needs")
-        for screen in screens:
-            screen.press("1", "Space")
+        tabs.append(Page(browser, server.link("anna")).ready())
+        tabs.append(Page(browser, server.link("bo")).ready())
+        assert tabs[0].question() != tabs[1].question()  # each holds an item of their own
+        assert descendants(server.process.pid) == []  # no process per page
+        for tab in tabs:
+            tab.page.keyboard.press("1")
+            tab.page.keyboard.press("Space")
         wait_for_ratings(demo, {"anna": 4, "bo": 4})
+        rater(demo, "study", "overlap", "--off")  # read live: the next item may be any item again
+        for tab in tabs:
+            tab.page.wait_for_selector(".option")
     finally:
-        for screen in screens:
-            screen.close()
+        for tab in tabs:
+            tab.close()
         server.stop()
     with sqlite3.connect(demo) as connection:
-        items = connection.execute("SELECT rater.name, rating.item_id FROM rating JOIN rater ON rater.id = "
-                                   "rating.rater_id GROUP BY rater.name, rating.item_id").fetchall()
+        items = connection.execute("SELECT DISTINCT rater.name, rating.item_id FROM rating JOIN rater ON rater.id = "
+                                   "rating.rater_id").fetchall()
     assert len({item for _, item in items}) == 2  # each teacher got an item of their own
+
+
+def chromium_processes() -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if b"chrom" in (entry / "cmdline").read_bytes():
+                    found.add(int(entry.name))
+            except OSError:
+                pass
+    return found
+
+
+def test_a_browser_killed_mid_item_gives_the_item_back_after_the_idle_time(playwright, browser, demo):
+    server = Served(demo, "--overlap", "1", "--idle", "3")
+    try:
+        before = chromium_processes()  # a browser of its own, killed with SIGKILL: no goodbye request
+        doomed = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS)
+        held = Page(doomed, server.link("anna")).ready().question()
+        for pid in chromium_processes() - before:
+            try:
+                os.kill(pid, 9)
+            except ProcessLookupError:
+                pass
+        with sqlite3.connect(demo) as connection:
+            assert connection.execute("SELECT count(*) FROM lease").fetchone()[0] == 1
+        deadline = time.monotonic() + 30
+        while True:  # within the idle time and the watcher's round, the hold is gone
+            with sqlite3.connect(demo) as connection:
+                if connection.execute("SELECT count(*) FROM lease").fetchone()[0] == 0:
+                    break
+            assert time.monotonic() < deadline, "the dead browser's item is still held"
+            time.sleep(0.2)
+        bo = Page(browser, server.link("bo")).ready()
+        assert bo.question() == held  # the first item free again: bo gets it
+        bo.close()
+    finally:
+        server.stop()
+
+
+def test_a_database_that_goes_down_gives_a_clear_page_and_the_next_request_after_it_works(browser, tmp_path):
+    pytest.importorskip("psycopg", reason="the postgres extra is not installed (`make test` installs it)")
+    from tests.pg_server import find_bin_dir, start_server
+
+    if find_bin_dir() is None:
+        pytest.skip("no PostgreSQL server binaries on this machine (`make test` installs Debian's postgresql)")
+    pg = start_server()
+    try:
+        url = pg.create_database("web_down")
+        rater(url, "demo")  # type: ignore[arg-type]
+        server = Served(url)
+        try:
+            tab = Page(browser, server.link("anna")).ready()
+            pg.halt()
+            tab.page.reload()
+            assert "cannot be reached" in tab.page.inner_text("body")
+            status = tab.page.evaluate("fetch('/rate').then(r => r.status)")
+            assert status == 503
+            pg.resume()
+            tab.page.goto(server.url + "/rate")
+            tab.page.wait_for_selector(".option")
+            tab.page.wait_for_timeout(700)
+            tab.page.keyboard.press("1")
+            tab.page.keyboard.press("Space")
+            tab.page.wait_for_selector(".option")
+            deadline = time.monotonic() + 30
+            import psycopg
+            while True:
+                with psycopg.connect(url.replace("postgresql+psycopg", "postgresql")) as connection:
+                    if connection.execute("SELECT count(*) FROM rating").fetchone()[0] == 4:
+                        break
+                assert time.monotonic() < deadline
+                time.sleep(0.2)
+            tab.close()
+        finally:
+            output = server.stop()
+        assert pg.password not in output
+    finally:
+        pg.stop()

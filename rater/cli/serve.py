@@ -1,4 +1,4 @@
-"""`rater serve`: the rating screen in teachers' browsers."""
+"""`rater serve`: the rating page in teachers' browsers, one async process for every teacher."""
 
 import errno
 import ipaddress
@@ -9,10 +9,14 @@ from typing import List, Optional
 import typer
 
 from rater.cli import app
-from rater.cli.rate import OVERLAP_HELP, run_overlap
+from rater.cli.rate import OVERLAP_HELP, run_overlap, something_to_rate
+from rater.cli.teachers import check_http_url
 from rater.core.errors import InputError
+from rater.core.texts import LANGUAGES
 from rater.store.access import list_teachers
 from rater.store.engine import session_scope
+from rater.store.items import ItemFilter
+from rater.store.ratings import eval_set_id_of
 
 
 def _loopback(host: str) -> bool:
@@ -53,35 +57,52 @@ def serve(ctx: typer.Context,
           split: str = typer.Option("all", help="Preference rating: train, dev, test or all."),
           overlap: Optional[int] = typer.Option(None, metavar="K", help=OVERLAP_HELP),
           public_url: Optional[str] = typer.Option(None, help="The address browsers use, if not http://HOST:PORT "
-                                                              "(e.g. behind a TLS proxy)."),
+                                                              "(e.g. https://... behind a TLS proxy)."),
+          lang: Optional[str] = typer.Option(None, help="The page's language when the browser does not ask for one: "
+                                                        "sv or en (default: the browser's)."),
+          idle: float = typer.Option(120.0, min=1.0, metavar="SECONDS",
+                                     help="A page that has not been heard from for this long (closed, or its "
+                                          "machine asleep) gives its item back to the other teachers."),
           recheck: float = typer.Option(10.0, min=0.1, metavar="SECONDS",
-                                        help="How often an open screen checks that its link is still active; a "
-                                             "revoked link closes the screen.")) -> None:
-    """Serve the rating screen to teachers' browsers; each teacher opens their personal link."""
-    from rater.tui.serve import RatingServer
+                                        help="How often open pages' links are checked; a revoked link closes its "
+                                             "page."),
+          requests_per_minute: int = typer.Option(600, min=10, help="Most requests one teacher's link may make in "
+                                                                    "a minute (a page says so beyond it).")) -> None:
+    """Serve the rating page to teachers' browsers; each teacher opens their personal link (`rater teachers add`)."""
+    import uvicorn
+
+    from rater.raters.agenda import Queue
+    from rater.web.app import WebConfig, create_app
 
     if set_name and source:
         raise InputError("--set and --source do not go together: an evaluation set has its own distractors.",
                          "pass one of them")
-    overlap = run_overlap(ctx.obj.engine, overlap, set_name)  # sets the study's K when asked; screens read it live
-    extra: list[str] = []
-    if set_name:
-        screen = ["eval", "rate", set_name, *extra]
-    else:
-        screen = ["rate", *[a for s in source for a in ("--source", s)], "--split", split, *extra]
+    if lang is not None and lang not in LANGUAGES:
+        raise InputError(f"There is no language {lang!r}.", f"pass --lang {' or '.join(LANGUAGES)}")
+    url = check_http_url(public_url, "--public-url") if public_url else f"http://{host}:{port}"
+    where = ItemFilter(sources=tuple(source), split=split)
+    if set_name is None:
+        with session_scope(ctx.obj.engine) as session:
+            something_to_rate(session, where)
+    overlap = run_overlap(ctx.obj.engine, overlap, set_name)  # sets the study's K when asked; sessions read it live
     _check_address(host, port)
     with session_scope(ctx.obj.engine) as session:
         active = [link.name for link in list_teachers(session) if link.revoked_at is None]
+        if set_name is not None:
+            eval_set_id_of(session, set_name)  # an unknown set is an error before anything is served
     console = ctx.obj.console
-    if not _loopback(host):
+    if not _loopback(host) and not url.startswith("https://"):
         console.print(f"[bold yellow]Warning:[/] listening on {host}: traffic (tokens and ratings) is not encrypted "
                       "unless a TLS proxy sits in front. Pass --public-url https://... for the links.")
-    os.environ["RATER_DB"] = ctx.obj.url  # the screen processes open the same database (the environment, not argv)
-    server = RatingServer(ctx.obj.engine, screen, host=host, port=port, public_url=public_url,
-                          recheck_s=recheck)
+    queue = Queue(eval_set=set_name) if set_name else Queue(where)
+    config = WebConfig(ctx.obj.engine, queue, blind=set_name is not None, public_url=url, idle=idle,
+                       recheck=recheck, requests_per_minute=requests_per_minute, language=lang)
     mode = f"blind evaluation of {set_name}" if set_name else "preference rating"
-    console.print(f"Serving the rating screen ({mode}{f', overlap {overlap}' if overlap else ''}) on "
-                  f"{server.public_url}; Ctrl-C stops.")
+    console.print(f"Serving the rating page ({mode}{f', overlap {overlap}' if overlap else ''}) on {url}; "
+                  "Ctrl-C stops.")
     console.print(f"Teachers with a link: {', '.join(active)}" if active else
                   "No teacher has a link yet: `rater teachers add NAME` makes one.")
-    server.serve()
+    console.print(f"A new link: rater teachers add NAME --url {url}", highlight=False)
+    # no access log: the personal links (/t/TOKEN) must never reach a log
+    uvicorn.run(create_app(config), host=host, port=port, access_log=False, log_level="warning",
+                server_header=False, date_header=False, lifespan="on", ws="none")

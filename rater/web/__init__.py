@@ -1,0 +1,2 @@
+"""The teachers' rating page in a browser (`rater serve`): one async process, the terminal's runner and teacher
+rater behind it."""

@@ -1,0 +1,514 @@
+"""`rater serve`: the rating page, one async process for every teacher (Starlette on uvicorn, Jinja2 pages, one
+small script of our own; every asset ships in the wheel).
+
+A teacher's personal link is /t/TOKEN: the token's hash is looked up in the database (revocation counts from the
+next request), the token becomes an HttpOnly, SameSite=Strict cookie (Secure behind https), and the page opens
+at /rate, so the token never stays in the address bar or a Referer. Every request that changes something is a
+POST whose `Origin` must be this server's and which carries a CSRF token derived from the teacher's token; pages
+forbid framing and load nothing from another host (Content-Security-Policy). Requests per link are capped. A
+database that cannot be reached gives a 503 page in the teacher's language, and the next request after it is back
+works (every engine pings its pooled connections).
+"""
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections import defaultdict, deque
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from importlib.resources import files
+from typing import Any, Callable, MutableMapping
+from urllib.parse import parse_qsl, urlsplit
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+from markdown_it import MarkdownIt
+from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
+from starlette.applications import Starlette
+from starlette.datastructures import MultiDict
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from rater.core.domain import Reason
+from rater.core.errors import StoreError
+from rater.core.evidence import excerpt, segments
+from rater.core.paths import instructions_text
+from rater.core.texts import LANGUAGES, TICK_MEANING, Texts
+from rater.raters.agenda import Queue
+from rater.store.access import teacher_for_token
+from rater.store.engine import session_scope
+from rater.store.ratings import rater_history
+from rater.web.sessions import REASONS, Answer, Marks, Sessions, TeacherSession
+
+COOKIE, LANG_COOKIE = "rater_token", "rater_lang"
+MAX_FORM = 64 * 1024  # bytes of a posted answer or draft
+STATIC = {"rater.css": "text/css; charset=utf-8", "rater.js": "text/javascript; charset=utf-8"}
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
+       "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
+HEADERS = {"content-security-policy": CSP, "x-frame-options": "DENY", "x-content-type-options": "nosniff",
+           "referrer-policy": "same-origin", "cache-control": "no-store"}
+log = logging.getLogger("rater.web")
+
+WEB_TEXTS: dict[str, dict[str, str]] = {
+    "not_allowed": {"sv": "Inte tillåtet", "en": "Not allowed"},
+    "not_allowed_body": {"sv": "Länken är ogiltig eller återkallad. Be den som leder studien om en ny länk.",
+                         "en": "This link is not valid or has been revoked. Ask the study's organizer for a new one."},
+    "unavailable": {"sv": "Databasen går inte att nå just nu", "en": "The database cannot be reached right now"},
+    "unavailable_body": {"sv": "Inget du sparat har gått förlorat. Försök igen om en minut (ladda om sidan).",
+                         "en": "Nothing you saved is lost. Try again in a minute (reload the page)."},
+    "too_many": {"sv": "För många förfrågningar", "en": "Too many requests"},
+    "too_many_body": {"sv": "Den här länken har gjort för många förfrågningar på kort tid. Vänta en minut och "
+                            "ladda om sidan.",
+                      "en": "This link has made too many requests in a short time. Wait a minute, then reload."},
+    "refused": {"sv": "Förfrågan nekades", "en": "Request refused"},
+    "refused_body": {"sv": "Förfrågan kom inte från den här sidan. Inget sparades.",
+                     "en": "The request did not come from this page. Nothing was saved."},
+    "ended": {"sv": "Sessionen är avslutad", "en": "Session ended"},
+    "ended_body": {"sv": "Bedömningen avslutades ({reason}). Allt du sparat finns kvar.",
+                   "en": "Rating ended ({reason}). Everything you saved is kept."},
+    "opening": {"sv": "Öppnar bedömningen…", "en": "Opening the rating page…"},
+    "outdated": {"sv": "Det svaret gällde ett objekt som inte längre visas: inget sparades för det här objektet.",
+                 "en": "That answer was for an item no longer shown: nothing was saved for this item."},
+    "loading": {"sv": "Hämtar nästa objekt…", "en": "Fetching the next item…"},
+    "progress": {"sv": "{rated} bedömda den här gången · {left} kvar", "en": "{rated} rated this session · {left} left"},
+    "progress_shared": {"sv": "{rated} bedömda den här gången · studien behöver {left} till",
+                        "en": "{rated} rated this session · the study needs {left} more"},
+    "reason_for": {"sv": "Orsak (valfritt)", "en": "Reason (optional)"},
+    "reason_none": {"sv": "Ingen", "en": "None"},
+    "keys": {"sv": "Tangenter: 1–9 bockar, mellanslag sparar, Backsteg tillbaka, s hoppar över, ? hjälp, "
+                   "h historik.",
+             "en": "Keys: 1–9 tick, space saves, Backspace goes back, s skips, ? help, h history."},
+    "context_more": {"sv": "Visa hela texten", "en": "Show the whole text"},
+    "skipped_left": {"sv": "Överhoppade två gånger", "en": "Skipped twice"},
+    "history_open": {"sv": "Öppna för att ändra", "en": "Open to change"},
+    "back_to_rating": {"sv": "Tillbaka till bedömningen", "en": "Back to rating"},
+    "options": {"sv": "Distraktorer", "en": "Distractors"},
+    "language": {"sv": "Språk", "en": "Language"},
+}
+REASON_LABELS = {
+    "not_wrong": {"sv": "Inte fel (också ett rätt svar)", "en": "Not wrong (also a correct answer)"},
+    "unreasonable": {"sv": "Orimlig", "en": "Unreasonable"},
+    "grammatically_wrong": {"sv": "Grammatiskt fel", "en": "Grammatically wrong"},
+    "identical": {"sv": "Identisk med ett annat alternativ", "en": "Identical to another option"},
+    "obviously_wrong": {"sv": "Uppenbart fel", "en": "Obviously wrong"},
+}
+
+
+class WebTexts(Texts):
+    """The screens' catalog plus the page's own words."""
+
+    def say(self, key: str, **values: object) -> str:
+        if key in WEB_TEXTS:
+            return WEB_TEXTS[key][self.language].format(**values)
+        return super().say(key, **values)
+
+
+@dataclass
+class WebConfig:
+    engine: Engine
+    queue: Queue = Queue()
+    blind: bool = False
+    public_url: str = "http://127.0.0.1:8000"
+    idle: float = 120.0  # seconds without a request from a teacher's page before their held item goes back
+    recheck: float = 10.0  # seconds between checks that open sessions' links are still valid
+    requests_per_minute: int = 600
+    language: str | None = None
+    clock: Callable[[], float] = time.monotonic
+    secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
+
+    @property
+    def secure(self) -> bool:
+        return self.public_url.startswith("https://")
+
+    @property
+    def origin(self) -> str:
+        parts = urlsplit(self.public_url)
+        return f"{parts.scheme}://{parts.netloc}"
+
+
+class Limiter:
+    """At most `per_minute` requests in any minute, per link (its token's hash)."""
+
+    def __init__(self, per_minute: int, clock: Callable[[], float]) -> None:
+        self.per_minute, self.clock = per_minute, clock
+        self.seen: dict[str, deque[float]] = defaultdict(deque)
+
+    def allow(self, key: str) -> bool:
+        now = self.clock()
+        times = self.seen[key]
+        while times and now - times[0] > 60:
+            times.popleft()
+        if len(times) >= self.per_minute:
+            return False
+        times.append(now)
+        return True
+
+
+class SecurityHeaders:
+    """Every response forbids framing, sniffing, referrers and caching, and loads nothing from another host."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                present = {k.lower() for k, _ in message.get("headers", [])}
+                extra = [(k.encode(), v.encode()) for k, v in HEADERS.items() if k.encode() not in present]
+                message["headers"] = [*message.get("headers", []), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+class RatingSite:
+    """The routes, the teachers' sessions and the checks every request goes through."""
+
+    def __init__(self, config: WebConfig) -> None:
+        self.config = config
+        self.sessions = Sessions(config.engine, config.queue, idle=config.idle, clock=config.clock)
+        self.limiter = Limiter(config.requests_per_minute, config.clock)
+        self.templates = Environment(loader=PackageLoader("rater.web", "templates"),
+                                     autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
+        self.markdown = MarkdownIt("commonmark", {"html": False})
+        self.ended: dict[str, str] = {}  # teachers whose sessions were closed (revoked), and why
+        self.watcher: asyncio.Task | None = None
+
+    # the app --------------------------------------------------------------------------------------------------
+
+    def app(self) -> Starlette:
+        routes = [Route("/", self.index), Route("/t/{token}", self.link), Route("/rate", self.page),
+                  Route("/rate", self.post_answer, methods=["POST"]), Route("/draft", self.post_draft, methods=["POST"]),
+                  Route("/alive", self.post_alive, methods=["POST"]), Route("/instructions", self.instructions),
+                  Route("/history", self.history), Route("/static/{name}", self.static)]
+        handlers = {SQLAlchemyError: self.unavailable, StoreError: self.unavailable}
+        return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
+                         exception_handlers=handlers, lifespan=self.lifespan)
+
+    @asynccontextmanager
+    async def lifespan(self, _app: Starlette):
+        self.watcher = asyncio.create_task(self.watch())
+        try:
+            yield
+        finally:
+            self.watcher.cancel()
+            await self.sessions.close()
+
+    async def watch(self) -> None:
+        """Stop idle sessions (their items go back to the others) and close sessions whose link was revoked."""
+        while True:
+            await asyncio.sleep(min(self.config.recheck, self.config.idle / 4))
+            for name in self.sessions.idle_ones():
+                self.sessions.end(name)
+            try:
+                names = list(self.sessions.by_name)
+                valid = await asyncio.to_thread(self._still_valid, names)
+            except SQLAlchemyError as error:  # the database is away: the sessions keep going, and say so on save
+                log.warning("cannot check the teachers' links: %s", type(error).__name__)
+                continue
+            for name in names:
+                if name not in valid:
+                    self.ended[name] = "revoked"
+                    self.sessions.end(name)
+
+    def _still_valid(self, names: list[str]) -> set[str]:
+        from sqlmodel import col, select
+
+        from rater.store.tables import RaterRecord, TeacherAccess
+        if not names:
+            return set()
+        with session_scope(self.config.engine) as session:
+            rows = session.execute(select(col(RaterRecord.name)).join(
+                TeacherAccess, col(TeacherAccess.rater_id) == col(RaterRecord.id)).where(
+                col(RaterRecord.name).in_(names), col(TeacherAccess.revoked_at).is_(None))).scalars()
+            return set(rows)
+
+    # checks ---------------------------------------------------------------------------------------------------
+
+    def texts(self, request: Request) -> WebTexts:
+        asked = request.query_params.get("lang") or request.cookies.get(LANG_COOKIE)
+        if asked in LANGUAGES:
+            return WebTexts(asked)
+        if self.config.language in LANGUAGES:
+            return WebTexts(self.config.language)
+        accept = request.headers.get("accept-language", "").lower()
+        return WebTexts("sv" if accept.startswith("sv") else "en")
+
+    async def teacher(self, token: str | None) -> str | None:
+        if not token:
+            return None
+
+        def look_up() -> str | None:
+            with session_scope(self.config.engine) as session:
+                return teacher_for_token(session, token)
+        return await asyncio.to_thread(look_up)
+
+    def csrf(self, token: str) -> str:
+        return hmac.new(self.config.secret, token.encode(), hashlib.sha256).hexdigest()[:40]
+
+    def same_origin(self, request: Request) -> bool:
+        origin = request.headers.get("origin")
+        if not origin:
+            return False
+        here = f"{request.url.scheme}://{request.headers.get('host', '')}"
+        return origin in (self.config.origin, here)
+
+    async def authorized(self, request: Request, *, writing: bool) -> tuple[str, str] | Response:
+        """(teacher, token), or the page that says why not. A writing request must come from this site's page."""
+        if writing and not self.same_origin(request):
+            return self.message(request, "refused", "refused_body", 403)
+        token = request.cookies.get(COOKIE)
+        name = await self.teacher(token)
+        if name is None or token is None:
+            return self.message(request, "not_allowed", "not_allowed_body", 403)
+        if not self.limiter.allow(hashlib.sha256(token.encode()).hexdigest()):
+            return self.message(request, "too_many", "too_many_body", 429)
+        return name, token
+
+    # pages ----------------------------------------------------------------------------------------------------
+
+    def render(self, request: Request, template: str, status: int = 200, **values: Any) -> HTMLResponse:
+        texts = self.texts(request)
+        html = self.templates.get_template(template).render(say=texts.say, lang=texts.language, **values)
+        response = HTMLResponse(html, status_code=status)
+        if request.query_params.get("lang") in LANGUAGES:
+            response.set_cookie(LANG_COOKIE, texts.language, httponly=True, samesite="strict",
+                                secure=self.config.secure, max_age=365 * 86400)
+        return response
+
+    def message(self, request: Request, title: str, body: str, status: int, **values: Any) -> HTMLResponse:
+        texts = self.texts(request)
+        return self.render(request, "message.html", status, title=texts.say(title),
+                           body=texts.say(body, **values))
+
+    async def unavailable(self, request: Request, _error: Exception) -> Response:
+        log.warning("the database could not be reached: %s", type(_error).__name__)
+        return self.message(request, "unavailable", "unavailable_body", 503)
+
+    async def index(self, request: Request) -> Response:
+        if await self.teacher(request.cookies.get(COOKIE)) is None:
+            return self.message(request, "not_allowed", "not_allowed_body", 403)
+        return RedirectResponse("/rate", status_code=303)
+
+    async def link(self, request: Request) -> Response:
+        token = request.path_params["token"]
+        if await self.teacher(token) is None:
+            return self.message(request, "not_allowed", "not_allowed_body", 403)
+        # a page of our own that moves on to /rate: the next request is then same-site, so the Strict cookie goes
+        # with it even when the link was opened from a mail program or another site
+        response = self.render(request, "opening.html", refresh="0; url=/rate")
+        response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=self.config.secure, path="/")
+        response.headers["referrer-policy"] = "no-referrer"  # the next request must not carry this URL as Referer
+        return response
+
+    async def static(self, request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in STATIC:
+            return Response("Not found", status_code=404, media_type="text/plain")
+        body = (files("rater.web") / "static" / name).read_bytes()
+        return Response(body, media_type=STATIC[name], headers={"cache-control": "no-cache"})
+
+    async def page(self, request: Request) -> Response:
+        allowed = await self.authorized(request, writing=False)
+        if isinstance(allowed, Response):
+            return allowed
+        name, token = allowed
+        if name in self.ended and name not in self.sessions.by_name:
+            del self.ended[name]  # a link valid again (re-added): a new session
+        session = self.sessions.get(name)
+        if session.state == "loading":
+            await session.wait_for_change(session.seq, "loading", 15)
+        return self.rating_page(request, session, token)
+
+    def rating_page(self, request: Request, session: TeacherSession, token: str) -> Response:
+        texts = self.texts(request)
+        notices = [(kind, texts.say(text) if text in WEB_TEXTS or _in_catalog(text) else text)
+                   for kind, text in session.take_notices()]
+        common: dict[str, Any] = dict(name=session.name, csrf=self.csrf(token), seq=session.seq, notices=notices,
+                      tick_meaning=TICK_MEANING, progress=self.progress(session, texts), blind=self.config.blind,
+                      alive=max(1.0, min(30.0, self.config.idle / 4)))
+        if session.state == "item" and session.item is not None:
+            return self.render(request, "rate.html", item=self.item_values(session, texts), **common)
+        if session.state == "done":
+            left = [{"id": i.id, "question": i.question} for i in session.left]
+            done = texts.say("all_rated", total=session.start.total if session.start else 0)
+            if session.start is not None and session.start.overlap is not None:
+                done = texts.say("nothing_left", k=session.start.overlap)
+            return self.render(request, "done.html", done=done, left=left, **common)
+        if session.state == "loading":
+            return self.render(request, "message.html", 503, title=texts.say("loading"), body="", refresh="2")
+        reason = "revoked" if self.ended.get(session.name) == "revoked" else (
+            getattr(session.error, "message", None) or type(session.error).__name__ if session.error else "stopped")
+        return self.message(request, "ended", "ended_body", 410 if reason == "revoked" else 503, reason=reason)
+
+    def progress(self, session: TeacherSession, texts: WebTexts) -> str:
+        start = session.start
+        if start is None:
+            return ""
+        left = max(0, start.pending - session.rated)
+        key = "progress_shared" if start.overlap is not None else "progress"
+        return texts.say(key, rated=session.rated, left=left)
+
+    def item_values(self, session: TeacherSession, texts: WebTexts) -> dict[str, Any]:
+        item = session.item
+        assert item is not None
+        options = [d.text for d in item.distractors]
+        start, end = excerpt(item.context, item.answer)
+
+        def marked(a: int, b: int | None) -> list[dict[str, Any]]:
+            return [{"text": s.text, "answer": "answer" in s.labels,
+                     "options": sorted(label for label in s.labels if label != "answer")}
+                    for s in segments(item.context, item.answer, options, a, b)]
+        new = item.new_distractors()
+        rows = []
+        for number, d in enumerate(item.distractors, 1):
+            ticked, reason = session.marks.get(d.id, (False, None))
+            known = reason in REASONS
+            rows.append({"id": d.id, "number": number, "text": d.text, "ticked": ticked, "new": d.id in new,
+                         "reason": reason if known else ("other" if reason else ""),
+                         "other": reason if reason and not known else ""})
+        reasons = [(r.value, REASON_LABELS[r.value][texts.language]) for r in Reason]
+        return {"id": item.id, "question": item.question, "answer": item.answer, "options": rows,
+                "excerpt": marked(start, end), "whole": marked(0, None) if (start, end) != (0, len(item.context))
+                else None, "reasons": reasons, "earlier": item.earlier}
+
+    async def instructions(self, request: Request) -> Response:
+        allowed = await self.authorized(request, writing=False)
+        if isinstance(allowed, Response):
+            return allowed
+        document = instructions_text("evaluation.md" if self.config.blind else "rating.md")
+        return self.render(request, "instructions.html", body=self.markdown.render(document))
+
+    async def history(self, request: Request) -> Response:
+        allowed = await self.authorized(request, writing=False)
+        if isinstance(allowed, Response):
+            return allowed
+        name, token = allowed
+        session = self.sessions.get(name)
+        start = session.start
+        text = request.query_params.get("q", "")[:200]
+
+        def rows() -> list:
+            if start is None:
+                return []
+            with session_scope(self.config.engine) as db:
+                return rater_history(db, rater_id=start.rater_id, eval_set_id=start.eval_set_id, text=text)
+        return self.render(request, "history.html", rows=await asyncio.to_thread(rows), q=text,
+                           csrf=self.csrf(token), seq=session.seq, name=name)
+
+    # writes ---------------------------------------------------------------------------------------------------
+
+    async def post_answer(self, request: Request) -> Response:
+        allowed = await self.authorized(request, writing=True)
+        if isinstance(allowed, Response):
+            return allowed
+        name, token = allowed
+        body = await request.body()
+        if len(body) > MAX_FORM:
+            return self.message(request, "refused", "refused_body", 413)
+        form = MultiDict(parse_qsl(body.decode("utf-8", "replace"), keep_blank_values=True, max_num_fields=2000))
+        if not hmac.compare_digest(str(form.get("csrf", "")), self.csrf(token)):
+            return self.message(request, "refused", "refused_body", 403)
+        session = self.sessions.get(name)
+        answer = parse_answer(form)
+        if answer is None:
+            return self.message(request, "refused", "refused_body", 400)
+        seq, state = session.seq, session.state
+        refused = session.answer(answer)
+        if refused is not None:
+            session.notices.append(("warning", refused))
+        else:
+            await session.wait_for_change(seq, state, 15)
+        return RedirectResponse("/rate", status_code=303)
+
+    async def post_json(self, request: Request) -> tuple[TeacherSession, dict] | Response:
+        allowed = await self.authorized(request, writing=True)
+        if isinstance(allowed, Response):
+            return allowed
+        name, token = allowed
+        if not hmac.compare_digest(request.headers.get("x-csrf-token", ""), self.csrf(token)):
+            return JSONResponse({"error": "refused"}, status_code=403)
+        try:
+            raw = await request.body()
+            if len(raw) > MAX_FORM:
+                return JSONResponse({"error": "too large"}, status_code=413)
+            body = json.loads(raw or b"{}")
+        except ValueError:
+            return JSONResponse({"error": "not JSON"}, status_code=400)
+        if not isinstance(body, dict):
+            return JSONResponse({"error": "not an object"}, status_code=400)
+        return self.sessions.get(name), body
+
+    async def post_draft(self, request: Request) -> Response:
+        got = await self.post_json(request)
+        if isinstance(got, Response):
+            return got
+        session, body = got
+        try:
+            seq = int(body.get("seq", -1))
+            ticked = {int(d) for d in body.get("ticked", [])}
+            reasons = {int(d): str(r)[:500] for d, r in dict(body.get("reasons", {})).items() if r}
+        except (TypeError, ValueError):
+            return JSONResponse({"error": "bad draft"}, status_code=400)
+        marks: Marks = {}
+        if session.item is not None:
+            for d in session.item.distractors:
+                marks[d.id] = (d.id in ticked, None if d.id in ticked else reasons.get(d.id))
+        kept = session.draft(seq, marks)
+        return Response(status_code=204 if kept else 409)
+
+    async def post_alive(self, request: Request) -> Response:
+        got = await self.post_json(request)
+        if isinstance(got, Response):
+            return got
+        session, body = got
+        return JSONResponse({"seq": session.seq, "state": session.state})
+
+
+def _in_catalog(key: str) -> bool:
+    from rater.core.texts import CATALOG
+    return key in CATALOG
+
+
+def parse_answer(form: Any) -> Answer | None:
+    """The teacher's answer from the posted form; None when it is not one."""
+    try:
+        seq = int(str(form.get("seq", "")))
+        action = str(form.get("action", "save"))
+        item_id = None
+        if action.startswith("open:"):
+            action, item_id = "open", int(action.split(":", 1)[1])
+        ticked = {int(str(v)) for v in form.getlist("tick")}
+        seconds_text = str(form.get("seconds", "") or "")
+        seconds = float(seconds_text) if seconds_text else None
+    except ValueError:
+        return None
+    if action not in ("save", "skip", "back", "open"):
+        return None
+    reasons: dict[int, str] = {}
+    for key, value in form.multi_items():
+        if key.startswith("reason_") and key[7:].isdigit() and value:
+            distractor = int(key[7:])
+            chosen = str(value)
+            if chosen == "other":
+                chosen = str(form.get(f"other_{distractor}", "")).strip()[:500]
+            elif chosen not in REASONS:
+                continue
+            if chosen:
+                reasons[distractor] = chosen
+    return Answer(action, seq, ticked, reasons, seconds, item_id)
+
+
+def create_app(config: WebConfig) -> Starlette:
+    return RatingSite(config).app()

@@ -1,0 +1,181 @@
+// rater's page: the terminal's keys, the half-second rule, options that must have been seen, drafts kept as the
+// teacher ticks, and a heartbeat that holds the item (and hears when the link is revoked). No framework.
+"use strict";
+(function () {
+  const body = document.body;
+  const form = document.getElementById("answer");
+  const csrf = (document.querySelector('meta[name="csrf"]') || {}).content || "";
+  const seq = Number(body.dataset.seq || -1);
+  const aliveEvery = Number(body.dataset.alive || 30) * 1000;
+  const dwell = 500;
+  const loadedAt = performance.now();
+  let visibleMs = 0, visibleSince = document.visibilityState === "visible" ? loadedAt : null;
+  let submitting = false, closed = false, draftTimer = null;
+
+  function say(key, fallback) { return body.dataset[key] || fallback; }
+
+  function notice(text, kind) {
+    const box = document.getElementById("notices");
+    if (!box) return;
+    const p = document.createElement("p");
+    p.className = "notice " + (kind || "warning");
+    p.textContent = text;
+    box.replaceChildren(p);
+  }
+
+  document.addEventListener("visibilitychange", function () {
+    const now = performance.now();
+    if (document.visibilityState === "visible") { visibleSince = now; }
+    else if (visibleSince !== null) { visibleMs += now - visibleSince; visibleSince = null; }
+  });
+
+  function secondsVisible() {
+    return (visibleMs + (visibleSince !== null ? performance.now() - visibleSince : 0)) / 1000;
+  }
+
+  // options count as seen once at least half of each has been in view
+  const options = Array.from(document.querySelectorAll(".option"));
+  const seen = new Set();
+  if ("IntersectionObserver" in window) {
+    const watcher = new IntersectionObserver(function (entries) {
+      entries.forEach(function (e) { if (e.intersectionRatio >= 0.5) seen.add(e.target); });
+    }, { threshold: [0, 0.5, 1] });
+    options.forEach(function (o) { watcher.observe(o); });
+  } else {
+    options.forEach(function (o) { seen.add(o); });
+  }
+
+  function marks() {
+    const ticked = [], reasons = {};
+    options.forEach(function (o) {
+      const box = o.querySelector('input[type="checkbox"]');
+      o.classList.toggle("ticked", box.checked);
+      if (box.checked) { ticked.push(Number(box.value)); return; }
+      const chosen = o.querySelector('input[type="radio"]:checked');
+      if (chosen && chosen.value === "other") {
+        const text = o.querySelector('input[type="text"]').value.trim();
+        if (text) reasons[box.value] = text;
+      } else if (chosen && chosen.value) { reasons[box.value] = chosen.value; }
+    });
+    return { seq: seq, ticked: ticked, reasons: reasons };
+  }
+
+  function post(path, data, keepalive) {
+    return fetch(path, { method: "POST", credentials: "same-origin", keepalive: !!keepalive,
+                         headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf },
+                         body: JSON.stringify(data) });
+  }
+
+  function saveDraft(keepalive) {
+    if (draftTimer) { clearTimeout(draftTimer); draftTimer = null; }
+    if (!form || !options.length || submitting) return;
+    post("/draft", marks(), keepalive).catch(function () {});
+  }
+
+  if (form && options.length) {
+    form.addEventListener("change", function () {
+      marks();
+      if (draftTimer) clearTimeout(draftTimer);
+      draftTimer = setTimeout(saveDraft, 300);
+    });
+    form.addEventListener("input", function (e) {
+      if (e.target.type === "text") {
+        const radio = e.target.closest(".reasons").querySelector('input[value="other"]');
+        if (radio) radio.checked = true;
+      }
+    });
+  }
+
+  function allowed(action) {
+    if (closed) return false;
+    if (performance.now() - loadedAt < dwell) {
+      notice(say("justShown", "This item was just shown: look at it, then press again."));
+      return false;
+    }
+    if (action === "save") {
+      const unseen = options.filter(function (o) { return !seen.has(o); });
+      if (unseen.length) {
+        notice(say("notSeen", "Options {numbers} have not been shown yet.").replace(
+          "{numbers}", unseen.map(function (o) { return o.dataset.number; }).join(", ")));
+        unseen[0].scrollIntoView({ block: "center" });
+        return false;
+      }
+    }
+    return true;
+  }
+
+  if (form) {
+    form.addEventListener("submit", function (e) {
+      const action = (e.submitter && e.submitter.value) || "save";
+      if (submitting || !allowed(action)) { e.preventDefault(); return; }
+      const seconds = document.getElementById("seconds");
+      if (seconds) seconds.value = secondsVisible().toFixed(2);
+      submitting = true;
+    });
+  }
+
+  function press(action) {
+    const button = form && form.querySelector('button[value="' + action + '"]');
+    if (!button || button.disabled) return;
+    form.requestSubmit(button);
+  }
+
+  document.addEventListener("keydown", function (e) {
+    if (e.ctrlKey || e.metaKey || e.altKey || closed) return;
+    const t = e.target;
+    const typing = t && (t.tagName === "TEXTAREA" || (t.tagName === "INPUT" && /^(text|search)$/.test(t.type)));
+    if (typing) return;
+    const onControl = t && (t.tagName === "BUTTON" || t.tagName === "A" || t.tagName === "SUMMARY" ||
+                            (t.tagName === "INPUT" && (t.type === "checkbox" || t.type === "radio")));
+    if (/^[1-9]$/.test(e.key) && options.length) {
+      const option = options[Number(e.key) - 1];
+      if (option) {
+        const box = option.querySelector('input[type="checkbox"]');
+        box.checked = !box.checked;
+        box.dispatchEvent(new Event("change", { bubbles: true }));
+      }
+      e.preventDefault();
+    } else if ((e.key === " " && !onControl) || (e.key === "Enter" && !onControl)) {
+      e.preventDefault();
+      press("save");
+    } else if (e.key === "Backspace") {
+      e.preventDefault();
+      press("back");
+    } else if (e.key === "s") {
+      e.preventDefault();
+      press("skip");
+    } else if (e.key === "?") {
+      saveDraft(true);
+      window.location.href = "/instructions";
+    } else if (e.key === "h") {
+      saveDraft(true);
+      window.location.href = "/history";
+    }
+  });
+
+  function close(text) {
+    closed = true;
+    body.classList.add("-closed");
+    if (!document.querySelector(".closed-dialog")) {
+      const box = document.createElement("div");
+      box.className = "closed-dialog";
+      box.setAttribute("role", "alert");
+      box.textContent = text;
+      body.appendChild(box);
+    }
+  }
+
+  function alive() {
+    if (closed) return;
+    post("/alive", { seq: seq }).then(function (r) {
+      if (r.status === 403 || r.status === 410) { close(say("ended", "Session ended.")); return null; }
+      return r.ok ? r.json() : null;
+    }).then(function (state) {
+      // another tab of this teacher answered: this page shows an item that is gone
+      if (state && state.seq !== seq && !submitting && form) window.location.reload();
+    }).catch(function () {});
+  }
+  if (body.classList.contains("rating") || body.classList.contains("done")) setInterval(alive, aliveEvery);
+
+  window.addEventListener("pagehide", function () { if (draftTimer) saveDraft(true); });
+})();
