@@ -90,6 +90,8 @@ async def test_skipped_items_are_counted_and_listed_at_the_end_where_one_can_be_
         await press(pilot, "s", "s")  # skipped again: they do not cycle for ever
         assert type(app.screen).__name__.split("_")[0] == "SummaryScreen"
         assert "Skipped twice (2)" in screen_text(app) and "Fråga 1?" in screen_text(app)
+        assert "1 items are rated; 2 you skipped twice are not rated yet" in screen_text(app)
+        assert "All 3 items are rated" not in screen_text(app)
         await press(pilot, "down", "enter")  # open the second one from the list
         await settle(pilot)
         assert app.shown.item.question == "Fråga 1?"

@@ -139,6 +139,24 @@ async def test_escape_keeps_the_ticks_as_a_draft_restored_on_the_next_start(cli,
         (2, 0, False), (2, 1, True), (2, 2, False), (2, 3, True)]
 
 
+async def test_ctrl_q_keeps_the_ticks_as_esc_does_and_there_is_no_palette_to_quit_from(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await press(pilot, "2", "4")
+        await pilot.press("ctrl+q")  # at once, before the draft's quiet time
+        await settle(pilot)
+    with Session(engine) as session:
+        assert len(session.execute(select(Draft.item_id)).scalars().all()) == 1
+    again = build_app(engine, rater_name="anna")
+    async with again.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot)
+        assert again.shown.ticked == [False, True, False, True]
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        assert type(again.screen).__name__.split("_")[0] != "CommandPalette"
+
+
 # 5. the option's position ------------------------------------------------------------------------------------
 
 async def first_orders(engine, name: str) -> list[tuple[int, ...]]:
@@ -285,6 +303,28 @@ async def test_everything_rated_is_a_friendly_end(cli, engine):
 
 
 # 10. smaller things --------------------------------------------------------------------------------------------
+
+async def test_a_replaced_rating_keeps_its_position_and_time_in_the_history(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await press(pilot, "1", "space", "backspace", "2", "space")
+    with Session(engine) as session:
+        kept = session.execute(select(RatingHistory.shown_position, RatingHistory.seconds, RatingHistory.accepted)
+                               .order_by(RatingHistory.shown_position)).all()
+    assert [(position, accepted) for position, _, accepted in kept] == [(1, False)]  # only the option that changed
+    assert all(seconds is not None and seconds > 0 for _, seconds, _ in kept)
+
+
+async def test_the_reasons_are_in_the_teachers_language(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna", language="sv")
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await press(pilot, "r", "1")
+        assert "Orimlig" in screen_text(app) and "Unreasonable" not in screen_text(app)
+        await press(pilot, "2")
+        assert "(Orimlig)" in screen_text(app)
+
 
 async def test_reviewing_replaces_the_counter_and_resaving_unchanged_writes_no_history(cli, engine):
     cli("demo")

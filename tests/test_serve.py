@@ -281,6 +281,38 @@ def test_a_reload_keeps_the_ticks_not_yet_saved(browser, served):
         tab.close()
 
 
+def test_a_reason_being_typed_is_kept_through_a_reload(browser, served):
+    tab = Page(browser, served.link("anna"), PHONE).ready()
+    try:
+        tab.page.locator("details.reason summary").nth(1).tap()
+        with tab.page.expect_response(lambda r: r.url.endswith("/draft") and r.status == 204):
+            tab.page.locator(".other-text input").nth(1).type("för lätt")  # still in the field
+        tab.page.reload()
+        tab.page.wait_for_selector(".option")
+        assert tab.page.locator(".other-text input").nth(1).input_value() == "för lätt"
+        assert tab.page.locator(".option").nth(1).locator("input[value=other]").is_checked()
+    finally:
+        tab.close()
+
+
+def test_a_save_that_waits_for_a_locked_database_says_so_and_lands_when_it_is_free(browser, served):
+    tab = Page(browser, served.link("anna")).ready()
+    question = tab.question()
+    locker = sqlite3.connect(served.db, timeout=1, isolation_level=None)
+    try:
+        locker.execute("BEGIN IMMEDIATE")  # another program holds the write lock
+        tab.page.keyboard.press("1")
+        tab.page.keyboard.press("Space")
+        tab.page.wait_for_selector("text=Saving", timeout=30_000)
+        locker.execute("COMMIT")
+        tab.page.wait_for_selector(".option", timeout=60_000)  # the page asks again by itself
+        assert tab.question() != question
+        wait_for_ratings(served.db, {"anna": 4})
+    finally:
+        locker.close()
+        tab.close()
+
+
 def test_the_page_loads_nothing_from_another_host_and_passes_axe(browser, served):
     if not AXE.exists():
         pytest.skip(f"axe-core is not installed at {AXE} (`make test` installs it with npm; or set RATER_AXE)")

@@ -28,6 +28,21 @@ def _loopback(host: str) -> bool:
         return False
 
 
+def _listen_origins(host: str, port: int) -> tuple[str, ...]:
+    """The origins a page has when reached straight at the address the server listens on (without a proxy)."""
+    if _loopback(host):
+        names = ["127.0.0.1", "localhost", "[::1]"]
+    elif host in ("0.0.0.0", "::"):
+        names = [socket.gethostname(), socket.getfqdn()]
+        try:
+            names += [f"[{a[4][0]}]" if ":" in a[4][0] else a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None)]
+        except OSError:
+            pass
+    else:
+        names = [f"[{host}]" if ":" in host else host]
+    return tuple(dict.fromkeys(f"http://{name}:{port}" for name in names))
+
+
 def _check_address(host: str, port: int) -> None:
     """Refuse an address this machine cannot listen on before anything is served, with the reason."""
     try:
@@ -96,7 +111,8 @@ def serve(ctx: typer.Context,
                       "unless a TLS proxy sits in front. Pass --public-url https://... for the links.")
     queue = Queue(eval_set=set_name) if set_name else Queue(where)
     config = WebConfig(ctx.obj.engine, queue, blind=set_name is not None, public_url=url, idle=idle,
-                       recheck=recheck, requests_per_minute=requests_per_minute, language=lang)
+                       recheck=recheck, requests_per_minute=requests_per_minute, language=lang,
+                       listen=_listen_origins(host, port))
     mode = f"blind evaluation of {set_name}" if set_name else "preference rating"
     console.print(f"Serving the rating page ({mode}{f', overlap {overlap}' if overlap else ''}) on {url}; "
                   "Ctrl-C stops.")

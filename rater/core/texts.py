@@ -60,6 +60,10 @@ CATALOG: dict[str, dict[str, str]] = {
                        "markerad som utöver K.",
                  "en": "Other teachers finished this item while it was open here: your rating is kept, marked as "
                        "beyond K."},
+    "study_done": {"sv": "Studien är klar: varje objekt har {k} lärares bedömningar.",
+                   "en": "The study is done: every item has {k} teachers' ratings."},
+    "rated_but_left": {"sv": "{rated} objekt är bedömda; {left} har du hoppat över två gånger och de är inte bedömda.",
+                       "en": "{rated} items are rated; {left} you skipped twice are not rated yet."},
     "all_rated": {"sv": "Alla {total} objekt är bedömda.", "en": "All {total} items are rated."},
     "nothing_left": {"sv": "Inget är kvar åt dig. Varje annat objekt har {k} lärares bedömningar, eller är öppet hos "
                            "andra lärare.",
@@ -84,6 +88,15 @@ CATALOG: dict[str, dict[str, str]] = {
 }
 
 
+REASON_LABELS: dict[str, dict[str, str]] = {  # the five rejection reasons (Kalpakchi & Boye), by stored value
+    "not_wrong": {"sv": "Inte fel (också ett rätt svar)", "en": "Not wrong (also a correct answer)"},
+    "unreasonable": {"sv": "Orimlig", "en": "Unreasonable"},
+    "grammatically_wrong": {"sv": "Grammatiskt fel", "en": "Grammatically wrong"},
+    "identical": {"sv": "Identisk med ett annat alternativ", "en": "Identical to another option"},
+    "obviously_wrong": {"sv": "Uppenbart fel", "en": "Obviously wrong"},
+}
+
+
 def default_language() -> str:
     """RATER_LANG when it names a language we have, else the locale's (sv_* gives Swedish), else English."""
     asked = os.environ.get("RATER_LANG", "").strip().lower()[:2]
@@ -101,3 +114,9 @@ class Texts:
 
     def say(self, key: str, **values: object) -> str:
         return CATALOG[key][self.language].format(**values)
+
+    def reason(self, reason: str | None) -> str:
+        """A stored rejection reason as the teacher reads it: one of the five in this language, or their words."""
+        if not reason:
+            return ""
+        return REASON_LABELS[reason][self.language] if reason in REASON_LABELS else reason

@@ -120,7 +120,8 @@ def replace_rating(session: Session, rating: Rating, now, **fields) -> None:
     """Keep `rating` as it was in rating_history, then give it `fields`, the next revision and `now`."""
     session.add(RatingHistory(rating_id=saved_id(rating), revision=rating.revision, rated_at=rating.updated_at,
                               replaced_at=now, accepted=rating.accepted, score=rating.score, limit=rating.limit,
-                              reason=rating.reason, rationale=rating.rationale))
+                              reason=rating.reason, rationale=rating.rationale, shown_position=rating.shown_position,
+                              seconds=rating.seconds, beyond_k=rating.beyond_k))
     for name, value in fields.items():
         setattr(rating, name, value)
     rating.updated_at = now

@@ -39,7 +39,7 @@ from rater.tui.widgets import PAGE_SIZE, ContextPanel, DistractorOption, ItemPan
 MIN_WIDTH, MIN_HEIGHT = 60, 16
 SAVING_NOTICE_DELAY = 0.15  # seconds
 MIN_DWELL = 0.5  # seconds an item is on screen before a key can save, skip or leave it: a double tap saves nothing
-DRAFT_DELAY = 0.5  # seconds of quiet after a tick before the draft is written
+DRAFT_DELAY = 0.2  # seconds of quiet after a tick before the draft is written
 
 
 class ItemPresented(Message):
@@ -158,6 +158,7 @@ def rating_bindings(texts: Texts) -> list[Binding]:
 class RatingApp(App[None]):
     CSS_PATH = "rater.tcss"
     TITLE = "rater"
+    ENABLE_COMMAND_PALETTE = False  # its "Quit" would leave without keeping the ticks on screen
 
     def __init__(self, engine: Engine, rater: HumanRater, queue: Queue, *, blind: bool = False,
                  show_instructions: bool = False, texts: Texts | None = None,
@@ -347,7 +348,12 @@ class RatingApp(App[None]):
         self.left = message.left
         self.refresh_bindings()
         t, say = self.tally, self.texts.say
-        headline = (say("all_rated", total=t.total) if self.overlap is None else say("nothing_left", k=self.overlap))
+        if message.left:  # items skipped twice are not rated: the headline must not say everything is
+            headline = say("rated_but_left", rated=t.before + t.items, left=len(message.left))
+        elif self.overlap is not None:
+            headline = say("study_done", k=self.overlap) if t.needed == 0 else say("nothing_left", k=self.overlap)
+        else:
+            headline = say("all_rated", total=t.total)
         text = (f"[b]{headline}[/b]\n\n" + say("session", items=t.items, judgements=t.judgements, share=f"{t.rate:.0%}")
                 + "\n\n" + say("all_saved"))
         self.push_screen(SummaryScreen.make(text, message.left, self.texts), self._after_summary)
@@ -558,7 +564,7 @@ class RatingApp(App[None]):
         self.call_after_refresh(self._update_seen)
 
     def action_instructions(self) -> None:
-        self.push_screen(InstructionsScreen("evaluation.md" if self.blind else "rating.md"))
+        self.push_screen(InstructionsScreen.make("evaluation.md" if self.blind else "rating.md", self.texts))
 
     def action_history(self) -> None:
         if self._on_screen() is None:
@@ -582,6 +588,11 @@ class RatingApp(App[None]):
             self.shown = None
         elif self.nothing_left:  # opened from the summary, and closed: the summary again
             self.on_queue_exhausted(QueueExhausted(self.left))
+
+    async def action_quit(self) -> None:
+        """ctrl+q leaves as Esc does: the ticks on screen are kept as a draft first."""
+        self.choosing_reason = False
+        self.action_leave()
 
     def action_leave(self) -> None:
         """Leave: at once when the teacher is being asked, else as soon as the save in progress is done. The item

@@ -36,6 +36,11 @@ class InstructionsScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,question_mark,enter,space,q", "dismiss", "Close", id="instructions.close")]
 
+    @staticmethod
+    def make(document: str, texts: Texts) -> "InstructionsScreen":
+        return in_language(InstructionsScreen, texts, ("escape,question_mark,enter,space,q", "dismiss", "close",
+                                                       "instructions.close"))(document)
+
     def __init__(self, document: str) -> None:
         super().__init__()
         self.document = document
@@ -67,7 +72,8 @@ class ReasonScreen(ModalScreen[str | None]):
         with Vertical(id="reason-box"):
             yield Static(Text.assemble(say("reason_title", number=self.number) + "\n", (self.text, "italic")),
                          id="reason-title")
-            options = [Option(f"{n}  {reason.label}", id=reason.value) for n, reason in enumerate(Reason, 1)]
+            options = [Option(f"{n}  {self.texts.reason(reason.value)}", id=reason.value)
+                       for n, reason in enumerate(Reason, 1)]
             yield OptionList(*options, Option(f"6  {say('reason_other')}", id="other"), id="reason-list")
             yield Input(placeholder=say("reason_input"), id="reason-text")
 

@@ -8,21 +8,17 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from rater.core.domain import Reason
 from rater.core.evidence import excerpt, segments
+from rater.core.texts import Texts
 
 PAGE_SIZE = 9  # number keys 1-9; an item with more distractors is shown in pages
 ANSWER_STYLE = "bold green underline"
 OPTION_STYLE = "bold yellow"
 
 
-def reason_label(reason: str | None) -> str:
-    if not reason:
-        return ""
-    try:
-        return Reason(reason).label
-    except ValueError:
-        return reason
+def reason_label(reason: str | None, texts: Texts | None = None) -> str:
+    """A stored reason as the teacher reads it (the five in the screen's language, else their own words)."""
+    return (texts or Texts("en")).reason(reason)
 
 
 class DistractorOption(Static):
@@ -43,7 +39,7 @@ class DistractorOption(Static):
         box = ("[x] ", "bold green") if self.ticked else ("[ ] ", "")
         overall = (f" (#{self.overall})", "dim") if self.overall and self.overall != self.number else ""
         new = (f"  [{self.new}]", "bold magenta") if self.new else ""
-        note = (f"   ({reason_label(self.reason)})", "italic red") if self.reason else ""
+        note = (f"   ({reason_label(self.reason, getattr(self.app, 'texts', None))})", "italic red") if self.reason else ""
         return Text.assemble(box, (f"{self.number}", "bold"), overall, "  ", self.text, new, note)
 
     def watch_ticked(self, ticked: bool) -> None:

@@ -40,7 +40,7 @@ from rater.core.domain import Reason
 from rater.core.errors import StoreError
 from rater.core.evidence import excerpt, segments
 from rater.core.paths import instructions_text
-from rater.core.texts import LANGUAGES, TICK_MEANING, Texts
+from rater.core.texts import LANGUAGES, REASON_LABELS, TICK_MEANING, Texts
 from rater.raters.agenda import Queue
 from rater.store.access import teacher_for_token
 from rater.store.engine import session_scope
@@ -74,9 +74,21 @@ WEB_TEXTS: dict[str, dict[str, str]] = {
     "ended_body": {"sv": "Bedömningen avslutades ({reason}). Allt du sparat finns kvar.",
                    "en": "Rating ended ({reason}). Everything you saved is kept."},
     "opening": {"sv": "Öppnar bedömningen…", "en": "Opening the rating page…"},
-    "outdated": {"sv": "Det svaret gällde ett objekt som inte längre visas: inget sparades för det här objektet.",
-                 "en": "That answer was for an item no longer shown: nothing was saved for this item."},
+    "outdated": {"sv": "Det svaret gällde ett objekt som redan var besvarat (i en annan flik, eller ett dubbeltryck), "
+                       "så inget sparades från det. Här är objektet att bedöma nu.",
+                 "en": "That answer was for an item already answered (in another tab, or by a double tap), so "
+                       "nothing was saved from it. This is the item to rate now."},
     "loading": {"sv": "Hämtar nästa objekt…", "en": "Fetching the next item…"},
+    "saving_slow": {"sv": "Sparar… databasen svarar långsamt; sidan försöker igen av sig själv.",
+                    "en": "Saving… the database is slow to answer; this page tries again by itself."},
+    "web_all_saved": {"sv": "Allt är sparat. Tillbaka går till din senaste bedömning; Historik visar alla.",
+                      "en": "Every rating is saved. Back goes to your last rating; History shows them all."},
+    "web_not_seen": {"sv": "Alternativ {numbers} har inte visats än: rulla ned innan du sparar.",
+                     "en": "Options {numbers} have not been shown yet: scroll down before saving."},
+    "revoked_page": {"sv": "Sessionen är avslutad: länken är återkallad. Be den som leder studien om en ny.",
+                     "en": "Session ended: this link was revoked. Ask the study's organizer for a new one."},
+    "accepted_word": {"sv": "godtagna", "en": "accepted"},
+    "skip_to_options": {"sv": "Till alternativen", "en": "Skip to the options"},
     "progress": {"sv": "{rated} bedömda den här gången · {left} kvar", "en": "{rated} rated this session · {left} left"},
     "progress_shared": {"sv": "{rated} bedömda den här gången · studien behöver {left} till",
                         "en": "{rated} rated this session · the study needs {left} more"},
@@ -91,13 +103,6 @@ WEB_TEXTS: dict[str, dict[str, str]] = {
     "back_to_rating": {"sv": "Tillbaka till bedömningen", "en": "Back to rating"},
     "options": {"sv": "Distraktorer", "en": "Distractors"},
     "language": {"sv": "Språk", "en": "Language"},
-}
-REASON_LABELS = {
-    "not_wrong": {"sv": "Inte fel (också ett rätt svar)", "en": "Not wrong (also a correct answer)"},
-    "unreasonable": {"sv": "Orimlig", "en": "Unreasonable"},
-    "grammatically_wrong": {"sv": "Grammatiskt fel", "en": "Grammatically wrong"},
-    "identical": {"sv": "Identisk med ett annat alternativ", "en": "Identical to another option"},
-    "obviously_wrong": {"sv": "Uppenbart fel", "en": "Obviously wrong"},
 }
 
 
@@ -120,6 +125,7 @@ class WebConfig:
     recheck: float = 10.0  # seconds between checks that open sessions' links are still valid
     requests_per_minute: int = 600
     language: str | None = None
+    listen: tuple[str, ...] = ()  # the origins of the address the server listens on (reached without the proxy)
     clock: Callable[[], float] = time.monotonic
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
@@ -191,7 +197,8 @@ class RatingSite:
         routes = [Route("/", self.index), Route("/t/{token}", self.link), Route("/rate", self.page),
                   Route("/rate", self.post_answer, methods=["POST"]), Route("/draft", self.post_draft, methods=["POST"]),
                   Route("/alive", self.post_alive, methods=["POST"]), Route("/instructions", self.instructions),
-                  Route("/history", self.history), Route("/static/{name}", self.static)]
+                  Route("/history", self.history), Route("/static/{name}", self.static),
+                  Route("/favicon.ico", self.no_icon)]
         handlers = {SQLAlchemyError: self.unavailable, StoreError: self.unavailable}
         return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
                          exception_handlers=handlers, lifespan=self.lifespan)
@@ -259,10 +266,7 @@ class RatingSite:
 
     def same_origin(self, request: Request) -> bool:
         origin = request.headers.get("origin")
-        if not origin:
-            return False
-        here = f"{request.url.scheme}://{request.headers.get('host', '')}"
-        return origin in (self.config.origin, here)
+        return bool(origin) and origin in (self.config.origin, *self.config.listen)
 
     async def authorized(self, request: Request, *, writing: bool) -> tuple[str, str] | Response:
         """(teacher, token), or the page that says why not. A writing request must come from this site's page."""
@@ -312,6 +316,9 @@ class RatingSite:
         response.headers["referrer-policy"] = "no-referrer"  # the next request must not carry this URL as Referer
         return response
 
+    async def no_icon(self, _request: Request) -> Response:
+        return Response(status_code=204)
+
     async def static(self, request: Request) -> Response:
         name = request.path_params["name"]
         if name not in STATIC:
@@ -343,11 +350,15 @@ class RatingSite:
         if session.state == "done":
             left = [{"id": i.id, "question": i.question} for i in session.left]
             done = texts.say("all_rated", total=session.start.total if session.start else 0)
-            if session.start is not None and session.start.overlap is not None:
+            if session.left:
+                before = session.start.total - session.start.pending if session.start else 0
+                done = texts.say("rated_but_left", rated=before + session.rated, left=len(session.left))
+            elif session.start is not None and session.start.overlap is not None:
                 done = texts.say("nothing_left", k=session.start.overlap)
             return self.render(request, "done.html", done=done, left=left, **common)
-        if session.state == "loading":
-            return self.render(request, "message.html", 503, title=texts.say("loading"), body="", refresh="2")
+        if session.state in ("loading", "saving"):  # a save that waits for the database: the page asks again
+            title = texts.say("loading" if session.state == "loading" else "saving_slow")
+            return self.render(request, "message.html", 503, title=title, body="", refresh="2")
         reason = "revoked" if self.ended.get(session.name) == "revoked" else (
             getattr(session.error, "message", None) or type(session.error).__name__ if session.error else "stopped")
         return self.message(request, "ended", "ended_body", 410 if reason == "revoked" else 503, reason=reason)
@@ -424,12 +435,11 @@ class RatingSite:
         answer = parse_answer(form)
         if answer is None:
             return self.message(request, "refused", "refused_body", 400)
-        seq, state = session.seq, session.state
         refused = session.answer(answer)
         if refused is not None:
             session.notices.append(("warning", refused))
-        else:
-            await session.wait_for_change(seq, state, 15)
+        else:  # the next item (or the same one again, with why) once the save is done; else "saving…"
+            await session.wait_for_change(session.seq, session.state, 15)
         return RedirectResponse("/rate", status_code=303)
 
     async def post_json(self, request: Request) -> tuple[TeacherSession, dict] | Response:

@@ -45,7 +45,7 @@ class TeacherSession:
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.engine, self.name, self.queue, self.writer, self.clock = engine, name, queue, writer, clock
         self.rater = HumanRater(name, presenter=self)
-        self.state = "loading"  # loading, item, done (nothing left), ended (stopped, revoked, failed)
+        self.state = "loading"  # loading, item, saving, done (nothing left), ended (stopped, revoked, failed)
         self.item: ItemView | None = None
         self.seq = 0
         self.marks: Marks = {}
@@ -169,6 +169,9 @@ class TeacherSession:
                           for d in item.distractors]
             self.unsaved[item.id] = marks  # shown again if the save fails
             decided = self.rater.decide(judgements)
+            if decided:
+                self.marks, self.state = marks, "saving"
+                self._changed()
         elif answer.action == "skip":
             self.draft(answer.seq, self._marks(item, answer))
             decided = self.rater.decide([])

@@ -79,9 +79,11 @@
       draftTimer = setTimeout(saveDraft, 300);
     });
     form.addEventListener("input", function (e) {
-      if (e.target.type === "text") {
+      if (e.target.type === "text") {  // typing a reason chooses "other", and is kept as it is typed
         const radio = e.target.closest(".reasons").querySelector('input[value="other"]');
         if (radio) radio.checked = true;
+        if (draftTimer) clearTimeout(draftTimer);
+        draftTimer = setTimeout(saveDraft, 400);
       }
     });
   }
@@ -178,4 +180,7 @@
   if (body.classList.contains("rating") || body.classList.contains("done")) setInterval(alive, aliveEvery);
 
   window.addEventListener("pagehide", function () { if (draftTimer) saveDraft(true); });
+  document.addEventListener("visibilitychange", function () {
+    if (document.visibilityState === "hidden" && draftTimer) saveDraft(true);  // a phone switching apps
+  });
 })();

@@ -1,0 +1,73 @@
+"""The rating page's checks, one at a time (the browser tests in tests/test_serve.py drive them end to end)."""
+
+import pytest
+from starlette.datastructures import MultiDict
+from starlette.requests import Request
+
+from rater.cli.teachers import check_http_url
+from rater.core.errors import InputError
+from rater.store.engine import create_store_engine
+from rater.web.app import Limiter, RatingSite, WebConfig, parse_answer
+
+
+def form(*pairs: tuple[str, str]) -> MultiDict:
+    return MultiDict(list(pairs))
+
+
+def test_an_answer_is_read_from_the_form_and_anything_else_is_refused():
+    answer = parse_answer(form(("seq", "3"), ("action", "save"), ("tick", "7"), ("tick", "9"),
+                               ("reason_8", "identical"), ("reason_10", "other"), ("other_10", " too long "),
+                               ("reason_11", "made_up"), ("seconds", "4.5")))
+    assert answer is not None
+    assert (answer.action, answer.seq, answer.ticked, answer.seconds) == ("save", 3, {7, 9}, 4.5)
+    assert answer.reasons == {8: "identical", 10: "too long"}  # an unknown reason value is dropped
+    opened = parse_answer(form(("seq", "3"), ("action", "open:12")))
+    assert opened is not None and (opened.action, opened.item_id) == ("open", 12)
+    for bad in (form(("seq", "x")), form(("seq", "1"), ("action", "delete")), form(("seq", "1"), ("tick", "a")),
+                form(("seq", "1"), ("action", "open:x")), form()):
+        assert parse_answer(bad) is None
+
+
+def test_a_link_may_make_only_so_many_requests_a_minute():
+    now = [0.0]
+    limiter = Limiter(3, lambda: now[0])
+    assert [limiter.allow("a") for _ in range(4)] == [True, True, True, False]
+    assert limiter.allow("b")  # per link
+    now[0] = 61.0
+    assert limiter.allow("a")  # a minute later
+
+
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "file:///etc/passwd", "ftp://school", "http://",
+                                 "https://school/rater", "http://school?x=1", "http://sch ool", "data:text/html,x"])
+def test_only_http_addresses_at_their_root_are_accepted(url):
+    with pytest.raises(InputError):
+        check_http_url(url, "--url")
+
+
+def test_good_addresses_are_kept_without_a_trailing_slash():
+    assert check_http_url("https://rating.school.example/", "--url") == "https://rating.school.example"
+    assert check_http_url("http://10.0.0.5:8000", "--url") == "http://10.0.0.5:8000"
+
+
+def request(origin: str | None, host: str = "127.0.0.1:8000") -> Request:
+    headers = [(b"host", host.encode())] + ([(b"origin", origin.encode())] if origin else [])
+    return Request({"type": "http", "method": "POST", "path": "/rate", "headers": headers, "scheme": "http",
+                    "server": ("127.0.0.1", 8000), "query_string": b""})
+
+
+def test_a_writing_request_must_come_from_the_page_s_own_origin(tmp_path):
+    site = RatingSite(WebConfig(create_store_engine(f"sqlite:///{tmp_path / 'w.db'}"),
+                                public_url="https://rating.school.example", listen=("http://127.0.0.1:8000",)))
+    assert site.same_origin(request("https://rating.school.example"))  # through the proxy
+    assert site.same_origin(request("http://127.0.0.1:8000"))  # straight to the server
+    for origin in ("http://127.0.0.1:9999", "http://evil.example", "null", None):
+        assert not site.same_origin(request(origin)), origin
+    assert not site.same_origin(request("http://evil.example", host="evil.example"))  # a Host of its own: no help
+
+
+def test_the_csrf_token_belongs_to_the_teacher_and_the_process(tmp_path):
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    one, other = RatingSite(WebConfig(engine)), RatingSite(WebConfig(engine))
+    assert one.csrf("token-a") == one.csrf("token-a") != one.csrf("token-b")
+    assert one.csrf("token-a") != other.csrf("token-a")  # a secret of each process
+    assert "token-a" not in one.csrf("token-a")
