@@ -35,7 +35,8 @@ def _listen_origins(host: str, port: int) -> tuple[str, ...]:
     elif host in ("0.0.0.0", "::"):
         names = [socket.gethostname(), socket.getfqdn()]
         try:
-            names += [f"[{a[4][0]}]" if ":" in a[4][0] else a[4][0] for a in socket.getaddrinfo(socket.gethostname(), None)]
+            found = {str(a[4][0]) for a in socket.getaddrinfo(socket.gethostname(), None)}
+            names += [f"[{a}]" if ":" in a else a for a in sorted(found)]
         except OSError:
             pass
     else:
