@@ -172,7 +172,8 @@ def test_a_skipped_item_goes_back_to_the_others_and_comes_again_later(study, tmp
     with Session(engine) as session:
         first = session.execute(select(func.min(Distractor.item_id))).scalar()
     anna = rate_as(engine, "anna", 1, skips=(first,))
-    assert anna.seen == [first, first + 1, first + 2, first]
+    # every item once, from where the teacher's first claim looked (spread by teacher), then the skipped one again
+    assert sorted(anna.seen[:3]) == [first, first + 1, first + 2] and anna.seen[3] == first
     assert set(teachers_per_item(engine).values()) == {1}
     with Session(engine) as session:
         assert session.execute(select(func.count()).select_from(Lease)).scalar() == 0  # nothing held after the run

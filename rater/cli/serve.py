@@ -14,7 +14,7 @@ from rater.cli.teachers import check_http_url
 from rater.core.errors import InputError
 from rater.core.texts import LANGUAGES
 from rater.store.access import list_teachers
-from rater.store.engine import session_scope
+from rater.store.engine import create_store_engine, session_scope
 from rater.store.items import ItemFilter
 from rater.store.ratings import eval_set_id_of
 
@@ -88,7 +88,7 @@ def serve(ctx: typer.Context,
     import uvicorn
 
     from rater.raters.agenda import Queue
-    from rater.web.app import WebConfig, create_app
+    from rater.web.app import WORKERS, WebConfig, create_app
 
     if set_name and source:
         raise InputError("--set and --source do not go together: an evaluation set has its own distractors.",
@@ -111,7 +111,9 @@ def serve(ctx: typer.Context,
         console.print(f"[bold yellow]Warning:[/] listening on {host}: traffic (tokens and ratings) is not encrypted "
                       "unless a TLS proxy sits in front. Pass --public-url https://... for the links.")
     queue = Queue(eval_set=set_name) if set_name else Queue(where)
-    config = WebConfig(ctx.obj.engine, queue, blind=set_name is not None, public_url=url, idle=idle,
+    # one process for every teacher: its store calls run in WORKERS threads, each with a connection of its own
+    engine = create_store_engine(ctx.obj.url, upgrade=False, pool_size=WORKERS + 2)
+    config = WebConfig(engine, queue, blind=set_name is not None, public_url=url, idle=idle,
                        recheck=recheck, requests_per_minute=requests_per_minute, language=lang,
                        listen=_listen_origins(host, port))
     mode = f"blind evaluation of {set_name}" if set_name else "preference rating"

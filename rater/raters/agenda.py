@@ -13,7 +13,14 @@ from rater.core.domain import ItemView, Judgement, RaterKind
 from rater.raters.base import Rater, RunStart
 from rater.store.drafts import load_drafts
 from rater.store.engine import session_scope
-from rater.store.items import ItemFilter, count_items_with_distractors, eval_set_views, item_views, unrated_item_ids
+from rater.store.items import (
+    ItemFilter,
+    count_items_with_distractors,
+    eval_set_views,
+    item_id_span,
+    item_views,
+    unrated_item_ids,
+)
 from rater.store.ratings import get_or_create_rater, rated_distractor_ids, rated_items_newest_last, ratings_of_item
 from rater.store.study import Study
 from rater.store.tables import saved_id
@@ -117,7 +124,20 @@ class Claims:
             return item_views(session, item_ids=[item_id], where=self.where)[0]
 
     def _next(self, session, passed_over: Iterable[int]) -> int | None:
+        if self.last is None and self.set_views is None:
+            self.last = self._starting_point(session)
         return self.study.claim(session, rater_id=self.start.rater_id, passed_over=passed_over, after=self.last)
+
+    def _starting_point(self, session) -> int | None:
+        """Where in the queue this teacher's first claim looks (preference rating): a place of their own, spread
+        over the items by the teacher's id, so teachers who start together do not all queue for the same first
+        items' locks. The claim goes on behind it and comes round to the items before it, so every item is
+        reachable; which teacher rates which item is no part of the protocol (the option order is)."""
+        span = item_id_span(session, where=self.where)
+        if span is None:
+            return None
+        low, high = span
+        return low - 1 + (self.start.rater_id * 2654435761) % (high - low + 1)
 
     async def skipped(self, item: ItemView) -> str:
         """A skipped item goes back to the other teachers at once; this teacher is offered it once more at the

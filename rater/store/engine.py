@@ -73,15 +73,17 @@ def _journal_in_wal(cursor, busy_timeout_ms: int) -> None:
             time.sleep(0.01)
 
 
-def create_store_engine(url: str, *, upgrade: bool = True, busy_timeout_ms: int | None = None) -> Engine:
+def create_store_engine(url: str, *, upgrade: bool = True, busy_timeout_ms: int | None = None,
+                        pool_size: int | None = None) -> Engine:
     """An engine for `url`, upgraded to the newest schema unless `upgrade` is False.
 
     `busy_timeout_ms` is how long SQLite waits for another process's lock before giving up (default:
-    default_busy_timeout_ms()). Every failure to open is a StoreError that says what is wrong, never with the password.
+    default_busy_timeout_ms()). `pool_size` connections are kept open (as many more may open under load; default
+    SQLAlchemy's 5 and 10). Every failure to open is a StoreError that says what is wrong, never with the password.
     """
     if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
         _check_sqlite_path(Path(url.removeprefix("sqlite:///")))
-    engine = _engine(url)
+    engine = _engine(url, pool_size)
     timeout = default_busy_timeout_ms() if busy_timeout_ms is None else busy_timeout_ms
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas(timeout))
@@ -94,7 +96,7 @@ def create_store_engine(url: str, *, upgrade: bool = True, busy_timeout_ms: int 
     return engine
 
 
-def _engine(url: str) -> Engine:
+def _engine(url: str, pool_size: int | None = None) -> Engine:
     try:
         scheme = make_url(url)
     except ArgumentError:
@@ -104,7 +106,8 @@ def _engine(url: str) -> Engine:
         raise StoreError(f"rater does not support {scheme.get_backend_name()} databases ({safe_url(url)}).",
                          "use a file path (SQLite) or postgresql://user@host:5432/database (PostgreSQL)")
     try:
-        return create_engine(url, pool_pre_ping=True)  # a connection the server dropped is replaced, not used
+        sizes = {"pool_size": pool_size, "max_overflow": pool_size} if pool_size else {}
+        return create_engine(url, pool_pre_ping=True, **sizes)  # a connection the server dropped is replaced
     except NoSuchModuleError:
         raise StoreError(f"The database driver {scheme.get_driver_name()!r} is not one rater supports.",
                          "use postgresql://... (rater picks psycopg 3) or a SQLite file path") from None

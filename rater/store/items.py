@@ -117,6 +117,12 @@ def count_items_with_distractors(session: Session, *, where: ItemFilter = ItemFi
     return session.execute(select(func.count()).select_from(Item).where(has_any, *where.item_clauses())).scalar_one()
 
 
+def item_id_span(session: Session, *, where: ItemFilter = ItemFilter()) -> tuple[int, int] | None:
+    """The lowest and highest id of the items the filter selects (None: there are none)."""
+    low, high = session.execute(select(func.min(col(Item.id)), func.max(col(Item.id))).where(*where.item_clauses())).one()
+    return None if low is None else (int(low), int(high))
+
+
 def items_by_split(session: Session, *, dataset: str | None = None) -> dict[str, int]:
     """Items per split ("none" for items never split)."""
     query = select(func.coalesce(col(Item.split), "none"), func.count()).group_by(col(Item.split))

@@ -18,6 +18,7 @@ import logging
 import secrets
 import time
 from collections import defaultdict, deque
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from importlib.resources import files
@@ -49,6 +50,7 @@ from rater.web.sessions import REASONS, Answer, Marks, Sessions, TeacherSession
 
 COOKIE, LANG_COOKIE = "rater_token", "rater_lang"
 MAX_FORM = 64 * 1024  # bytes of a posted answer or draft
+WORKERS = 24  # threads for store calls (asyncio's default of cores + 4 queues a school's teachers behind 6)
 STATIC = {"rater.css": "text/css; charset=utf-8", "rater.js": "text/javascript; charset=utf-8"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
        "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'")
@@ -205,6 +207,7 @@ class RatingSite:
 
     @asynccontextmanager
     async def lifespan(self, _app: Starlette):
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(WORKERS, thread_name_prefix="rater-store"))
         self.watcher = asyncio.create_task(self.watch())
         try:
             yield
