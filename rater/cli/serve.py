@@ -124,4 +124,4 @@ def serve(ctx: typer.Context,
     console.print(f"A new link: rater teachers add NAME --url {url}", highlight=False)
     # no access log: the personal links (/t/TOKEN) must never reach a log
     uvicorn.run(create_app(config), host=host, port=port, access_log=False, log_level="warning",
-                server_header=False, date_header=False, lifespan="on", ws="none")
+                server_header=False, date_header=False, lifespan="on", ws="none", timeout_keep_alive=65)
