@@ -5,7 +5,7 @@ import sys
 from collections import defaultdict
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlmodel import Session
 
 from rater.store.tables import Item
@@ -43,6 +43,33 @@ def test_split_is_deterministic_per_seed(cli, engine, swequad_files):
     assert dict(splits_by_context(engine)) == first
     cli("split", "--seed", "2")
     assert dict(splits_by_context(engine)) != first
+
+
+def test_keep_splits_keeps_swequads_official_splits_and_says_what_it_changed(cli, engine, swequad_files):
+    cli("import", *swequad_files)
+    result = cli("split", "--keep-splits", "--max-context-tokens", "100000")
+    output = " ".join(result.output.split())
+    assert "train 962, dev 126, test 102, excluded 0" in output and "0 items changed split, 1190 kept" in output
+    assert "7 contexts in two splits" in output  # as the published files have them
+    with Session(engine) as session:
+        assert dict(session.execute(select(Item.split, func.count()).group_by(Item.split)).all()) == {
+            "train": 962, "dev": 126, "test": 102}
+    resplit = " ".join(cli("split", "--resplit", "--max-context-tokens", "100000").output.split())
+    changed = int(resplit.split(" items changed split")[0].split()[-1])
+    assert changed > 100 and "dev" not in resplit.split("(")[0]  # everything split again: no dev split left
+
+
+def test_excluded_items_count_nowhere_unless_asked_for(cli, engine):
+    cli("demo")
+    result = cli("split", "--max-context-tokens", "70", "--test-fraction", "0")
+    excluded = int(result.output.split("excluded ")[1].split()[0])
+    assert 0 < excluded < 12
+    cli("study", "overlap", "1")
+    assert f"of {12 - excluded} items still lack 1 teacher's ratings" in " ".join(cli("study", "overlap").output.split())
+    with Session(engine) as session:
+        from rater.store.items import ItemFilter, count_items_with_distractors
+        assert count_items_with_distractors(session) == 12 - excluded
+        assert count_items_with_distractors(session, where=ItemFilter(split="excluded")) == excluded
 
 
 def test_long_contexts_are_excluded(cli, engine, tmp_path):

@@ -19,16 +19,28 @@ def split(ctx: typer.Context,
           tokenizer: Optional[Path] = typer.Option(None, help="tokenizer.json (or a model folder) for exact "
                                                               "counts; without it 1 token per 3 characters."),
           dataset: Optional[str] = typer.Option(None, help="Only split the contexts of this dataset's items (items "
-                                                           "of other datasets on those contexts go along).")) -> None:
+                                                           "of other datasets on those contexts go along)."),
+          keep_splits: bool = typer.Option(False, "--keep-splits/--resplit",
+                                           help="Keep the splits items have (from their files' names, e.g. "
+                                                "SweQUAD-MC's official test set, or an earlier split) and split only "
+                                                "the others; default: split everything again by context, the "
+                                                "method's rule.")) -> None:
     """Split items into train and test by context, so no context is in both."""
     state = ctx.obj
     counter = tokenizer_counter(tokenizer) if tokenizer else approximate_tokens
     with session_scope(state.engine) as session:
         counts = assign_splits(session, test_fraction=test_fraction, seed=seed,
-                               max_context_tokens=max_context_tokens, count_tokens=counter, dataset=dataset)
+                               max_context_tokens=max_context_tokens, count_tokens=counter, dataset=dataset,
+                               keep=keep_splits)
     how = "tokenizer" if tokenizer else "estimate: 3 characters a token"
-    state.console.print(f"train {counts['train']}, test {counts['test']}, excluded {counts['excluded']} "
+    dev = f", dev {counts['dev']}" if counts["dev"] else ""
+    state.console.print(f"train {counts['train']}{dev}, test {counts['test']}, excluded {counts['excluded']} "
                         f"(context over {max_context_tokens} tokens, {how})")
+    state.console.print(f"{plural(counts['changed'], 'item')} changed split, {counts['kept']} kept theirs"
+                        + ("" if keep_splits else " (--keep-splits keeps the splits items came with)"))
+    if counts["shared_contexts"]:
+        state.console.print(f"[yellow]Note:[/] the kept splits put {plural(counts['shared_contexts'], 'context')} in "
+                            "two splits (as the files had them); without --keep-splits no context is in both")
     if counts["shared"]:
         state.console.print(f"{plural(counts['shared'], 'item')} of other datasets share these contexts and went with them, "
                             "so no context is in both splits")

@@ -40,29 +40,41 @@ def tokenizer_counter(path: Path) -> Callable[[str], int]:
 
 
 def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0, max_context_tokens: int = 1024,
-                  count_tokens: Callable[[str], int] = approximate_tokens, dataset: str | None = None) -> Counter:
+                  count_tokens: Callable[[str], int] = approximate_tokens, dataset: str | None = None,
+                  keep: bool | None = None) -> Counter:
     """Mark items train / test / excluded: contexts move one by one, shuffled by `seed`, into test until it
     holds `test_fraction` of the kept items. With `dataset`, the contexts of that dataset's items are split, and
     every item of those contexts goes with its context, whatever its dataset (counted as "shared"), so no
-    context ever lands in both splits."""
+    context ever lands in both splits.
+
+    `keep`: items keep the split they have (from their file's name, or an earlier split), and only items without
+    one (or excluded before) are split, each going with its context's split where the context has one; the length
+    filter applies to all, and "shared_contexts" counts contexts the kept splits put in two splits. Without it
+    everything is split again by context (the method's rule: no context in both). The counts say how many items
+    kept their split ("kept") and how many changed ("changed")."""
     if not 0 <= test_fraction <= 1:
         raise InputError(f"--test-fraction must be a share from 0 (no test split) to 1 (everything test), got "
                          f"{test_fraction}.", "use e.g. 0.1")
     if dataset and not session.execute(select(col(Item.id)).where(col(Item.dataset) == dataset).limit(1)).first():
         known = ", ".join(session.execute(select(col(Item.dataset)).distinct().order_by(col(Item.dataset))).scalars())
         raise InputError(f"No items of dataset {dataset!r}.", f"datasets here: {known or 'none (import items first)'}")
-    query = select(col(Item.id), col(Item.context_id), col(Context.text), col(Item.dataset)).join(Context, col(Context.id) == col(Item.context_id))
+    query = select(col(Item.id), col(Item.context_id), col(Context.text), col(Item.dataset), col(Item.split)).join(Context, col(Context.id) == col(Item.context_id))
     if dataset:
         query = query.where(col(Item.context_id).in_(select(col(Item.context_id)).where(col(Item.dataset) == dataset)))
     by_context: dict[int, list[int]] = defaultdict(list)
     too_long: list[int] = []
     sizes: dict[int, int] = {}
     shared = 0
-    for item_id, context_id, text, item_dataset in session.execute(query):
+    before: dict[int, str | None] = {}
+    for item_id, context_id, text, item_dataset, split in session.execute(query):
         shared += bool(dataset) and item_dataset != dataset
+        before[item_id] = split
         if context_id not in sizes:
             sizes[context_id] = count_tokens(text)
         (too_long if sizes[context_id] > max_context_tokens else by_context[context_id]).append(item_id)
+    given = {i: s for i, s in before.items() if s in (Split.train.value, Split.dev.value, Split.test.value)}
+    if keep and given:
+        return _keep_splits(session, by_context, too_long, before, given, test_fraction, seed, shared)
     kept = sum(len(ids) for ids in by_context.values())
     contexts = sorted(by_context)
     random.Random(seed).shuffle(contexts)
@@ -73,7 +85,42 @@ def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0
         test.extend(by_context[context_id])
     test_set = set(test)
     train = [i for ids in by_context.values() for i in ids if i not in test_set]
-    for split, ids in ((Split.test, test), (Split.train, train), (Split.excluded, too_long)):
+    return _write(session, {Split.test: test, Split.train: train, Split.excluded: too_long}, before, shared)
+
+
+def _write(session: Session, splits: dict[Split, list[int]], before: dict[int, str | None], shared: int) -> Counter:
+    for split, ids in splits.items():
         for chunk in in_chunks(ids):
             session.execute(update(Item).where(col(Item.id).in_(chunk)).values(split=split.value))
-    return Counter({"train": len(train), "test": len(test), "excluded": len(too_long), "shared": shared})
+    after = {i: split.value for split, ids in splits.items() for i in ids}
+    changed = sum(1 for i, split in after.items() if before.get(i) != split)
+    counts = Counter({split.value: len(ids) for split, ids in splits.items()})
+    counts.update({"shared": shared, "changed": changed, "kept": len(after) - changed})
+    return counts
+
+
+def _keep_splits(session: Session, by_context: dict[int, list[int]], too_long: list[int],
+                 before: dict[int, str | None], given: dict[int, str], test_fraction: float, seed: int,
+                 shared: int) -> Counter:
+    """Items keep the split they have; the others go with their context's split, or are split by context."""
+    splits: dict[Split, list[int]] = {Split.train: [], Split.dev: [], Split.test: [], Split.excluded: list(too_long)}
+    unsplit_contexts = []
+    for context_id, ids in by_context.items():
+        known = {given[i] for i in ids if i in given}
+        if not known:
+            unsplit_contexts.append(context_id)
+            continue
+        home = Split(sorted(known)[0]) if len(known) == 1 else None
+        for i in ids:
+            splits[Split(given[i]) if i in given else (home or Split.train)].append(i)
+    random.Random(seed).shuffle(unsplit_contexts)
+    new = sum(len(by_context[c]) for c in unsplit_contexts)
+    moved = 0
+    for context_id in unsplit_contexts:
+        to_test = test_fraction and moved < test_fraction * new
+        splits[Split.test if to_test else Split.train].extend(by_context[context_id])
+        moved += len(by_context[context_id]) if to_test else 0
+    counts = _write(session, splits, before, shared)
+    counts["shared_contexts"] = sum(1 for ids in by_context.values()
+                                    if len({given[i] for i in ids if i in given}) > 1)
+    return counts

@@ -4,7 +4,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from sqlalchemy import exists, func, select
+from sqlalchemy import exists, func, or_, select
 from sqlmodel import Session, col
 
 from rater.core.domain import DistractorView, ItemView
@@ -41,6 +41,8 @@ class ItemFilter:
         clauses = []
         if self.split and self.split != "all":
             clauses.append(col(Item.split) == self.split)
+        else:  # items `rater split` left out (texts too long) count nowhere unless asked for by name
+            clauses.append(or_(col(Item.split).is_(None), col(Item.split) != "excluded"))
         if self.dataset:
             clauses.append(col(Item.dataset) == self.dataset)
         return clauses

@@ -180,8 +180,8 @@ class OverlapProgress:
     def summary(self) -> str:
         if not self.lacking:
             return f"overlap {self.overlap}: every item has {self.overlap} teachers' ratings"
-        return (f"overlap {self.overlap}: {self.lacking} of {plural(self.items, 'item')} still lack "
-                f"{plural(self.overlap, 'teacher')}' ratings")
+        whose = f"{self.overlap} teacher's" if self.overlap == 1 else f"{self.overlap} teachers'"
+        return f"overlap {self.overlap}: {self.lacking} of {plural(self.items, 'item')} still lack {whose} ratings"
 
 
 def _overlap_progress(session: Session, *, eval_set_id: int | None, where: ItemFilter, overlap: int) -> OverlapProgress:
