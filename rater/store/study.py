@@ -75,6 +75,11 @@ def _in_scope(eval_set_id: int | None, where: ItemFilter) -> list:
             *where.item_clauses()]
 
 
+def in_scope(eval_set_id: int | None, where: ItemFilter) -> list:
+    """The clauses that select a study's items: an evaluation set's, or the filter's items with distractors."""
+    return _in_scope(eval_set_id, where)
+
+
 def _order(eval_set_id: int | None):
     if eval_set_id is None:
         return col(Item.id)
