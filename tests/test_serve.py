@@ -347,6 +347,23 @@ def test_the_instructions_and_history_open_from_the_page(browser, served):
         tab.close()
 
 
+def test_a_teacher_flags_a_broken_question_from_the_page(browser, served):
+    tab = Page(browser, served.link("anna")).ready()
+    try:
+        question = tab.question().split(":", 1)[1].strip()
+        tab.page.keyboard.press("f")  # opens the flag box with its note field focused
+        tab.page.keyboard.type("fel svar")
+        tab.page.keyboard.press("Enter")
+        tab.page.wait_for_selector(".notice")
+        assert "flagged" in tab.page.inner_text(".notices")
+        with sqlite3.connect(served.db) as connection:
+            assert connection.execute("SELECT item.question, flag.note FROM flag JOIN item ON item.id = flag.item_id"
+                                      ).fetchall() == [(question, "fel svar")]
+        assert ratings(served.db) == {}  # flagging rates nothing
+    finally:
+        tab.close()
+
+
 def test_swedish_is_served_to_a_swedish_browser(browser, served):
     context = browser.new_context(locale="sv-SE", **DESKTOP)
     tab = Page(browser, served.link("anna"), context=context).ready()

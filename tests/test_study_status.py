@@ -3,6 +3,7 @@
 import asyncio
 import json
 
+from sqlalchemy import select
 from sqlmodel import Session
 
 from rater.evaluation.status import study_status
@@ -48,7 +49,7 @@ async def test_status_counts_pace_agreement_and_holds_from_real_screen_runs(cli,
     assert set(data["teachers"]["anna"]) >= {"items", "median_seconds", "accepted_rate", "kappa", "kappa_n",
                                             "flagged", "last_active"}
     table = " ".join(cli("study", "status").output.split())
-    assert "cleo (fast)" in table and "marked fast: median seconds per item below 25%" in table
+    assert "(fast)" in table and "marked fast: median seconds per item below 25%" in table
 
 
 async def test_an_item_held_now_is_listed_with_its_teacher(cli, engine):
@@ -70,3 +71,52 @@ def test_status_with_overlap_1_says_kappa_needs_two_teachers_and_bad_input_is_re
                           (("--format", "xml"), "no format")):
         result = cli("study", "status", *args, ok=False)
         assert result.exit_code == 2 and message in " ".join(result.stderr.replace("│", " ").split()), args
+
+
+async def test_a_flag_from_the_screen_reaches_the_organizer_and_a_majority_keeps_the_item_out_of_exports(cli, engine,
+                                                                                                        tmp_path):
+    await asyncio.to_thread(cli, "demo", "--baseline", "2")  # the baseline generator runs an event loop of its own
+    cli("split", "--test-fraction", "0")
+    for name in ("anna", "bo"):
+        app = build_app(engine, rater_name=name)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await settle(pilot)
+            flagged_item = app.shown.item.id
+            await press(pilot, "f")
+            for key in "fel svar":
+                await pilot.press("space" if key == " " else key)
+            await pilot.press("enter")
+            await settle(pilot)
+            await press(pilot, "1", "space", "2", "space")  # the flagged item, and one more
+    status = json.loads(cli("study", "status", "--format", "json").output)
+    assert [(f["item"], f["teacher"], f["note"]) for f in status["flags"]] == [
+        (flagged_item, "bo", "fel svar"), (flagged_item, "anna", "fel svar")]
+    assert status["teachers"]["anna"]["flagged"] == 1
+    out = tmp_path / "pref.json"
+    result = cli("export", "kto", "-o", tmp_path / "kto.jsonl")
+    assert "1 items flagged as broken by most of their teachers" in " ".join(result.output.split())
+    with_flagged = cli("export", "kto", "-o", tmp_path / "all.jsonl", "--include-flagged")
+    kept = len((tmp_path / "all.jsonl").read_text().splitlines())
+    assert len((tmp_path / "kto.jsonl").read_text().splitlines()) < kept and "flagged" not in with_flagged.output
+    assert not out.exists()
+
+
+def test_one_flag_among_three_teachers_is_no_majority(cli, engine):
+    from rater.core.domain import Judgement
+    from rater.store.engine import session_scope
+    from rater.store.flags import flag_item, flagged_by_majority
+    from rater.store.ratings import get_or_create_rater, save_judgements
+    from rater.store.tables import Distractor, saved_id
+
+    cli("demo")
+    with session_scope(engine) as session:
+        ids = [saved_id(get_or_create_rater(session, name=n, kind="human")) for n in ("a", "b", "c")]
+        distractors = session.execute(select(Distractor).where(Distractor.item_id == 1)).scalars().all()
+        for rater_id in ids:
+            save_judgements(session, rater_id=rater_id, item_id=1, judgements=[Judgement(d.id, True) for d in distractors])
+        flag_item(session, rater_id=ids[0], item_id=1, note="typo")
+    with session_scope(engine) as session:
+        assert flagged_by_majority(session) == set()
+        flag_item(session, rater_id=ids[1], item_id=1, note=None)
+    with session_scope(engine) as session:
+        assert flagged_by_majority(session) == {1}

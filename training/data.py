@@ -23,6 +23,7 @@ from rater.data.exports import (
 )
 from rater.data.formats.common import read_json
 from rater.store.engine import session_scope
+from rater.store.flags import flagged_by_majority
 from rater.store.items import check_sources
 
 
@@ -76,7 +77,9 @@ def kto_from_file(path: Path) -> list[dict]:
 
 
 def sft_from_store(engine, split: str = "train", sources=(HUMAN_SOURCE,), tally: Tally | None = None) -> list[dict]:
+    tally = tally if tally is not None else Tally()
     with session_scope(engine) as session:
+        tally.leave_out = frozenset(flagged_by_majority(session))  # items most of their teachers flagged as broken
         check_sources(session, sources)
         rows = nonempty(sft_rows(session, split=split, sources=sources, tally=tally), lambda: nothing_in_split(
             f"items with {', '.join(sources)} distractors", split, sourced_by_split(session, sources=sources)))
@@ -87,6 +90,7 @@ def pref_from_store(engine, raters=(), strategy: str = "disjoint", split: str = 
                     tally: Tally | None = None) -> list[dict]:
     tally = tally if tally is not None else Tally()
     with session_scope(engine) as session:
+        tally.leave_out = frozenset(flagged_by_majority(session))
         ids = rater_ids(session, raters)
         rows = nonempty(preference_rows(session, raters=ids, strategy=strategy, split=split, tally=tally),
                         lambda: no_rows_error(session, "preference pairs", split, ids, tally))
@@ -96,6 +100,7 @@ def pref_from_store(engine, raters=(), strategy: str = "disjoint", split: str = 
 def kto_from_store(engine, raters=(), split: str = "train", tally: Tally | None = None) -> list[dict]:
     tally = tally if tally is not None else Tally()
     with session_scope(engine) as session:
+        tally.leave_out = frozenset(flagged_by_majority(session))
         ids = rater_ids(session, raters)
         rows = nonempty(kto_rows(session, raters=ids, split=split, tally=tally),
                         lambda: no_rows_error(session, "rated distractors", split, ids, tally))

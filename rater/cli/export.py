@@ -31,6 +31,7 @@ from rater.data.exports import (
 )
 from rater.data.split import approximate_tokens, tokenizer_counter
 from rater.store.engine import session_scope
+from rater.store.flags import flagged_by_majority
 from rater.store.items import check_sources
 
 export_app = typer.Typer(help="Write training data: SFT rows, preference pairs, KTO labels.")
@@ -87,6 +88,14 @@ def _export_notes(console, count: int, what: str, output: Path, tally: Tally, sp
                       f"tokens ({how}); a trainer cuts or drops them.[/yellow]")
 
 
+FLAGGED_HELP = "Keep items that most of their teachers flagged as broken (left out by default)."
+
+
+def _tally(session, include_flagged: bool) -> Tally:
+    """What the export counts as it leaves rows out; it starts by leaving out items flagged by a majority."""
+    return Tally(leave_out=frozenset() if include_flagged else frozenset(flagged_by_majority(session)))
+
+
 @export_app.command("sft")
 def export_sft(ctx: typer.Context,
                output: Path = typer.Option(..., "-o", "--output", help="File to write (.json, or .jsonl for trl)."),
@@ -95,11 +104,13 @@ def export_sft(ctx: typer.Context,
                format: str = typer.Option("alpaca", help="alpaca, trl (prompt/completion JSONL) or llamafactory."),
                chat: bool = typer.Option(False, "--chat", help=CHAT_HELP),
                max_length: Optional[int] = typer.Option(None, min=1, help=MAX_LENGTH_HELP),
-               tokenizer: Optional[Path] = typer.Option(None, help=TOKENIZER_HELP)) -> None:
+               tokenizer: Optional[Path] = typer.Option(None, help=TOKENIZER_HELP),
+               include_flagged: bool = typer.Option(False, help=FLAGGED_HELP)) -> None:
     """SFT rows in the published prompt format."""
     _check_export(format, output, split, chat=chat)
-    tally, long_rows = Tally(), [0]
+    long_rows = [0]
     with session_scope(ctx.obj.engine) as session:
+        tally = _tally(session, include_flagged)
         check_sources(session, source)
         rows = nonempty(sft_rows(session, split=split, sources=source, tally=tally), lambda: nothing_in_split(
             f"items with {', '.join(source)} distractors", split, sourced_by_split(session, sources=source)))
@@ -117,13 +128,15 @@ def export_pref(ctx: typer.Context,
                                                           "alpaca (the published form, byte for byte)."),
                 chat: bool = typer.Option(False, "--chat", help=CHAT_HELP),
                 max_length: Optional[int] = typer.Option(None, min=1, help=MAX_LENGTH_HELP),
-                tokenizer: Optional[Path] = typer.Option(None, help=TOKENIZER_HELP)) -> None:
+                tokenizer: Optional[Path] = typer.Option(None, help=TOKENIZER_HELP),
+                include_flagged: bool = typer.Option(False, help=FLAGGED_HELP)) -> None:
     """Preference pairs (chosen = accepted, rejected = rejected) from the ratings."""
     _check_export(format, output, split, chat=chat)
     if pairs not in PAIR_STRATEGIES:
         raise InputError(f"Unknown pair strategy {pairs!r}.", f"use one of: {', '.join(PAIR_STRATEGIES)}")
-    tally, long_rows = Tally(), [0]
+    long_rows = [0]
     with session_scope(ctx.obj.engine) as session:
+        tally = _tally(session, include_flagged)
         ids = rater_ids(session, rater)
         rows = nonempty(preference_rows(session, raters=ids, strategy=pairs, split=split, tally=tally),
                         lambda: no_rows_error(session, "preference pairs", split, ids, tally))
@@ -140,10 +153,11 @@ def export_kto(ctx: typer.Context,
                format: str = typer.Option("trl", help="trl or llamafactory."),
                chat: bool = typer.Option(False, "--chat", help=CHAT_HELP),
                max_length: Optional[int] = typer.Option(None, min=1, help=MAX_LENGTH_HELP),
-               tokenizer: Optional[Path] = typer.Option(None, help=TOKENIZER_HELP)) -> None:
+               tokenizer: Optional[Path] = typer.Option(None, help=TOKENIZER_HELP),
+               include_flagged: bool = typer.Option(False, help=FLAGGED_HELP)) -> None:
     """One row per rated distractor with a boolean label."""
     _check_export(format, output, split, ("trl", "llamafactory"), chat=chat)
-    tally, long_rows, labels = Tally(), [0], []
+    long_rows, labels = [0], []
 
     def labelled(rows):
         for row in rows:
@@ -151,6 +165,7 @@ def export_kto(ctx: typer.Context,
             yield row
 
     with session_scope(ctx.obj.engine) as session:
+        tally = _tally(session, include_flagged)
         ids = rater_ids(session, rater)
         rows = nonempty(kto_rows(session, raters=ids, split=split, tally=tally),
                         lambda: no_rows_error(session, "rated distractors", split, ids, tally))

@@ -78,13 +78,13 @@ def study_status_command(
         console.print(f"  source {source}: {figures['rated']} teacher ratings, "
                       f"{'-' if rate is None else f'{rate:.0%}'} accepted")
     if status.teachers:
-        table = Table("teacher", "items", "median s/item", "accepted", "kappa vs others (n)", "last active")
+        table = Table("teacher", "items", "median s/item", "accepted", "kappa vs others (n)", "flagged", "last active")
         for name, t in status.teachers.items():
             kappa = "-" if t.kappa is None else f"{t.kappa:.2f}"
             table.add_row(name + (" [yellow](fast)[/]" if t.fast else ""), str(t.items),
                           "-" if t.median_seconds is None else f"{t.median_seconds:.1f}",
                           "-" if t.accepted_rate is None else f"{t.accepted_rate:.0%}", f"{kappa} ({t.kappa_n})",
-                          t.last_active or "-")
+                          str(t.flagged), t.last_active or "-")
         console.print(table)
         if any(t.fast for t in status.teachers.values()):
             console.print(f"[yellow]{status.fast_rule}[/]")
@@ -93,5 +93,10 @@ def study_status_command(
                           + (f"; this study has overlap {status.overlap}" if status.overlap == 1 else ""))
     else:
         console.print("No teacher has rated anything yet.")
+    if status.flags:
+        console.print(f"[b]{plural(len(status.flags), 'flag')}[/b] (items teachers found broken):")
+        for f in status.flags:
+            console.print(f"  item {f['item']} by {f['teacher']}: {f['note'] or '(no note)'}  {f['question']}",
+                          highlight=False)
     for hold in status.held:
         console.print(f"  held now: item {hold['item']} by {hold['teacher']} since {hold['since']}")

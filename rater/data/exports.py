@@ -64,8 +64,14 @@ def sft_rows(session: Session, *, split: str = "train", sources: Sequence[str] =
     if split != "all":
         query = query.where(col(Item.split) == split)
     grouped: dict[int, list[str]] = defaultdict(list)
+    left_out: set[int] = set()
     for item_id, text in session.execute(query):
+        if tally is not None and item_id in tally.leave_out:
+            left_out.add(item_id)
+            continue
         grouped[item_id].append(text)
+    if tally is not None:
+        tally.flagged += len(left_out)
     for batch in _batched(grouped.items()):
         instructions = _instructions(session, [i for i, _ in batch])
         tests = _test_items(session, [i for i, _ in batch]) if tally is not None and split in ("all", "test") else set()
@@ -102,7 +108,12 @@ def verdicts(session: Session, *, raters: Sequence[int], split: str = "all",
     if split != "all":
         query = query.join(Item, col(Item.id) == col(Rating.item_id)).where(col(Item.split) == split)
     current, found = None, []
+    leave_out = tally.leave_out if tally is not None else frozenset()
+    left_out: set[int] = set()
     for item_id, d_id, accepted, votes, score, text, source, position in session.execute(query).yield_per(10_000):
+        if item_id in leave_out:
+            left_out.add(item_id)
+            continue
         if item_id != current and current is not None:
             yield current, sorted(found, key=lambda v: v.order)
             found = []
@@ -113,6 +124,8 @@ def verdicts(session: Session, *, raters: Sequence[int], split: str = "all",
             tally.ties += 1
     if current is not None:
         yield current, sorted(found, key=lambda v: v.order)
+    if tally is not None:
+        tally.flagged += len(left_out)
 
 
 @dataclass
@@ -125,13 +138,17 @@ class Tally:
     repeated: int = 0  # KTO rows repeating one already written (same prompt, completion and label)
     ties: int = 0  # distractors the raters split evenly on: no label
     test_rows: int = 0  # rows written from test items (only when the test split was asked for)
+    leave_out: frozenset[int] = frozenset()  # items not to export (flagged as broken by most of their teachers)
+    flagged: int = 0  # items left out for that
 
     def describe(self) -> str:
         """The left-out rows, in words ("" when none)."""
         parts = [f"{self.equal_pairs} pairs whose chosen and rejected texts are the same" if self.equal_pairs else "",
                  f"{self.conflicting} rows whose completion is labelled both ways" if self.conflicting else "",
                  f"{self.repeated} repeated rows" if self.repeated else "",
-                 f"{self.ties} distractors the raters split evenly on (no majority)" if self.ties else ""]
+                 f"{self.ties} distractors the raters split evenly on (no majority)" if self.ties else "",
+                 f"{self.flagged} items flagged as broken by most of their teachers (--include-flagged keeps them)"
+                 if self.flagged else ""]
         return "; ".join(p for p in parts if p)
 
 

@@ -12,6 +12,7 @@ from sqlmodel import Session, col
 
 from rater.core.domain import RaterKind
 from rater.evaluation.agreement import cohen_kappa
+from rater.store.flags import flags
 from rater.store.items import ItemFilter
 from rater.store.ratings import rating_scope
 from rater.store.study import Study, in_scope
@@ -27,7 +28,7 @@ class TeacherStatus:
     accepted_rate: float | None
     kappa: float | None
     kappa_n: int
-    flagged: int | None  # items this teacher flagged (flagging is not built yet: None)
+    flagged: int  # items of the study this teacher flagged as broken
     last_active: str | None
     fast: bool = False
 
@@ -44,6 +45,7 @@ class StudyStatus:
     by_source: dict[str, dict[str, float | int | None]] = field(default_factory=dict)
     teachers: dict[str, TeacherStatus] = field(default_factory=dict)
     held: list[dict[str, object]] = field(default_factory=list)
+    flags: list[dict[str, object]] = field(default_factory=list)  # flagged items with their notes, latest first
     fast_rule: str = (f"marked fast: median seconds per item below {FAST:.0%} of the median of the other teachers' "
                       "medians")
 
@@ -91,6 +93,14 @@ def study_status(session: Session, *, eval_set_id: int | None = None, where: Ite
                          len(beyond), dict(sorted(by_split.items())))
     status.by_source = {s: {"rated": len(v), "accepted_rate": sum(v) / len(v) if v else None}
                         for s, v in sorted(sources.items())}
+    all_flags = flags(session)
+    in_study = set(item_split)
+    flagged_by: dict[str, int] = defaultdict(int)
+    for f in all_flags:
+        if f.item_id in in_study:
+            flagged_by[f.teacher] += 1
+            status.flags.append({"item": f.item_id, "question": f.question, "teacher": f.teacher, "note": f.note,
+                                 "at": f.at.isoformat(timespec="seconds")})
     for name, t in sorted(per_teacher.items()):
         mine, others = [], []
         for decisions in by_distractor.values():
@@ -103,7 +113,7 @@ def study_status(session: Session, *, eval_set_id: int | None = None, where: Ite
         status.teachers[name] = TeacherStatus(
             items=len(t["items"]), median_seconds=round(statistics.median(seconds), 2) if seconds else None,
             accepted_rate=t["accepted"] / t["rated"] if t["rated"] else None,
-            kappa=cohen_kappa(mine, others) if mine else None, kappa_n=len(mine), flagged=None,
+            kappa=cohen_kappa(mine, others) if mine else None, kappa_n=len(mine), flagged=flagged_by.get(name, 0),
             last_active=t["last"].isoformat(timespec="seconds") if isinstance(t["last"], datetime) else None)
     medians = {n: t.median_seconds for n, t in status.teachers.items() if t.median_seconds is not None}
     for name, median in medians.items():

@@ -204,6 +204,18 @@ class Draft(SQLModel, table=True):
     updated_at: datetime = Field(default_factory=utcnow)
 
 
+class Flag(SQLModel, table=True):
+    """A teacher's word that an item itself is broken (a wrong answer, a typo in the question), with an optional
+    note; flagging again replaces the note. Items flagged by a majority of their teachers stay out of exports."""
+
+    __table_args__ = (UniqueConstraint("rater_id", "item_id", name="uq_flag"),)
+    id: int | None = Field(default=None, primary_key=True)
+    rater_id: int = Field(foreign_key="rater.id")
+    item_id: int = Field(foreign_key="item.id")
+    note: str | None = Field(default=None, sa_type=Text)
+    created_at: datetime = Field(default_factory=utcnow)
+
+
 def draft_scope(eval_set_id: int | None) -> str:
     return "preference" if eval_set_id is None else f"set:{eval_set_id}"
 

@@ -29,11 +29,12 @@ from rater.raters.base import RunStart
 from rater.raters.human import HumanRater
 from rater.raters.runner import Queue, run_rater
 from rater.store.engine import session_scope
+from rater.store.flags import flag_item
 from rater.store.items import count_items_without_distractors
 from rater.store.ratings import RatedItem, eval_set_id_of, get_or_create_rater, rater_acceptance, rater_history
 from rater.store.study import Study
 from rater.store.tables import saved_id
-from rater.tui.screens import ErrorScreen, HistoryScreen, InstructionsScreen, ReasonScreen, SummaryScreen
+from rater.tui.screens import ErrorScreen, FlagScreen, HistoryScreen, InstructionsScreen, ReasonScreen, SummaryScreen
 from rater.tui.widgets import PAGE_SIZE, ContextPanel, DistractorOption, ItemPanel, MainArea
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16
@@ -150,6 +151,7 @@ def rating_bindings(texts: Texts) -> list[Binding]:
         Binding("left,less_than_sign", "page(-1)", say("page"), show=False, id="rate.previous_page"),
         Binding("c", "context", say("context"), id="rate.context"),
         Binding("h", "history", say("history"), id="rate.history"),
+        Binding("f", "flag", say("flag"), show=False, id="rate.flag"),  # in the instructions; the footer is full
         Binding("question_mark", "instructions", say("help"), key_display="?", id="rate.help"),
         Binding("escape", "leave", say("leave"), key_display="esc", id="rate.leave"),
     ]
@@ -432,7 +434,7 @@ class RatingApp(App[None]):
 
     # actions -----------------------------------------------------------------------------------------------
 
-    ITEM_ACTIONS = {"tick", "submit", "previous", "skip", "reason", "page", "context", "history"}
+    ITEM_ACTIONS = {"tick", "submit", "previous", "skip", "reason", "page", "context", "history", "flag"}
 
     def check_action(self, action: str, parameters: tuple) -> bool | None:
         if action in self.ITEM_ACTIONS and self.nothing_left:  # the summary lists its own keys
@@ -565,6 +567,24 @@ class RatingApp(App[None]):
 
     def action_instructions(self) -> None:
         self.push_screen(InstructionsScreen.make("evaluation.md" if self.blind else "rating.md", self.texts))
+
+    def action_flag(self) -> None:
+        """Flag the item on screen as broken (a wrong answer, a typo), with an optional note, for the organizer."""
+        if (shown := self._on_screen()) is None or self.run_start is None:
+            return
+        rater_id, item_id = self.run_start.rater_id, shown.item.id
+
+        def flagged(note: str | None) -> None:
+            if note is not None:
+                self.run_worker(lambda: self._store_flag(rater_id, item_id, note), thread=True, group="flag",
+                                exit_on_error=False)
+
+        self.push_screen(FlagScreen.make(shown.item.question, self.texts), flagged)
+
+    def _store_flag(self, rater_id: int, item_id: int, note: str) -> None:
+        with session_scope(self.engine) as session:
+            flag_item(session, rater_id=rater_id, item_id=item_id, note=note)
+        self.call_from_thread(self.notify, self.texts.say("flagged"), timeout=4)
 
     def action_history(self) -> None:
         if self._on_screen() is None:

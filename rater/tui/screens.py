@@ -54,6 +54,35 @@ class InstructionsScreen(ModalScreen[None]):
         self.dismiss(None)
 
 
+class FlagScreen(ModalScreen[str | None]):
+    """Flag the item on screen as broken, with an optional note: Enter flags, Esc cancels."""
+
+    BINDINGS = [Binding("escape", "cancel", "Cancel", id="flag.cancel")]
+
+    @staticmethod
+    def make(question: str, texts: Texts) -> "FlagScreen":
+        return in_language(FlagScreen, texts, ("escape", "cancel", "cancel", "flag.cancel"))(question, texts)
+
+    def __init__(self, question: str, texts: Texts) -> None:
+        super().__init__()
+        self.question, self.texts = question, texts
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id="reason-box"):
+            yield Static(Text.assemble(self.texts.say("flag_prompt") + "\n", (self.question, "italic")),
+                         id="reason-title")
+            yield Input(placeholder=self.texts.say("reason_input"), id="flag-note")
+
+    def on_mount(self) -> None:
+        self.query_one(Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value.strip())  # "" flags without a note
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
 class ReasonScreen(ModalScreen[str | None]):
     """Pick why a distractor is rejected: one of the five reasons, or free text. Esc cancels the reason only."""
 

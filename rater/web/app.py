@@ -45,6 +45,7 @@ from rater.core.texts import LANGUAGES, REASON_LABELS, TICK_MEANING, Texts
 from rater.raters.agenda import Queue
 from rater.store.access import teacher_for_token
 from rater.store.engine import session_scope
+from rater.store.flags import flag_item
 from rater.store.ratings import rater_history
 from rater.web.sessions import REASONS, Answer, Marks, Sessions, TeacherSession
 
@@ -89,6 +90,8 @@ WEB_TEXTS: dict[str, dict[str, str]] = {
                      "en": "Options {numbers} have not been shown yet: scroll down before saving."},
     "revoked_page": {"sv": "Sessionen är avslutad: länken är återkallad. Be den som leder studien om en ny.",
                      "en": "Session ended: this link was revoked. Ask the study's organizer for a new one."},
+    "flag_web": {"sv": "Är något fel med själva frågan (fel svar, stavfel)? Skriv gärna vad (valfritt).",
+                 "en": "Is something wrong with the question itself (a wrong answer, a typo)? Say what (optional)."},
     "accepted_word": {"sv": "godtagna", "en": "accepted"},
     "skip_to_options": {"sv": "Till alternativen", "en": "Skip to the options"},
     "progress": {"sv": "{rated} bedömda den här gången · {left} kvar", "en": "{rated} rated this session · {left} left"},
@@ -97,8 +100,9 @@ WEB_TEXTS: dict[str, dict[str, str]] = {
     "reason_for": {"sv": "Orsak (valfritt)", "en": "Reason (optional)"},
     "reason_none": {"sv": "Ingen", "en": "None"},
     "keys": {"sv": "Tangenter: 1–9 bockar, mellanslag sparar, Backsteg tillbaka, s hoppar över, ? hjälp, "
-                   "h historik.",
-             "en": "Keys: 1–9 tick, space saves, Backspace goes back, s skips, ? help, h history."},
+                   "h historik, f flagga frågan.",
+             "en": "Keys: 1–9 tick, space saves, Backspace goes back, s skips, ? help, h history, f flag the "
+                   "question."},
     "context_more": {"sv": "Visa hela texten", "en": "Show the whole text"},
     "skipped_left": {"sv": "Överhoppade två gånger", "en": "Skipped twice"},
     "history_open": {"sv": "Öppna för att ändra", "en": "Open to change"},
@@ -198,7 +202,7 @@ class RatingSite:
     def app(self) -> Starlette:
         routes = [Route("/", self.index), Route("/t/{token}", self.link), Route("/rate", self.page),
                   Route("/rate", self.post_answer, methods=["POST"]), Route("/draft", self.post_draft, methods=["POST"]),
-                  Route("/alive", self.post_alive, methods=["POST"]), Route("/instructions", self.instructions),
+                  Route("/alive", self.post_alive, methods=["POST"]), Route("/flag", self.post_flag, methods=["POST"]), Route("/instructions", self.instructions),
                   Route("/history", self.history), Route("/static/{name}", self.static),
                   Route("/favicon.ico", self.no_icon)]
         handlers = {SQLAlchemyError: self.unavailable, StoreError: self.unavailable}
@@ -443,6 +447,29 @@ class RatingSite:
             session.notices.append(("warning", refused))
         else:  # the next item (or the same one again, with why) once the save is done; else "saving…"
             await session.wait_for_change(session.seq, session.state, 15)
+        return RedirectResponse("/rate", status_code=303)
+
+    async def post_flag(self, request: Request) -> Response:
+        """Flag the item on the page as broken, with an optional note, for the organizer."""
+        allowed = await self.authorized(request, writing=True)
+        if isinstance(allowed, Response):
+            return allowed
+        name, token = allowed
+        body = await request.body()
+        form = MultiDict(parse_qsl(body[:MAX_FORM].decode("utf-8", "replace"), keep_blank_values=True))
+        if not hmac.compare_digest(str(form.get("csrf", "")), self.csrf(token)):
+            return self.message(request, "refused", "refused_body", 403)
+        session = self.sessions.get(name)
+        if str(form.get("seq", "")) != str(session.seq) or session.item is None or session.start is None:
+            session.notices.append(("warning", "outdated"))
+            return RedirectResponse("/rate", status_code=303)
+        rater_id, item_id, note = session.start.rater_id, session.item.id, str(form.get("note", ""))
+
+        def store() -> None:
+            with session_scope(self.config.engine) as db:
+                flag_item(db, rater_id=rater_id, item_id=item_id, note=note)
+        await asyncio.to_thread(store)
+        session.notices.append(("note", "flagged"))
         return RedirectResponse("/rate", status_code=303)
 
     async def post_json(self, request: Request) -> tuple[TeacherSession, dict] | Response:

@@ -149,6 +149,10 @@
     } else if (e.key === "?") {
       saveDraft(true);
       window.location.href = "/instructions";
+    } else if (e.key === "f" && document.getElementById("flag")) {
+      e.preventDefault();
+      document.getElementById("flag").open = true;
+      document.getElementById("flag-note").focus();
     } else if (e.key === "h") {
       saveDraft(true);
       window.location.href = "/history";
