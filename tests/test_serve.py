@@ -374,6 +374,40 @@ def test_swedish_is_served_to_a_swedish_browser(browser, served):
         context.close()
 
 
+def test_the_organizers_link_opens_the_study_page_and_teachers_links_do_not(browser, served):
+    teacher = Page(browser, served.link("anna")).ready()
+    teacher.page.keyboard.press("1")
+    teacher.page.keyboard.press("Space")
+    wait_for_ratings(served.db, {"anna": 4})
+    teacher.page.goto(served.url + "/study")
+    assert "Not allowed" in teacher.page.inner_text("body")  # a teacher's link never reaches it
+    teacher.close()
+    link = rater(served.db, "teachers", "add", "olle", "--organizer", "--url", served.url).strip().splitlines()[-1]
+    assert "(organizer)" in rater(served.db, "teachers", "list")
+    organizer = Page(browser, link)
+    try:
+        organizer.page.wait_for_selector("table.teachers")
+        assert organizer.page.url.endswith("/study")
+        text = organizer.page.inner_text("main")
+        assert "1 of 12 items done" in text and "anna" in text
+        assert organizer.page.locator("figure.plot svg rect").count() == 1  # acceptance per source
+        data = organizer.page.evaluate("fetch('/study.json').then(r => r.json())")
+        assert data["teachers"]["anna"]["items"] == 1 and data["done"] == 1
+        csv_text = organizer.page.evaluate("fetch('/study.csv').then(r => r.text())")
+        assert csv_text.splitlines()[1].startswith("anna,1,")
+        organizer.page.goto(served.url + "/rate")
+        assert "Not allowed" in organizer.page.inner_text("body")  # an organizer's link rates nothing
+        if AXE.exists():
+            organizer.page.goto(served.url + "/study")
+            organizer.page.wait_for_selector("table.teachers")
+            result = organizer.page.evaluate(AXE.read_text() + "\n;axe.run(document).then(r => r.violations.map("
+                                             "v => ({id: v.id, impact: v.impact})))")
+            assert not [v for v in result if v["impact"] in ("serious", "critical")], result
+    finally:
+        organizer.close()
+    assert ratings(served.db) == {"anna": 4}
+
+
 # access and attacks ---------------------------------------------------------------------------------------------
 
 def test_an_invalid_token_gets_not_allowed_and_no_session(browser, served):

@@ -33,12 +33,15 @@ def check_http_url(url: str, option: str) -> str:
 
 @teachers_app.command("add")
 def teachers_add(ctx: typer.Context, name: str = typer.Argument(..., help="The teacher's rater name."),
-                 url: str = typer.Option(DEFAULT_URL, help="The address teachers reach `rater serve` at.")) -> None:
+                 url: str = typer.Option(DEFAULT_URL, help="The address teachers reach `rater serve` at."),
+                 organizer: bool = typer.Option(False, "--organizer", help="A link to the study's status page (/study) "
+                                                                          "instead of rating.")) -> None:
     """Give a teacher a personal link (shown once; only a hash of its secret is stored)."""
     url = check_http_url(url, "--url")
     with session_scope(ctx.obj.engine) as session:
-        token = add_teacher(session, name=name)
-    ctx.obj.console.print(f"Personal link for [b]{name}[/b] (send it to them only; it is shown once):")
+        token = add_teacher(session, name=name, organizer=organizer)
+    what = "Organizer's link (the study's status page)" if organizer else "Personal link"
+    ctx.obj.console.print(f"{what} for [b]{name}[/b] (send it to them only; it is shown once):")
     ctx.obj.console.print(f"{url}/t/{token}", soft_wrap=True, highlight=False)
 
 
@@ -51,7 +54,8 @@ def teachers_list(ctx: typer.Context) -> None:
         ctx.obj.console.print("No links yet: `rater teachers add NAME` makes one.")
     for link in links:
         state = f"revoked {link.revoked_at:%Y-%m-%d %H:%M}" if link.revoked_at else "active"
-        ctx.obj.console.print(f"{link.name}: link made {link.created_at:%Y-%m-%d %H:%M}, {state}")
+        role = " (organizer)" if link.organizer else ""
+        ctx.obj.console.print(f"{link.name}{role}: link made {link.created_at:%Y-%m-%d %H:%M}, {state}")
 
 
 @teachers_app.command("revoke")

@@ -34,8 +34,9 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
 
 
-def add_teacher(session: Session, *, name: str) -> str:
-    """A new secret token for teacher `name` (registered as a teacher); shown once, stored only as a hash."""
+def add_teacher(session: Session, *, name: str, organizer: bool = False) -> str:
+    """A new secret token for teacher `name` (registered as a teacher); shown once, stored only as a hash. An
+    organizer's link opens the study's status page and never a rating page."""
     check_teacher_name(name)
     rater = get_or_create_rater(session, name=name, kind=RaterKind.human)
     active = session.execute(select(col(TeacherAccess.id)).where(col(TeacherAccess.rater_id) == rater.id,
@@ -44,7 +45,7 @@ def add_teacher(session: Session, *, name: str) -> str:
         raise InputError(f"{name} already has a link.",
                          f"to give {name} a new one: `rater teachers revoke {name}`, then `rater teachers add {name}`")
     token = secrets.token_urlsafe(24)
-    session.add(TeacherAccess(rater_id=saved_id(rater), token_sha256=token_hash(token)))
+    session.add(TeacherAccess(rater_id=saved_id(rater), token_sha256=token_hash(token), organizer=organizer))
     return token
 
 
@@ -59,13 +60,15 @@ def revoke_teacher(session: Session, *, name: str) -> int:
     return len(revoked)
 
 
-def teacher_for_token(session: Session, token: str | None) -> str | None:
-    """The teacher's name for a valid, unrevoked token; None for anything else."""
+def teacher_for_token(session: Session, token: str | None, *, organizer: bool = False) -> str | None:
+    """The name for a valid, unrevoked token of a teacher (or, with `organizer`, of an organizer); None for anything
+    else, so an organizer's link rates nothing and a teacher's link never opens the organizer's page."""
     if not token or len(token) > 200:
         return None
     return session.execute(select(col(RaterRecord.name)).join(TeacherAccess, col(TeacherAccess.rater_id) == col(RaterRecord.id))
                            .where(col(TeacherAccess.token_sha256) == token_hash(token),
-                                  col(TeacherAccess.revoked_at).is_(None))).scalar()
+                                  col(TeacherAccess.revoked_at).is_(None),
+                                  col(TeacherAccess.organizer).is_(organizer))).scalar()
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,12 @@ class TeacherLink:
     name: str
     created_at: datetime
     revoked_at: datetime | None
+    organizer: bool = False
 
 
 def list_teachers(session: Session) -> list[TeacherLink]:
-    rows = session.execute(select(col(RaterRecord.name), col(TeacherAccess.created_at), col(TeacherAccess.revoked_at))
+    rows = session.execute(select(col(RaterRecord.name), col(TeacherAccess.created_at), col(TeacherAccess.revoked_at),
+                                  col(TeacherAccess.organizer))
                            .join(TeacherAccess, col(TeacherAccess.rater_id) == col(RaterRecord.id))
                            .order_by(col(RaterRecord.name), col(TeacherAccess.created_at))).all()
     return [TeacherLink(*row) for row in rows]

@@ -237,3 +237,4 @@ class TeacherAccess(SQLModel, table=True):
     token_sha256: str = Field(max_length=64, unique=True)
     created_at: datetime = Field(default_factory=utcnow)
     revoked_at: datetime | None = None
+    organizer: bool = Field(default=False, sa_column_kwargs={"server_default": false()})  # opens /study, not rating

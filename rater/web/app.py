@@ -11,8 +11,10 @@ works (every engine pings its pooled connections).
 """
 
 import asyncio
+import csv
 import hashlib
 import hmac
+import io
 import json
 import logging
 import secrets
@@ -42,11 +44,13 @@ from rater.core.errors import StoreError
 from rater.core.evidence import excerpt, segments
 from rater.core.paths import instructions_text
 from rater.core.texts import LANGUAGES, REASON_LABELS, TICK_MEANING, Texts
+from rater.evaluation.agreement import wilson
+from rater.evaluation.status import StudyStatus, study_status
 from rater.raters.agenda import Queue
 from rater.store.access import teacher_for_token
 from rater.store.engine import session_scope
 from rater.store.flags import flag_item
-from rater.store.ratings import rater_history
+from rater.store.ratings import eval_set_id_of, rater_history
 from rater.web.sessions import REASONS, Answer, Marks, Sessions, TeacherSession
 
 COOKIE, LANG_COOKIE = "rater_token", "rater_lang"
@@ -204,7 +208,8 @@ class RatingSite:
                   Route("/rate", self.post_answer, methods=["POST"]), Route("/draft", self.post_draft, methods=["POST"]),
                   Route("/alive", self.post_alive, methods=["POST"]), Route("/flag", self.post_flag, methods=["POST"]), Route("/instructions", self.instructions),
                   Route("/history", self.history), Route("/static/{name}", self.static),
-                  Route("/favicon.ico", self.no_icon)]
+                  Route("/favicon.ico", self.no_icon), Route("/study", self.study_page),
+                  Route("/study.json", self.study_json), Route("/study.csv", self.study_csv)]
         handlers = {SQLAlchemyError: self.unavailable, StoreError: self.unavailable}
         return Starlette(routes=routes, middleware=[Middleware(SecurityHeaders)],
                          exception_handlers=handlers, lifespan=self.lifespan)
@@ -259,13 +264,13 @@ class RatingSite:
         accept = request.headers.get("accept-language", "").lower()
         return WebTexts("sv" if accept.startswith("sv") else "en")
 
-    async def teacher(self, token: str | None) -> str | None:
+    async def teacher(self, token: str | None, organizer: bool = False) -> str | None:
         if not token:
             return None
 
         def look_up() -> str | None:
             with session_scope(self.config.engine) as session:
-                return teacher_for_token(session, token)
+                return teacher_for_token(session, token, organizer=organizer)
         return await asyncio.to_thread(look_up)
 
     def csrf(self, token: str) -> str:
@@ -314,11 +319,13 @@ class RatingSite:
 
     async def link(self, request: Request) -> Response:
         token = request.path_params["token"]
-        if await self.teacher(token) is None:
+        page = "/rate" if await self.teacher(token) is not None else (
+            "/study" if await self.teacher(token, organizer=True) is not None else None)
+        if page is None:
             return self.message(request, "not_allowed", "not_allowed_body", 403)
-        # a page of our own that moves on to /rate: the next request is then same-site, so the Strict cookie goes
-        # with it even when the link was opened from a mail program or another site
-        response = self.render(request, "opening.html", refresh="0; url=/rate")
+        # a page of our own that moves on: the next request is then same-site, so the Strict cookie goes with it
+        # even when the link was opened from a mail program or another site
+        response = self.render(request, "opening.html", refresh=f"0; url={page}", next_page=page)
         response.set_cookie(COOKIE, token, httponly=True, samesite="strict", secure=self.config.secure, path="/")
         response.headers["referrer-policy"] = "no-referrer"  # the next request must not carry this URL as Referer
         return response
@@ -400,6 +407,56 @@ class RatingSite:
         return {"id": item.id, "question": item.question, "answer": item.answer, "options": rows,
                 "excerpt": marked(start, end), "whole": marked(0, None) if (start, end) != (0, len(item.context))
                 else None, "reasons": reasons, "earlier": item.earlier}
+
+    # the organizer's view ----------------------------------------------------------------------------------------
+
+    async def organizer_status(self, request: Request) -> StudyStatus | Response:
+        """The study's status for an organizer's link; a teacher's link (or none) gets the "not allowed" page."""
+        token = request.cookies.get(COOKIE)
+        if await self.teacher(token, organizer=True) is None or token is None:
+            return self.message(request, "not_allowed", "not_allowed_body", 403)
+        if not self.limiter.allow(hashlib.sha256(token.encode()).hexdigest()):
+            return self.message(request, "too_many", "too_many_body", 429)
+        queue = self.config.queue
+
+        def load() -> StudyStatus:
+            with session_scope(self.config.engine) as session:
+                eval_set_id = eval_set_id_of(session, queue.eval_set) if queue.eval_set else None
+                scope = f"evaluation set {queue.eval_set}" if queue.eval_set else "preference rating"
+                return study_status(session, eval_set_id=eval_set_id, where=queue.where, scope=scope)
+        return await asyncio.to_thread(load)
+
+    async def study_page(self, request: Request) -> Response:
+        status = await self.organizer_status(request)
+        if isinstance(status, Response):
+            return status
+        bars = []
+        for source, figures in status.by_source.items():
+            rated, rate = int(figures["rated"] or 0), figures["accepted_rate"]
+            if rated and rate is not None:
+                low, high = wilson(round(float(rate) * rated), rated)
+                bars.append({"source": source, "rate": float(rate), "low": low, "high": high, "n": rated})
+        return self.render(request, "study.html", study=status, bars=bars)
+
+    async def study_json(self, request: Request) -> Response:
+        status = await self.organizer_status(request)
+        if isinstance(status, Response):
+            return status
+        return JSONResponse(status.as_json(), headers={"content-disposition": 'attachment; filename="study.json"'})
+
+    async def study_csv(self, request: Request) -> Response:
+        status = await self.organizer_status(request)
+        if isinstance(status, Response):
+            return status
+        out = io.StringIO()
+        writer = csv.writer(out)
+        writer.writerow(["teacher", "items", "median_seconds", "accepted_rate", "kappa", "kappa_n", "flagged",
+                         "last_active", "fast"])
+        for name, t in status.teachers.items():
+            writer.writerow([name, t.items, t.median_seconds, t.accepted_rate, t.kappa, t.kappa_n, t.flagged,
+                             t.last_active, t.fast])
+        return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
+                        headers={"content-disposition": 'attachment; filename="study.csv"'})
 
     async def instructions(self, request: Request) -> Response:
         allowed = await self.authorized(request, writing=False)

@@ -124,6 +124,7 @@
 
   document.addEventListener("keydown", function (e) {
     if (e.ctrlKey || e.metaKey || e.altKey || closed) return;
+    if (!body.classList.contains("rating") && !body.classList.contains("done")) return;  // keys rate only there
     const t = e.target;
     const typing = t && (t.tagName === "TEXTAREA" || (t.tagName === "INPUT" && /^(text|search)$/.test(t.type)));
     if (typing) return;
@@ -184,6 +185,12 @@
   if (body.classList.contains("rating") || body.classList.contains("done")) setInterval(alive, aliveEvery);
 
   window.addEventListener("pagehide", function () { if (draftTimer) saveDraft(true); });
+
+  // the organizer's page updates itself while "Update every 15 s" is ticked (untick it to read at leisure)
+  const auto = document.getElementById("auto");
+  if (body.classList.contains("study") && auto) {
+    setInterval(function () { if (auto.checked) window.location.reload(); }, 15000);
+  }
   document.addEventListener("visibilitychange", function () {
     if (document.visibilityState === "hidden" && draftTimer) saveDraft(true);  // a phone switching apps
   });
