@@ -92,7 +92,7 @@ REASON_LABELS: dict[str, dict[str, str]] = {  # the five rejection reasons (Kalp
     "not_wrong": {"sv": "Inte fel (också ett rätt svar)", "en": "Not wrong (also a correct answer)"},
     "unreasonable": {"sv": "Orimlig", "en": "Unreasonable"},
     "grammatically_wrong": {"sv": "Grammatiskt fel", "en": "Grammatically wrong"},
-    "identical": {"sv": "Identisk med ett annat alternativ", "en": "Identical to another option"},
+    "identical": {"sv": "Identisk med svaret", "en": "Identical to the answer"},
     "obviously_wrong": {"sv": "Uppenbart fel", "en": "Obviously wrong"},
 }
 
