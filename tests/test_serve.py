@@ -365,6 +365,73 @@ def test_a_teacher_flags_a_broken_question_from_the_page(browser, served):
         tab.close()
 
 
+def test_an_item_rated_before_a_restart_is_found_in_the_history_and_corrected(browser, demo):
+    server = Served(demo)
+    link = server.link("anna")
+    tab = Page(browser, link).ready()
+    first = tab.question().split(":", 1)[1].strip()
+    tab.page.keyboard.press("1")
+    tab.page.keyboard.press("Space")
+    wait_for_ratings(demo, {"anna": 4})
+    tab.close()
+    old_url = server.url
+    server.stop()
+    server = Served(demo)  # a new day, a new server (on another port: the same token)
+    try:
+        tab = Page(browser, link.replace(old_url, server.url)).ready()
+        tab.page.goto(server.url + "/history?q=" + urllib.parse.quote(first.split()[-1].rstrip("?")))
+        assert tab.page.locator("ul.history li").count() == 1 and first in tab.page.inner_text("ul.history")
+        tab.page.goto(server.url + "/history?q=no-such-words")
+        assert tab.page.locator("ul.history li").count() == 0
+        tab.page.goto(server.url + "/history")
+        tab.page.locator("ul.history button").first.click()
+        tab.page.wait_for_function("document.querySelectorAll('input[name=tick]:checked').length === 1")
+        assert tab.question().split(":", 1)[1].strip() == first
+        tab.page.wait_for_timeout(700)
+        with tab.page.expect_navigation(url="**/rate", timeout=60_000):
+            tab.page.keyboard.press("2")  # one more accepted; the first stays as it was
+            tab.page.keyboard.press("Space")
+        with sqlite3.connect(demo) as connection:
+            revisions = connection.execute("SELECT revision, count(*) FROM rating GROUP BY revision").fetchall()
+            history = connection.execute("SELECT count(*) FROM rating_history").fetchone()[0]
+        assert revisions == [(1, 3), (2, 1)] and history == 1  # only the changed judgement
+        tab.close()
+    finally:
+        server.stop()
+
+
+def test_skipped_items_are_counted_and_listed_at_the_end_on_the_page(browser, tmp_path):
+    db = tmp_path / "three.db"
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"context": "T.", "question": f"Fråga {n}?", "answer": f"s {n}",
+                                         "distractors": [f"d {n}"]}) + "\n" for n in range(3)))
+    rater(db, "import", str(items))
+    server = Served(db)
+    try:
+        tab = Page(browser, server.link("anna")).ready()
+
+        def answer(*keys: str) -> None:  # the keys, then wait for the page they lead to
+            with tab.page.expect_navigation(url="**/rate", timeout=60_000):
+                for key in keys:
+                    tab.page.keyboard.press(key)
+            tab.page.wait_for_timeout(700)
+
+        answer("s")
+        answer("s")
+        answer("1", "Space")  # the third; then the two skipped come back once
+        answer("s")
+        answer("s")
+        tab.page.wait_for_selector("ul.left")
+        text = tab.page.inner_text("main")
+        assert "2 you skipped twice are not rated yet" in text and "Fråga 0?" in text and "Fråga 1?" in text
+        tab.page.locator("ul.left button").first.click()  # open one of them
+        tab.page.wait_for_selector(".option")
+        assert tab.question().endswith("Fråga 0?")
+        tab.close()
+    finally:
+        server.stop()
+
+
 def test_swedish_is_served_to_a_swedish_browser(browser, served):
     context = browser.new_context(locale="sv-SE", **DESKTOP)
     tab = Page(browser, served.link("anna"), context=context).ready()
@@ -381,7 +448,7 @@ def test_the_organizers_link_opens_the_study_page_and_teachers_links_do_not(brow
     teacher.page.keyboard.press("Space")
     wait_for_ratings(served.db, {"anna": 4})
     teacher.page.goto(served.url + "/study")
-    assert "Not allowed" in teacher.page.inner_text("body")  # a teacher's link never reaches it
+    assert "This page is for the study's organizer" in teacher.page.inner_text("body")  # a teacher never sees it
     teacher.close()
     link = rater(served.db, "teachers", "add", "olle", "--organizer", "--url", served.url).strip().splitlines()[-1]
     assert "(organizer)" in rater(served.db, "teachers", "list")
@@ -397,7 +464,7 @@ def test_the_organizers_link_opens_the_study_page_and_teachers_links_do_not(brow
         csv_text = organizer.page.evaluate("fetch('/study.csv').then(r => r.text())")
         assert csv_text.splitlines()[1].startswith("anna,1,")
         organizer.page.goto(served.url + "/rate")
-        assert "Not allowed" in organizer.page.inner_text("body")  # an organizer's link rates nothing
+        assert "This is an organizer's link" in organizer.page.inner_text("body")  # an organizer's link rates nothing
         if AXE.exists():
             organizer.page.goto(served.url + "/study")
             organizer.page.wait_for_selector("table.teachers")

@@ -92,9 +92,10 @@ async def test_a_flag_from_the_screen_reaches_the_organizer_and_a_majority_keeps
     assert [(f["item"], f["teacher"], f["note"]) for f in status["flags"]] == [
         (flagged_item, "bo", "fel svar"), (flagged_item, "anna", "fel svar")]
     assert status["teachers"]["anna"]["flagged"] == 1
+    assert all(f["left_out_of_exports"] for f in status["flags"])  # both of its teachers flagged it
     out = tmp_path / "pref.json"
     result = cli("export", "kto", "-o", tmp_path / "kto.jsonl")
-    assert "1 items flagged as broken by most of their teachers" in " ".join(result.output.split())
+    assert "1 item flagged as broken by most of their teachers" in " ".join(result.output.split())
     with_flagged = cli("export", "kto", "-o", tmp_path / "all.jsonl", "--include-flagged")
     kept = len((tmp_path / "all.jsonl").read_text().splitlines())
     assert len((tmp_path / "kto.jsonl").read_text().splitlines()) < kept and "flagged" not in with_flagged.output

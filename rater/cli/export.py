@@ -78,7 +78,7 @@ def _export_notes(console, count: int, what: str, output: Path, tally: Tally, sp
                   max_length: int | None, tokenizer: Path | None, long_rows: list[int]) -> None:
     console.print(f"Wrote {plural(count, what)} to {output}")
     if tally.describe():
-        console.print(f"Left out (they would teach nothing): {tally.describe()}.")
+        console.print(f"Left out: {tally.describe()}.")
     if tally.test_rows:
         console.print(f"[yellow]Warning: {plural(tally.test_rows, 'row')} of {count} come from test items "
                       f"(--split {split}): never evaluate a model trained on them on those items.[/yellow]")

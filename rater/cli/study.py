@@ -96,7 +96,8 @@ def study_status_command(
     if status.flags:
         console.print(f"[b]{plural(len(status.flags), 'flag')}[/b] (items teachers found broken):")
         for f in status.flags:
-            console.print(f"  item {f['item']} by {f['teacher']}: {f['note'] or '(no note)'}  {f['question']}",
+            out = " [left out of exports: flagged by most of its teachers]" if f["left_out_of_exports"] else ""
+            console.print(f"  item {f['item']} ({f['question']}) by {f['teacher']}: {f['note'] or '(no note)'}{out}",
                           highlight=False)
     for hold in status.held:
         console.print(f"  held now: item {hold['item']} by {hold['teacher']} since {hold['since']}")

@@ -143,12 +143,13 @@ class Tally:
 
     def describe(self) -> str:
         """The left-out rows, in words ("" when none)."""
-        parts = [f"{self.equal_pairs} pairs whose chosen and rejected texts are the same" if self.equal_pairs else "",
+        parts = [f"{self.equal_pairs} pairs whose chosen and rejected texts are the same (they teach nothing)"
+                 if self.equal_pairs else "",
                  f"{self.conflicting} rows whose completion is labelled both ways" if self.conflicting else "",
                  f"{self.repeated} repeated rows" if self.repeated else "",
                  f"{self.ties} distractors the raters split evenly on (no majority)" if self.ties else "",
-                 f"{self.flagged} items flagged as broken by most of their teachers (--include-flagged keeps them)"
-                 if self.flagged else ""]
+                 (f"{self.flagged} {'item' if self.flagged == 1 else 'items'} flagged as broken by most of their "
+                  "teachers (--include-flagged keeps them)") if self.flagged else ""]
         return "; ".join(p for p in parts if p)
 
 

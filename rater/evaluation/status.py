@@ -12,7 +12,7 @@ from sqlmodel import Session, col
 
 from rater.core.domain import RaterKind
 from rater.evaluation.agreement import cohen_kappa
-from rater.store.flags import flags
+from rater.store.flags import flagged_by_majority, flags
 from rater.store.items import ItemFilter
 from rater.store.ratings import rating_scope
 from rater.store.study import Study, in_scope
@@ -94,13 +94,15 @@ def study_status(session: Session, *, eval_set_id: int | None = None, where: Ite
     status.by_source = {s: {"rated": len(v), "accepted_rate": sum(v) / len(v) if v else None}
                         for s, v in sorted(sources.items())}
     all_flags = flags(session)
+    out_of_exports = flagged_by_majority(session) if all_flags else set()
     in_study = set(item_split)
     flagged_by: dict[str, int] = defaultdict(int)
     for f in all_flags:
         if f.item_id in in_study:
             flagged_by[f.teacher] += 1
             status.flags.append({"item": f.item_id, "question": f.question, "teacher": f.teacher, "note": f.note,
-                                 "at": f.at.isoformat(timespec="seconds")})
+                                 "at": f.at.isoformat(timespec="seconds"),
+                                 "left_out_of_exports": f.item_id in out_of_exports})
     for name, t in sorted(per_teacher.items()):
         mine, others = [], []
         for decisions in by_distractor.values():
@@ -126,5 +128,6 @@ def study_status(session: Session, *, eval_set_id: int | None = None, where: Ite
                    for name, item_id, created in session.execute(
                        select(col(RaterRecord.name), col(Lease.item_id), col(Lease.created_at))
                        .join(RaterRecord, col(RaterRecord.id) == col(Lease.rater_id))
-                       .where(lease_scope, col(Lease.expires_at) > now).order_by(col(Lease.created_at))).all()]
+                       .where(lease_scope, col(Lease.expires_at) > now).order_by(col(Lease.created_at))).all()
+                   if item_id in item_split]  # the study's items only (a split asked for)
     return status

@@ -70,6 +70,11 @@ WEB_TEXTS: dict[str, dict[str, str]] = {
     "unavailable": {"sv": "Databasen går inte att nå just nu", "en": "The database cannot be reached right now"},
     "unavailable_body": {"sv": "Inget du sparat har gått förlorat. Försök igen om en minut (ladda om sidan).",
                          "en": "Nothing you saved is lost. Try again in a minute (reload the page)."},
+    "organizer_link": {"sv": "Det här är en länk för den som leder studien: den öppnar studiens översikt (/study), "
+                             "inte bedömning.",
+                       "en": "This is an organizer's link: it opens the study's overview (/study), not rating."},
+    "teacher_link": {"sv": "Den här sidan är för den som leder studien. Din länk öppnar bedömningen (/rate).",
+                     "en": "This page is for the study's organizer. Your link opens rating (/rate)."},
     "too_many": {"sv": "För många förfrågningar", "en": "Too many requests"},
     "too_many_body": {"sv": "Den här länken har gjort för många förfrågningar på kort tid. Vänta en minut och "
                             "ladda om sidan.",
@@ -287,6 +292,8 @@ class RatingSite:
         token = request.cookies.get(COOKIE)
         name = await self.teacher(token)
         if name is None or token is None:
+            if await self.teacher(token, organizer=True) is not None:  # a valid link, for another page
+                return self.message(request, "not_allowed", "organizer_link", 403)
             return self.message(request, "not_allowed", "not_allowed_body", 403)
         if not self.limiter.allow(hashlib.sha256(token.encode()).hexdigest()):
             return self.message(request, "too_many", "too_many_body", 429)
@@ -414,6 +421,8 @@ class RatingSite:
         """The study's status for an organizer's link; a teacher's link (or none) gets the "not allowed" page."""
         token = request.cookies.get(COOKIE)
         if await self.teacher(token, organizer=True) is None or token is None:
+            if await self.teacher(token) is not None:  # a teacher's valid link: this page is not theirs
+                return self.message(request, "not_allowed", "teacher_link", 403)
             return self.message(request, "not_allowed", "not_allowed_body", 403)
         if not self.limiter.allow(hashlib.sha256(token.encode()).hexdigest()):
             return self.message(request, "too_many", "too_many_body", 429)
