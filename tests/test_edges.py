@@ -125,6 +125,7 @@ def sweep_commands(out: Path) -> list[list[str]]:
             ["eval", "build", "edge", "--sources", "human", "--split", "all", "--per-item", "1"],
             ["eval", "build", "edge2", "--sources", "human", "--items", "100"],
             ["eval", "list"], ["study", "overlap"], ["study", "overlap", "2"], ["study", "overlap", "--off"],
+            ["study", "status"], ["study", "status", "--format", "json"],
             ["judge", "--rater", "rules"], ["generate", "--generator", "baseline", "--source", "b", "--split", "all"],
             ["teachers", "add", "cleo"], ["teachers", "list"], ["teachers", "revoke", "cleo"],
             ["import", str(out / "items.jsonl")], ["demo", "--if-empty"]]
