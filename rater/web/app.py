@@ -511,8 +511,8 @@ class RatingSite:
         refused = session.answer(answer)
         if refused is not None:
             session.notices.append(("warning", refused))
-        else:  # the next item (or the same one again, with why) once the save is done; else "saving…"
-            await session.wait_for_change(session.seq, session.state, 15)
+        else:  # the next item (or the same one again, with why) once the save is done; after 3 s "Saving…",
+            await session.wait_for_change(session.seq, session.state, 3)  # a page that asks again by itself
         return RedirectResponse("/rate", status_code=303)
 
     async def post_flag(self, request: Request) -> Response:
