@@ -571,6 +571,35 @@ def test_every_writing_request_from_another_origin_or_without_the_csrf_token_is_
     wait_for_ratings(served.db, {"anna": 4})
 
 
+def test_an_item_neither_rated_nor_skipped_cannot_be_opened_past_the_queue(browser, demo):
+    """`open:ID` is for one's own history: an item another teacher holds (or one outside the queue) stays shut."""
+    server = Served(demo, "--overlap", "1")
+    try:
+        bo = Page(browser, server.link("bo")).ready()
+        held_by_bo = bo.question()
+        token, csrf, seq = cookie_and_csrf(browser, server, "anna")
+        with sqlite3.connect(demo) as connection:
+            bos_item = connection.execute("SELECT item_id FROM lease JOIN rater ON rater.id = lease.rater_id "
+                                          "WHERE rater.name = 'bo'").fetchone()[0]
+        form = urllib.parse.urlencode({"csrf": csrf, "seq": seq, "action": f"open:{bos_item}"}).encode()
+        page = urllib.request.urlopen(urllib.request.Request(  # the answer, then the page it leads to
+            server.url + "/rate", data=form, method="POST", headers={
+                "Cookie": f"rater_token={token}", "Origin": server.url,
+                "Content-Type": "application/x-www-form-urlencoded"})).read().decode()
+        assert "Only an item you rated or skipped" in page
+        context = browser.new_context(**DESKTOP)
+        context.add_cookies([{"name": "rater_token", "value": token, "url": server.url}])
+        anna = context.new_page()
+        anna.goto(server.url + "/rate")
+        anna.wait_for_selector(".option")
+        assert anna.inner_text("h1.question") != held_by_bo  # still anna's own claimed item
+        context.close()
+        bo.close()
+    finally:
+        server.stop()
+    assert ratings(demo) == {}
+
+
 class AttackerSite:
     """A page on another port of the same host (same site, another origin): it frames the rating page and posts
     a form to it from the teacher's browser."""

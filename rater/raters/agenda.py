@@ -365,6 +365,12 @@ class Agenda:
         history = await self._history()
         revisiting = self.showing_revisit
         if item_id is not None:  # opened from the history (or the list of skipped items): then back to `current`
+            if item_id not in history and item_id not in {i.id for i in self.left}:
+                # only one's own rated or skipped items open this way: any other goes by the queue (and its claim)
+                self.notes = (*self.notes, "Only an item you rated or skipped can be opened from the history.")
+                if current is not None:
+                    self.front.appendleft((current, revisiting))
+                return False
             if current is not None:
                 self.front.appendleft((current, revisiting))
             self.cursor = None
