@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import func, select, update
+from sqlalchemy import event, func, select, update
 from sqlmodel import Session
 
 from rater.core.domain import Judgement
@@ -17,8 +17,8 @@ from rater.raters.base import Rater
 from rater.raters.runner import Queue, run_rater
 from rater.store.engine import create_store_engine, session_scope
 from rater.store.ratings import get_or_create_rater, save_judgements
-from rater.store.study import Study
-from rater.store.tables import Distractor, Lease, RaterRecord, Rating, StudySetting, utcnow
+from rater.store.study import Study, recount_need
+from rater.store.tables import NEED_UNKNOWN, Distractor, Item, Lease, RaterRecord, Rating, StudySetting, utcnow
 from tests.conftest import Cli, build_app, import_items, press, run_driver
 
 
@@ -273,3 +273,51 @@ def test_two_teachers_with_overlap_one_on_100_items_rate_each_item_once(study, t
     per_item = teachers_per_item(engine)
     assert len(per_item) == 100 and set(per_item.values()) == {1}
     assert sum(rated) == 100 and min(rated) > 0  # both did share the work
+
+
+def needs(engine) -> dict[int, int]:
+    with Session(engine) as session:
+        return dict(session.execute(select(Item.id, Item.need).order_by(Item.id)).all())
+
+
+def test_each_item_keeps_a_count_of_the_teachers_it_still_needs_and_a_claim_reads_only_those(study, tmp_path):
+    """The claim finds free items through `Item.need` and its partial index, so its cost stays flat as the study
+    finishes items (benchmarks/bench_claim.py): the count follows saves, beyond-K saves, imported ratings and a
+    change of K, and is never below the truth."""
+    cli, engine = study
+    import_items(cli, tmp_path, 4)
+    assert set(needs(engine).values()) == {NEED_UNKNOWN}  # no K: unknown, every item is looked at
+    set_overlap(engine, 2)
+    assert set(needs(engine).values()) == {2}
+    rate_as(engine, "anna", 2)  # through the runner and the writer
+    assert set(needs(engine).values()) == {1}
+    rate_as(engine, "bo", 2)
+    assert set(needs(engine).values()) == {0}
+    set_overlap(engine, 3)
+    assert set(needs(engine).values()) == {1}
+    first = min(needs(engine))
+    with session_scope(engine) as session:  # a save beyond K is not one of the K
+        update_rating = update(Rating).where(Rating.item_id == first, Rating.rater_id == get_or_create_rater(
+            session, name="bo", kind="human").id).values(beyond_k=True)
+        session.execute(update_rating)
+        recount_need(session, [first])
+    assert needs(engine)[first] == 2
+    set_overlap(engine, None)
+    assert set(needs(engine).values()) == {NEED_UNKNOWN}
+    set_overlap(engine, 2)
+    assert needs(engine)[first] == 1 and rate_as(engine, "cem", 2).seen == [first]
+    assert set(needs(engine).values()) == {0}
+    if engine.dialect.name == "sqlite":  # the claim's search goes through the partial index
+        with Session(engine) as session:
+            rater_id = get_or_create_rater(session, name="dora", kind="human").id
+            plans: list[str] = []
+            listen = lambda conn, cursor, statement, *rest: plans.append(statement)  # noqa: E731
+            event.listen(engine, "before_cursor_execute", listen)
+            try:
+                Study().claim(session, rater_id=rater_id)
+            finally:
+                event.remove(engine, "before_cursor_execute", listen)
+            search = next(s for s in plans if "need >" in s)
+            rows = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + search,
+                                                        tuple([rater_id] * search.count("?"))).all()
+            assert any("ix_item_needed" in row[-1] for row in rows), rows

@@ -12,6 +12,7 @@ from rater.core.errors import InputError
 from rater.data.records import ImportBatch, NewDistractor
 from rater.store.items import in_chunks, item_key, sha256
 from rater.store.ratings import get_or_create_rater, save_judgements
+from rater.store.study import recount_need
 from rater.store.tables import Context, Distractor, EvalSet, EvalSlot, Item, Rating, saved_id
 
 
@@ -114,6 +115,7 @@ class _Ingest:
             if judgements:
                 save_judgements(self.session, rater_id=rater_id, item_id=item_slots[0][0], judgements=judgements)
                 self.added["ratings"] += len(judgements)
+        recount_need(self.session, [item_slots[0][0] for item_slots in slots if item_slots])
 
     def _eval_set(self, slots) -> None:
         wanted = [(p, s, item_id, d_id) for p, item_slots in enumerate(slots)

@@ -10,18 +10,19 @@ statement before the lease goes in."""
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Iterable
+from typing import Any, Iterable
 
-from sqlalchemy import delete, distinct, func, select, update
+from sqlalchemy import Integer, bindparam, case, delete, distinct, func, literal_column, select, update
 from sqlmodel import Session, col
 
 from rater.core.domain import RaterKind
 from rater.core.errors import InputError
 from rater.core.text import plural
 from rater.store.engine import dialect_insert
-from rater.store.items import ItemFilter
+from rater.store.items import ItemFilter, in_chunks
 from rater.store.ratings import eval_set_id_of
 from rater.store.tables import (
+    NEED_UNKNOWN,
     Distractor,
     EvalSet,
     EvalSlot,
@@ -43,7 +44,7 @@ PREFERENCE_OVERLAP = "preference.overlap"
 
 # counting ---------------------------------------------------------------------------------------------------------
 
-def _teachers_done(eval_set_id: int | None, other_than: int | None = None):
+def _teachers_done(eval_set_id: int | None, other_than=None):
     """Distinct teachers with a rating of the item in the scope (a correlated count); a save that came beyond K
     (`Rating.beyond_k`) is not one of the K."""
     query = (select(func.count(distinct(col(Rating.rater_id))))
@@ -55,7 +56,7 @@ def _teachers_done(eval_set_id: int | None, other_than: int | None = None):
     return query.scalar_subquery()
 
 
-def _holding(eval_set_id: int | None, now, other_than: int | None = None):
+def _holding(eval_set_id: int | None, now, other_than=None):
     """Teachers other than `other_than` holding a live lease on the item (a correlated count)."""
     query = select(func.count(distinct(col(Lease.rater_id)))).where(
         col(Lease.item_id) == col(Item.id), _lease_scope(eval_set_id), col(Lease.expires_at) > now)
@@ -89,6 +90,35 @@ def _order(eval_set_id: int | None):
 
 # claiming ---------------------------------------------------------------------------------------------------------
 
+def _search(eval_set_id: int | None, where: ItemFilter, counted: bool, scan: str):
+    """The claim's search for candidates, built once per kind and kept: its parameters (`rater_id`, `now`, `overlap`,
+    `after`, `skipped`) are bound at each claim, so SQLAlchemy reuses the statement's compiled form instead of
+    building and compiling it again for every claim of a busy server."""
+    key = (eval_set_id, where, counted, scan)
+    if key not in _SEARCHES:
+        rater_id = bindparam("rater_id", type_=Integer)
+        mine = select(col(Rating.id)).where(col(Rating.item_id) == col(Item.id), col(Rating.rater_id) == rater_id,
+                                       rating_scope(eval_set_id)).exists()
+        query = (select(col(Item.id)).where(*_in_scope(eval_set_id, where), ~mine,
+                                           col(Item.id).not_in(bindparam("skipped", expanding=True)))
+                 .order_by(_order(eval_set_id), col(Item.id)).limit(CANDIDATES))
+        if counted and eval_set_id is None:  # only items that still need a teacher (a partial index)
+            query = query.where(col(Item.need) > literal_column("0"))
+        if counted:  # else everyone rates everything: the lease only says who has the item open
+            query = query.where(_teachers_done(eval_set_id, rater_id)
+                                + _holding(eval_set_id, bindparam("now", type_=col(Lease.expires_at).type), rater_id)
+                                < bindparam("overlap", type_=Integer))
+        if scan == "behind":
+            query = query.where(col(Item.id) > bindparam("after", type_=Integer))
+        elif scan == "up to":
+            query = query.where(col(Item.id) <= bindparam("after", type_=Integer))
+        _SEARCHES[key] = query
+    return _SEARCHES[key]
+
+
+_SEARCHES: dict[tuple, Any] = {}
+
+
 def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, where: ItemFilter, overlap: int | None,
                     passed_over: Iterable[int] = (), after: int | None = None,
                     lease_seconds: int = LEASE_SECONDS) -> int | None:
@@ -104,20 +134,13 @@ def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, whe
         session.execute(delete(Lease).where(col(Lease.rater_id) == rater_id, col(Lease.expires_at) <= now))
     else:  # a write first: the transaction holds SQLite's write lock from here to its commit
         session.execute(delete(Lease).where(col(Lease.expires_at) <= now))
-    mine = select(col(Rating.id)).where(col(Rating.item_id) == col(Item.id), col(Rating.rater_id) == rater_id,
-                                   rating_scope(eval_set_id)).exists()
-    candidates = select(col(Item.id)).where(*_in_scope(eval_set_id, where), ~mine).order_by(_order(eval_set_id), col(Item.id))
-    if overlap is not None:  # else everyone rates everything: the lease only says who has the item open
-        candidates = candidates.where(_teachers_done(eval_set_id, rater_id) + _holding(eval_set_id, now, rater_id)
-                                      < overlap)
-    skipped = set(passed_over)
-    if skipped:
-        candidates = candidates.where(col(Item.id).not_in(skipped))
-    scans = [candidates]
+    values = {"rater_id": rater_id, "now": now, "overlap": overlap, "after": after, "skipped": sorted(set(passed_over))}
+    scans = ["all"]
     if after is not None and eval_set_id is None:  # the queue's order is the item id's
-        scans = [candidates.where(col(Item.id) > after), candidates.where(col(Item.id) <= after)]
+        scans = ["behind", "up to"]
     for scan in scans:
-        item_id = _claim_first(session, scan, rater_id, eval_set_id, overlap, now, postgres)
+        search = _search(eval_set_id, where, overlap is not None, scan)
+        item_id = _claim_first(session, search, values, eval_set_id, postgres)
         if item_id is not None:
             session.add(Lease(item_id=item_id, rater_id=rater_id, eval_set_id=eval_set_id,
                               expires_at=now + timedelta(seconds=lease_seconds), created_at=now))
@@ -126,15 +149,15 @@ def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, whe
     return None
 
 
-def _claim_first(session: Session, candidates, rater_id: int, eval_set_id: int | None, overlap: int | None, now,
-                 postgres: bool) -> int | None:
+def _claim_first(session: Session, candidates, values: dict, eval_set_id: int | None, postgres: bool) -> int | None:
     """The first of `candidates` that is still free once locked (PostgreSQL), with this teacher's old lease on it
     gone; None when there is none."""
     for _ in range(LOCK_RETRIES):
         busy = False  # a candidate another claim had locked at that moment: look again rather than say "none"
-        for item_id in session.execute(candidates.limit(CANDIDATES)).scalars():
+        rater_id, overlap = values["rater_id"], values["overlap"]
+        for item_id in session.execute(candidates, values).scalars():
             if postgres and overlap is not None:
-                state = _lock_and_recount(session, item_id, rater_id, eval_set_id, overlap, now)
+                state = _lock_and_recount(session, item_id, rater_id, eval_set_id, overlap, values["now"])
                 busy = busy or state is None
                 if not state:
                     continue
@@ -164,6 +187,25 @@ def release_leases(session: Session, *, rater_id: int, item_ids: Iterable[int], 
     if ids:
         session.execute(delete(Lease).where(col(Lease.rater_id) == rater_id, col(Lease.item_id).in_(ids),
                                             _lease_scope(eval_set_id)))
+
+
+def recount_need(session: Session, item_ids: Iterable[int] | None = None) -> None:
+    """Set `Item.need`, preference rating's teachers still needed under K, for these items (None: all), in the
+    caller's transaction; every save of ratings and every change of K calls it. Without K: NEED_UNKNOWN.
+
+    The claim counts again before it takes an item, so `need` only has to be never too low: a save that counted
+    before a concurrent one committed leaves it one too high, which costs a look, not a wrong claim."""
+    overlap = Study().overlap(session)
+    if overlap is None:
+        value = literal_column(str(NEED_UNKNOWN))
+    else:
+        left = overlap - _teachers_done(None)
+        value = case((left > 0, left), else_=0)
+    if item_ids is None:
+        session.execute(update(Item).values(need=value))
+        return
+    for chunk in in_chunks(sorted(set(item_ids))):  # always in one order: two saves never lock rows crosswise
+        session.execute(update(Item).where(col(Item.id).in_(chunk)).values(need=value))
 
 
 # progress ---------------------------------------------------------------------------------------------------------
@@ -235,9 +277,10 @@ class Study:
             return
         if overlap is None:
             session.execute(delete(StudySetting).where(col(StudySetting.name) == PREFERENCE_OVERLAP))
-            return
-        session.execute(dialect_insert(session, StudySetting).values(name=PREFERENCE_OVERLAP, value=str(overlap))
-                        .on_conflict_do_update(index_elements=["name"], set_={"value": str(overlap)}))
+        else:
+            session.execute(dialect_insert(session, StudySetting).values(name=PREFERENCE_OVERLAP, value=str(overlap))
+                            .on_conflict_do_update(index_elements=["name"], set_={"value": str(overlap)}))
+        recount_need(session)
 
     def follow(self, session: Session, asked: int | None) -> int | None:
         """The K a teacher's run follows: the study's. A teacher who asks for one sets it when the study has none;
@@ -263,6 +306,7 @@ class Study:
             return
         session.execute(dialect_insert(session, StudySetting).values(name=PREFERENCE_OVERLAP, value=str(overlap))
                         .on_conflict_do_nothing(index_elements=["name"]))
+        recount_need(session)
 
     def claim(self, session: Session, *, rater_id: int, passed_over: Iterable[int] = (), after: int | None = None,
               lease_seconds: int = LEASE_SECONDS) -> int | None:

@@ -3,7 +3,7 @@
 from datetime import datetime, timezone
 from enum import StrEnum
 
-from sqlalchemy import ColumnElement, Index, Text, UniqueConstraint, false
+from sqlalchemy import ColumnElement, Index, Text, UniqueConstraint, false, literal_column
 from sqlmodel import Field, SQLModel, col
 
 
@@ -36,6 +36,9 @@ class Context(ContextBase, table=True):
     sha256: str = Field(max_length=64, unique=True)
 
 
+NEED_UNKNOWN = 1_000_000
+
+
 class ItemBase(SQLModel):
     question: str = Field(sa_type=Text)
     answer: str = Field(sa_type=Text)
@@ -50,6 +53,10 @@ class Item(ItemBase, table=True):
     context_id: int = Field(foreign_key="context.id", index=True)
     # sha256 of (context, question, answer): the same question imported twice is one item.
     key: str = Field(max_length=64)
+    # Preference rating's teachers still needed under the study's K (`Study.recount`), so a claim finds the items
+    # that need someone through a partial index instead of counting ratings of every finished item. NEED_UNKNOWN
+    # (new items, no K) means "look": the claim always counts again before it takes an item.
+    need: int = Field(default=NEED_UNKNOWN, sa_column_kwargs={"server_default": str(NEED_UNKNOWN)})
 
 
 class DistractorBase(SQLModel):
@@ -152,6 +159,9 @@ Index("uq_rating_preference", _RATING.distractor_id, _RATING.rater_id, unique=Tr
       sqlite_where=_PREFERENCE, postgresql_where=_PREFERENCE)
 Index("uq_rating_evaluation", _RATING.distractor_id, _RATING.rater_id, _RATING.eval_set_id, unique=True,
       sqlite_where=_EVALUATION, postgresql_where=_EVALUATION)
+_ITEM = Item.__table__.c  # type: ignore[attr-defined]
+_NEEDED = _ITEM.need > literal_column("0")  # a literal: SQLite uses a partial index only for the same text
+Index("ix_item_needed", _ITEM.id, sqlite_where=_NEEDED, postgresql_where=_NEEDED)
 _DISTRACTOR = Distractor.__table__.c  # type: ignore[attr-defined]
 Index("ix_distractor_item_source", _DISTRACTOR.item_id, _DISTRACTOR.source)
 

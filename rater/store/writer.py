@@ -19,7 +19,7 @@ from rater.core.domain import Judgement
 from rater.store.drafts import Marks, delete_drafts, save_draft
 from rater.store.engine import session_scope
 from rater.store.ratings import check_not_stale, mark_beyond_k, save_many_judgements
-from rater.store.study import Study, release_leases
+from rater.store.study import Study, recount_need, release_leases
 
 MAX_BATCH = 512
 _STOP = object()
@@ -150,6 +150,8 @@ def _apply(session: Session, works: list[Work]) -> list[Any]:
         mark_beyond_k(session, rater_id=work.rater_id, item_id=work.item_id, eval_set_id=work.eval_set_id)
     for (rater_id, eval_set_id), item_ids in leases.items():
         release_leases(session, rater_id=rater_id, item_ids=item_ids, eval_set_id=eval_set_id)
+    recount_need(session, [item_id for (_, eval_set_id), items in ratings.items() if eval_set_id is None
+                           for item_id, _ in items])
     return results
 
 
