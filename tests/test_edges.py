@@ -127,6 +127,9 @@ def sweep_commands(out: Path) -> list[list[str]]:
             ["eval", "list"], ["study", "overlap"], ["study", "overlap", "2"], ["study", "overlap", "--off"],
             ["study", "status"], ["study", "status", "--format", "json"],
             ["judge", "--rater", "rules"], ["generate", "--generator", "baseline", "--source", "b", "--split", "all"],
+            ["panel", "list"], ["panel", "create", "jury", "--judges", "gpt,rules"],
+            ["panel", "create", "avg", "--judges", "gpt,rules", "--rule", "mean"], ["panel", "list"],
+            ["export", "kto", "--split", "all", "-o", str(out / "gated.jsonl"), "--min-kappa", "0.2"],
             ["teachers", "add", "cleo"], ["teachers", "list"], ["teachers", "revoke", "cleo"],
             ["import", str(out / "items.jsonl")], ["demo", "--if-empty"]]
 

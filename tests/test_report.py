@@ -188,3 +188,17 @@ def test_wilson_interval_matches_a_known_value():
     low, high = wilson(121, 284)  # the published SFT acceptance
     assert round(low, 3) == 0.370 and round(high, 3) == 0.484
     assert wilson(0, 0) == (0.0, 0.0) and wilson(10, 10)[1] == pytest.approx(1.0)
+
+
+def test_agreement_says_when_the_study_gives_each_item_to_one_teacher(cli, engine):
+    items = [[("h1", "human"), ("s1", "sft")], [("h2", "human"), ("s2", "sft")]]
+    with Session(engine) as session:
+        ids = add_items(session, items)
+        rate(session, "t1", "human", ids[:1], [[True, False]])
+        rate(session, "t2", "human", [ids[1]], [[True, True]])  # the second item, not shared
+        session.commit()
+    assert "this study has overlap 1" not in cli("report", "--format", "json").stdout  # no overlap set: the old note
+    cli("study", "overlap", "1")
+    note = json.loads(cli("report", "--format", "json").stdout)["agreement"]["note"]
+    assert note.startswith("agreement between teachers needs two teachers on the same items; this study has overlap 1")
+    assert "this study has overlap 1" in " ".join(cli("report").output.split())

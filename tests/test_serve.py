@@ -463,6 +463,12 @@ def test_the_organizers_link_opens_the_study_page_and_teachers_links_do_not(brow
         assert data["teachers"]["anna"]["items"] == 1 and data["done"] == 1
         csv_text = organizer.page.evaluate("fetch('/study.csv').then(r => r.text())")
         assert csv_text.splitlines()[1].startswith("anna,1,")
+        organizer.page.goto(served.url + "/study?lang=sv")  # the organizer's page in Swedish too
+        organizer.page.wait_for_selector("table.teachers")
+        swedish = organizer.page.inner_text("main")
+        assert "1 av 12 objekt klara" in swedish and "Preferensbedömning" in swedish and "Lärare" in swedish
+        assert "items done" not in swedish and "Held now" not in swedish
+        organizer.page.goto(served.url + "/study?lang=en")
         organizer.page.goto(served.url + "/rate")
         assert "This is an organizer's link" in organizer.page.inner_text("body")  # an organizer's link rates nothing
         if AXE.exists():

@@ -7,9 +7,50 @@ from typing import Optional
 import typer
 
 from rater.cli import app
+from rater.evaluation.panels import refresh_panels
 from rater.evaluation.render import number
 from rater.store.engine import session_scope
 from rater.store.ratings import eval_set_id_of, find_rater
+
+
+def teachers_kappa(session, teachers: list[str], eval_set_id: int | None) -> list[tuple[str, str, float | None, int]]:
+    """Cohen's kappa between each two of the teachers on the distractors both rated: (a, b, kappa, n)."""
+    from itertools import combinations
+
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from rater.evaluation.agreement import cohen_kappa
+    from rater.store.tables import RaterRecord, Rating, rating_scope
+
+    labels: dict[str, dict[int, bool]] = {t: {} for t in teachers}
+    for name, distractor_id, accepted in session.execute(
+            select(col(RaterRecord.name), col(Rating.distractor_id), col(Rating.accepted))
+            .join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id))
+            .where(col(RaterRecord.name).in_(teachers), rating_scope(eval_set_id))):
+        labels[name][distractor_id] = bool(accepted)
+    pairs = []
+    for a, b in combinations(teachers, 2):
+        shared = [d for d in labels[a] if d in labels[b]]
+        if shared:
+            pairs.append((a, b, cohen_kappa([labels[a][d] for d in shared], [labels[b][d] for d in shared]),
+                          len(shared)))
+    return pairs
+
+
+def teachers_line(pairs: list[tuple[str, str, float | None, int]], judge_kappa: float | None) -> str:
+    """The teachers' own agreement, and whether the judge's kappa lies within it."""
+    if not pairs:
+        return ("teachers' own agreement: needs two teachers with shared distractors (pass them in --against), "
+                "so the judge's kappa cannot be set beside it")
+    text = "teachers' own agreement: " + "; ".join(f"{a} vs {b} kappa {number(k)} (n {n})" for a, b, k, n in pairs)
+    kappas = [k for _, _, k, _ in pairs if k is not None]
+    if not kappas or judge_kappa is None:
+        return text
+    low, high = min(kappas), max(kappas)
+    where = ("within the teachers' range" if low <= judge_kappa <= high else
+             "above the teachers' range" if judge_kappa > high else "below the teachers' range")
+    return text + f"; the judge's cross-validated kappa {number(judge_kappa)} is {where} ({number(low)} to {number(high)})"
 
 
 @app.command()
@@ -32,7 +73,10 @@ def calibrate(ctx: typer.Context,
 
     teachers = [a.strip() for a in against.split(",") if a.strip()]
     with session_scope(ctx.obj.engine) as session:
-        cases = load_cases(session, judge=judge, against=teachers, eval_set_id=eval_set_id_of(session, set_name))
+        refresh_panels(session)  # a panel follows its members' newest ratings
+        eval_set_id = eval_set_id_of(session, set_name)
+        cases = load_cases(session, judge=judge, against=teachers, eval_set_id=eval_set_id)
+        between = teachers_kappa(session, teachers, eval_set_id)
     result = fit(cases, folds=folds, seed=seed, min_shared=min_shared)
     console = ctx.obj.console
     console.print(f"{result.shared} distractors rated by {judge} and {', '.join(teachers)}")
@@ -41,12 +85,13 @@ def calibrate(ctx: typer.Context,
                       f"recall {number(card.recall)}, judge accepts {card.judge_rate:.1%} vs teachers "
                       f"{card.human_rate:.1%} (gap {card.gap:+.1%})")
     console.print(f"fitted rule: {result.rule.as_dict()}")
+    console.print(teachers_line(between, result.after.kappa))
     if save:
         with session_scope(ctx.obj.engine) as session:
             record = find_rater(session, name=judge)  # (load_cases checked that it exists)
             settings = json.loads(record.settings if record else "{}")
         path = save_calibration(judge, result.rule, config, against=teachers, model=settings.get("model") or judge,
-                                base_url=settings.get("base_url"))
+                                base_url=settings.get("base_url"), prompt=settings.get("prompt_sha256"))
         with session_scope(ctx.obj.engine) as session:
             changed = reapply(session, judge=judge, rule=result.rule)
         console.print(f"saved to {path}; {changed} stored ratings of {judge} changed (history kept)")

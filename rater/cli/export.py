@@ -30,6 +30,8 @@ from rater.data.exports import (
     write_sft,
 )
 from rater.data.split import approximate_tokens, tokenizer_counter
+from rater.evaluation.gate import MIN_KAPPA_HELP, MIN_SHARED, MIN_SHARED_HELP, enforce_gate
+from rater.evaluation.panels import refresh_panels
 from rater.store.engine import session_scope
 from rater.store.flags import flagged_by_majority
 from rater.store.items import check_sources
@@ -91,6 +93,13 @@ def _export_notes(console, count: int, what: str, output: Path, tally: Tally, sp
 FLAGGED_HELP = "Keep items that most of their teachers flagged as broken (left out by default)."
 
 
+def _gate(console, session, ids, min_kappa: float | None, min_shared: int) -> None:
+    """Panels brought up to date, then the agreement gate (--min-kappa) on the raters whose labels are used."""
+    refresh_panels(session)
+    for result in enforce_gate(session, ids, min_kappa, min_shared):
+        console.print(f"agreement gate passed: {result.describe()}")
+
+
 def _tally(session, include_flagged: bool) -> Tally:
     """What the export counts as it leaves rows out; it starts by leaving out items flagged by a majority."""
     return Tally(leave_out=frozenset() if include_flagged else frozenset(flagged_by_majority(session)))
@@ -129,7 +138,9 @@ def export_pref(ctx: typer.Context,
                 chat: bool = typer.Option(False, "--chat", help=CHAT_HELP),
                 max_length: Optional[int] = typer.Option(None, min=1, help=MAX_LENGTH_HELP),
                 tokenizer: Optional[Path] = typer.Option(None, help=TOKENIZER_HELP),
-                include_flagged: bool = typer.Option(False, help=FLAGGED_HELP)) -> None:
+                include_flagged: bool = typer.Option(False, help=FLAGGED_HELP),
+                min_kappa: Optional[float] = typer.Option(None, help=MIN_KAPPA_HELP),
+                min_shared: int = typer.Option(MIN_SHARED, help=MIN_SHARED_HELP)) -> None:
     """Preference pairs (chosen = accepted, rejected = rejected) from the ratings."""
     _check_export(format, output, split, chat=chat)
     if pairs not in PAIR_STRATEGIES:
@@ -138,6 +149,7 @@ def export_pref(ctx: typer.Context,
     with session_scope(ctx.obj.engine) as session:
         tally = _tally(session, include_flagged)
         ids = rater_ids(session, rater)
+        _gate(ctx.obj.console, session, ids, min_kappa, min_shared)
         rows = nonempty(preference_rows(session, raters=ids, strategy=pairs, split=split, tally=tally),
                         lambda: no_rows_error(session, "preference pairs", split, ids, tally))
         count = write_pref(_counted(rows, max_length, tokenizer, long_rows), output, format, chat)
@@ -154,7 +166,9 @@ def export_kto(ctx: typer.Context,
                chat: bool = typer.Option(False, "--chat", help=CHAT_HELP),
                max_length: Optional[int] = typer.Option(None, min=1, help=MAX_LENGTH_HELP),
                tokenizer: Optional[Path] = typer.Option(None, help=TOKENIZER_HELP),
-               include_flagged: bool = typer.Option(False, help=FLAGGED_HELP)) -> None:
+               include_flagged: bool = typer.Option(False, help=FLAGGED_HELP),
+               min_kappa: Optional[float] = typer.Option(None, help=MIN_KAPPA_HELP),
+               min_shared: int = typer.Option(MIN_SHARED, help=MIN_SHARED_HELP)) -> None:
     """One row per rated distractor with a boolean label."""
     _check_export(format, output, split, ("trl", "llamafactory"), chat=chat)
     long_rows, labels = [0], []
@@ -167,6 +181,7 @@ def export_kto(ctx: typer.Context,
     with session_scope(ctx.obj.engine) as session:
         tally = _tally(session, include_flagged)
         ids = rater_ids(session, rater)
+        _gate(ctx.obj.console, session, ids, min_kappa, min_shared)
         rows = nonempty(kto_rows(session, raters=ids, split=split, tally=tally),
                         lambda: no_rows_error(session, "rated distractors", split, ids, tally))
         count = write_kto(_counted(labelled(rows), max_length, tokenizer, long_rows), output, format, chat)

@@ -18,14 +18,40 @@ from rater.store.items import ItemFilter
 
 @app.command("raters")
 def list_raters(ctx: typer.Context) -> None:
-    """The installed raters (plugins of the `rater.raters` entry-point group)."""
+    """The installed raters (plugins of the `rater.raters` entry-point group) and the study's panels."""
+    from rater.evaluation.panels import panels
+    from rater.store.engine import session_scope
+
+    from sqlalchemy.exc import SQLAlchemyError
+
+    from rater.core.errors import RaterError
+
     for name in RATERS.installed():
         ctx.obj.console.print(name)
+    try:  # the installed raters need no database; the study's panels are in it
+        with session_scope(ctx.obj.engine) as session:
+            found = panels(session)
+    except (RaterError, SQLAlchemyError) as error:
+        ctx.obj.console.print(f"(the study's panels could not be read: {getattr(error, 'message', type(error).__name__)})")
+        return
+    for panel in found:
+        ctx.obj.console.print(f"{panel.name} (panel: {panel.describe()})")
+
+
+def _orders(value: str) -> int:
+    try:
+        orders = int(value)
+    except ValueError:
+        orders = 0
+    if orders < 1:
+        raise InputError(f"--orders {value!r} is neither a number of orders (1 or more) nor auto.",
+                         "e.g. --orders 3, or --orders auto")
+    return orders
 
 
 def _llm_judge(ctx, judge, model, **options):
     from rater.judge.config import api_key, find_judge, load_judge, with_overrides
-    from rater.judge.prompt import load_template
+    from rater.judge.prompt import load_template, prompt_sha256
     from rater.judge.rater import JudgeSettings, JudgeStats, LLMJudge
     from rater.judge.scoring import Acceptance
     from rater.llm.client import Endpoint
@@ -36,6 +62,9 @@ def _llm_judge(ctx, judge, model, **options):
         config = find_judge(options["as_name"] or model, model, options["config"])
     config = with_overrides(config, model=model, base_url=options["base_url"], api_key_env=options["api_key_env"],
                             structured=options["structured"] or None, max_tokens=options["max_tokens"])
+    template = load_template(options["prompt"])
+    config = config.fitted_to(prompt=prompt_sha256(template, with_context=options["with_context"],
+                                                   structured=config.structured))
     if options["threshold"] is not None:
         config = with_overrides(config, acceptance=Acceptance(rule="threshold", threshold=options["threshold"]),
                                 acceptance_from="--threshold")
@@ -43,8 +72,10 @@ def _llm_judge(ctx, judge, model, **options):
     endpoint = Endpoint(model=config.model, base_url=config.base_url, timeout=options["timeout"],
                         max_attempts=options["max_attempts"], rpm=options["rpm"], retry_base=options["retry_base"],
                         structured=config.structured, max_tokens=config.max_tokens)
-    settings = JudgeSettings(template=load_template(options["prompt"]), with_context=options["with_context"],
-                             orders=options["orders"], acceptance=config.acceptance)
+    auto = options["orders"].strip().lower() == "auto"
+    settings = JudgeSettings(template=template, with_context=options["with_context"],
+                             orders=3 if auto else _orders(options["orders"]), auto_orders=auto,
+                             repeats=options["repeats"], acceptance=config.acceptance)
     stats = JudgeStats(price_in=config.price_in, price_out=config.price_out)
     return LLMJudge(options["as_name"] or config.name, engine=ctx.obj.engine, endpoint=endpoint,
                     api_key=api_key(config), settings=settings, concurrency=options["concurrency"], stats=stats)
@@ -68,7 +99,10 @@ def judge(ctx: typer.Context,
           limit: Optional[int] = typer.Option(None, help="Rate at most this many items."),
           prompt: Optional[Path] = typer.Option(None, help="Own prompt file with {{question}}, {{answer}}, "
                                                             "{{distractors}} (and {{context}})."),
-          orders: int = typer.Option(1, min=1, help="Rate each item in K orders and average (position bias)."),
+          orders: str = typer.Option("1", help="Rate each item in K orders and average (position bias); auto: two "
+                                               "orders, and a third only where their decisions differ."),
+          repeats: int = typer.Option(1, min=1, help="Ask each request this many times (never from the cache) to "
+                                                     "measure how far the judge agrees with itself."),
           structured: bool = typer.Option(False, help="Ask for a JSON object via response_format (json_schema)."),
           threshold: Optional[float] = typer.Option(None, help="Accept scores above this fixed limit instead of "
                                                                "the weighted limit."),
@@ -85,6 +119,7 @@ def judge(ctx: typer.Context,
         instance = _llm_judge(ctx, judge_name, model, base_url=base_url, api_key_env=api_key_env, config=config,
                               structured=structured, threshold=threshold, timeout=timeout, max_attempts=max_attempts,
                               rpm=rpm, retry_base=retry_base, prompt=prompt, with_context=with_context, orders=orders,
+                              repeats=repeats,
                               as_name=as_name, concurrency=concurrency, max_tokens=max_tokens)
     else:
         instance = RATERS.load(rater)(as_name)
@@ -142,6 +177,11 @@ def _print_summary(console, instance, summary: RunSummary, seconds: float) -> No
         console.print(f"requests {stats.requests} (cached {stats.cached}), retries {instance.client.retries}, "
                       f"parse failures {stats.parse_failures}, tokens in {stats.prompt_tokens:,} "
                       f"out {stats.completion_tokens:,}, estimated cost ${stats.cost:.4f}")
+        if stats.auto_items:
+            fixed = 3 * stats.auto_items * instance.config.repeats
+            asked = (2 * stats.auto_items + stats.third_orders) * instance.config.repeats
+            console.print(f"--orders auto: a third order for {stats.third_orders} of {plural(stats.auto_items, 'item')}; "
+                          f"{asked} requests where 3 fixed orders take {fixed} ({1 - asked / fixed:.0%} fewer)")
         if stats.unrecorded:
             console.print(f"[yellow]{stats.unrecorded} request records could not be stored (ratings are)[/yellow]")
     for failure in summary.failures[:10]:

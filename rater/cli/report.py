@@ -7,13 +7,39 @@ import typer
 
 from rater.cli import app
 from rater.core.errors import InputError
+from rater.evaluation.panels import refresh_panels
 from rater.evaluation.render import as_csv, as_json, as_markdown, as_tables, write_plot
 from rater.evaluation.report import load_rows, report_data
 from rater.store.engine import session_scope
 from rater.store.items import check_sources
 from rater.store.ratings import check_raters
+from rater.store.study import Study
 
 FORMATS = ("table", "markdown", "csv", "json")
+
+
+def add_judge_trust(session, data: dict) -> None:
+    """Each LLM judge's consistency (judges.NAME.consistency) and cost (judges.NAME.cost, prices from the judges
+    file); panels list their members beside them."""
+    import json
+
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from rater.evaluation.consistency import judge_consistency, judge_cost
+    from rater.judge.config import judge_prices
+    from rater.store.tables import RaterRecord
+
+    records = {name: (rater_id, kind, settings) for rater_id, name, kind, settings in session.execute(
+        select(col(RaterRecord.id), col(RaterRecord.name), col(RaterRecord.kind), col(RaterRecord.settings))).all()}
+    prices = judge_prices()
+    for name, entry in data["judges"].items():
+        rater_id, kind, settings = records[name]
+        if kind == "llm":
+            entry["consistency"] = judge_consistency(session, rater_id)
+            entry["cost"] = judge_cost(session, rater_id, *prices.get(name, (0.0, 0.0)))
+        elif kind == "panel":
+            entry["members"] = json.loads(settings)["members"]
 
 
 @app.command()
@@ -28,10 +54,12 @@ def report(ctx: typer.Context,
     if format not in FORMATS:
         raise InputError(f"Unknown report format {format!r}.", f"use one of: {', '.join(FORMATS)}")
     with session_scope(ctx.obj.engine) as session:
+        refresh_panels(session)  # panels follow their members' newest ratings
         check_sources(session, source)
         check_raters(session, rater)
         rows = load_rows(session, eval_set=set_name, sources=source, raters=rater)
         anything = rows or load_rows(session, eval_set=set_name)
+        overlap = Study.named(session, set_name).overlap(session)
     scope = f"evaluation set {set_name}" if set_name else "preference rating"
     if not anything:  # the study is simply not rated yet: nothing to report, and no mistake
         ctx.obj.console.print(f"Nothing is rated yet in {scope}: rate with `rater rate` or `rater eval rate` "
@@ -41,7 +69,9 @@ def report(ctx: typer.Context,
         asked = " and ".join(f"--{name} {', '.join(values)}" for name, values in (("source", source), ("rater", rater))
                              if values)
         raise InputError(f"No ratings in {scope} match {asked}.", "`rater report` without them shows what is rated")
-    data = report_data(rows, rater)
+    data = report_data(rows, rater, overlap)
+    with session_scope(ctx.obj.engine) as session:
+        add_judge_trust(session, data)
     console = ctx.obj.console
     if format == "table":
         console.print(as_tables(data))

@@ -8,7 +8,10 @@ import typer
 from rater.cli import app
 from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
-from rater.data.exports import Tally, check_split, kto_balance
+from rater.data.exports import Tally, check_split, kto_balance, rater_ids
+from rater.evaluation.gate import MIN_KAPPA_HELP, MIN_SHARED, MIN_SHARED_HELP, check_gate_options, enforce_gate
+from rater.evaluation.panels import refresh_panels
+from rater.store.engine import session_scope
 
 STAGES = ("sft", "merge", "dpo", "kto", "predict")
 
@@ -59,12 +62,25 @@ def train(ctx: typer.Context,
                                                                       "out and counted."),
           limit: int = typer.Option(100, help="predict: the first N items of the split."),
           num: int = typer.Option(4, help="predict: distractors per item."),
-          seed: int = typer.Option(0, help="Seed.")) -> None:
+          seed: int = typer.Option(0, help="Seed."),
+          min_kappa: Optional[float] = typer.Option(None, help="dpo/kto: " + MIN_KAPPA_HELP),
+          min_shared: int = typer.Option(MIN_SHARED, help="dpo/kto: " + MIN_SHARED_HELP)) -> None:
     """Fine-tune locally: QLoRA SFT, a careful adapter merge, DPO or KTO from the ratings, and prediction."""
     if stage not in STAGES:
         raise InputError(f"Unknown training stage {stage!r}.", f"use one of: {', '.join(STAGES)}")
     if stage != "predict" and output is None:
         raise InputError(f"`rater train {stage}` needs -o/--output.", "name the folder to write")
+    check_gate_options(min_kappa, min_shared)
+    if stage in ("dpo", "kto") and not data:
+        with session_scope(ctx.obj.engine) as session:
+            refresh_panels(session)  # panels follow their members' newest ratings
+    if stage in ("dpo", "kto") and min_kappa is not None:
+        if data:
+            raise InputError("--min-kappa checks the raters of the store's ratings; a --data file carries no raters.",
+                             "leave out --data (train from the store) or --min-kappa")
+        with session_scope(ctx.obj.engine) as session:
+            for result in enforce_gate(session, rater_ids(session, rater), min_kappa, min_shared):
+                ctx.obj.console.print(f"agreement gate passed: {result.describe()}")
     data_module, merge_module, settings_module, trainers = _training()
     console = ctx.obj.console
     if stage == "merge":

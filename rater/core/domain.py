@@ -26,6 +26,7 @@ class RaterKind(StrEnum):
     human = "human"
     llm = "llm"
     rule = "rule"
+    panel = "panel"  # several raters' judgements combined (`rater panel create`)
 
 
 HUMAN_SOURCE = "human"  # the source label of distractors written by people (a dataset's own)

@@ -35,6 +35,20 @@ def cohen_kappa(a: Sequence[bool], b: Sequence[bool]) -> float | None:
     return (observed - expected) / (1 - expected)
 
 
+def kappa_of_table(table: dict[tuple[bool, bool], int]) -> float | None:
+    """Cohen's kappa from counts of (first rater's label, second rater's label), as `cohen_kappa` of the pairs."""
+    n = sum(table.values())
+    if n == 0:
+        return None
+    observed = (table.get((True, True), 0) + table.get((False, False), 0)) / n
+    pa = (table.get((True, True), 0) + table.get((True, False), 0)) / n
+    pb = (table.get((True, True), 0) + table.get((False, True), 0)) / n
+    expected = pa * pb + (1 - pa) * (1 - pb)
+    if expected == 1:
+        return None
+    return (observed - expected) / (1 - expected)
+
+
 def krippendorff_alpha(units: Sequence[Sequence[bool]]) -> float | None:
     """Nominal Krippendorff's alpha; `units` holds, per distractor, the labels of whoever rated it."""
     pairable = [u for u in units if len(u) >= 2]

@@ -51,6 +51,15 @@ def as_tables(data: dict) -> Group:
         parts.append(table)
     parts.append(_agreement_table(data))
     parts.append(_judges_table(data))
+    if trust_rows(data):
+        trust = Table(title="Judges' consistency and cost", title_justify="left",
+                      caption="same in every order / on a repeated request: share of distractors with one decision; "
+                              "by position: acceptance by the place an option was shown in", caption_justify="left")
+        for column in TRUST_COLUMNS:
+            trust.add_column(column)
+        for row in trust_rows(data):
+            trust.add_row(*row)
+        parts.append(trust)
     if data.get("reasons"):
         reasons = Table(title="Rejection reasons", title_justify="left")
         reasons.add_column("reason")
@@ -92,6 +101,24 @@ def judge_rows(data: dict) -> list[tuple[str, ...]]:
             for human, s in entry["vs"].items()]
 
 
+TRUST_COLUMNS = ("judge", "same in every order", "same on a repeat", "accepted by position",
+                 "tokens / 1,000 distractors", "cost / 1,000 distractors")
+
+
+def trust_rows(data: dict) -> list[tuple[str, ...]]:
+    rows: list[tuple[str, ...]] = []
+    for judge, entry in data["judges"].items():
+        if "consistency" not in entry:
+            continue
+        c, cost = entry["consistency"], entry["cost"]
+        positions = ", ".join(f"{p}: {percent(v['accepted_rate'])}" for p, v in c["by_position"].items()) or "-"
+        rows.append((judge, f"{percent(c['orders'])} (n {c['orders_n']})" if c["orders"] is not None else "- (one order)",
+                     f"{percent(c['repeats'])} (n {c['repeats_n']})" if c["repeats"] is not None else "- (no repeats)",
+                     positions, "-" if cost["tokens_per_1000"] is None else f"{cost['tokens_per_1000']:,.0f}",
+                     "- (no prices in judges.yaml)" if cost["cost_per_1000"] is None else f"${cost['cost_per_1000']:.4f}"))
+    return rows
+
+
 def _markdown_table(header: tuple[str, ...], rows) -> list[str]:
     return ["| " + " | ".join(header) + " |", "|" + " --- |" * len(header)] + [
         "| " + " | ".join(map(str, row)) + " |" for row in rows]
@@ -107,6 +134,8 @@ def as_markdown(data: dict) -> str:
         (p["a"], p["b"], p["n"], percent(p["percent"]), number(p["kappa"])) for p in data["agreement"]["pairs"]])
     lines += [""] + ([f"Note: {note}.", ""] if note else [])
     lines += _markdown_table(JUDGE_COLUMNS, judge_rows(data))
+    if trust_rows(data):
+        lines += ["", *_markdown_table(TRUST_COLUMNS, trust_rows(data))]
     lines += ["", *_markdown_table(("reason", "count"), data["reasons"].items())]
     return "\n".join(lines) + "\n"
 

@@ -90,7 +90,9 @@ def labels_by_distractor(rows: Iterable[RatingRow]) -> dict[int, dict[str, bool]
     return table
 
 
-def agreement(rows: Sequence[RatingRow]) -> dict:
+def agreement(rows: Sequence[RatingRow], overlap: int | None = None) -> dict:
+    """Each pair of raters' agreement on shared distractors, alpha over all, and a note on what is missing (with
+    `overlap`, the study's K, when the study itself keeps teachers apart)."""
     table = labels_by_distractor(rows)
     names = sorted({r.rater for r in rows})
     pairs = []
@@ -103,7 +105,12 @@ def agreement(rows: Sequence[RatingRow]) -> dict:
                       "kappa": cohen_kappa(xs, ys)})
     alpha = krippendorff_alpha([list(v.values()) for v in table.values()])
     undefined = alpha is None or any(p["kappa"] is None for p in pairs)
-    return {"pairs": pairs, "alpha": alpha, "note": agreement_note(pairs, undefined, len(names))}
+    note = agreement_note(pairs, undefined, len(names))
+    humans = set(human_names(rows))
+    if overlap == 1 and not any(p["a"] in humans and p["b"] in humans for p in pairs):
+        note = ("agreement between teachers needs two teachers on the same items; this study has overlap 1 "
+                "(`rater study overlap 2` sends each item to two)")
+    return {"pairs": pairs, "alpha": alpha, "note": note}
 
 
 def agreement_note(pairs: list[dict], undefined: bool, raters: int) -> str | None:
@@ -126,7 +133,7 @@ def human_majority(labels: dict[str, bool], humans: Sequence[str]) -> bool | Non
 def judges_vs_humans(rows: Sequence[RatingRow]) -> dict:
     table = labels_by_distractor(rows)
     humans = human_names(rows)
-    machine = sorted({r.rater for r in rows if r.kind in (RaterKind.llm, RaterKind.rule)})
+    machine = sorted({r.rater for r in rows if r.kind in (RaterKind.llm, RaterKind.rule, RaterKind.panel)})
     result = {}
     for judge in machine:
         versus = {}
@@ -147,9 +154,9 @@ def judges_vs_humans(rows: Sequence[RatingRow]) -> dict:
     return result
 
 
-def report_data(rows: Sequence[RatingRow], raters: Sequence[str] = ()) -> dict:
+def report_data(rows: Sequence[RatingRow], raters: Sequence[str] = (), overlap: int | None = None) -> dict:
     """The documented JSON contract (README): sources, raters, filtered, by_length, agreement, judges, reasons and
-    each rater's kind."""
+    each rater's kind. `overlap`: the study's K, for the agreement's note."""
     humans = human_names(rows)
     # Without --rater, acceptance per source is the teachers' view when there are teachers.
     headline = [r for r in rows if r.rater in humans] if humans and not raters else list(rows)
@@ -159,7 +166,7 @@ def report_data(rows: Sequence[RatingRow], raters: Sequence[str] = ()) -> dict:
         "filtered": by_source(filtered_rows(rows, humans)) if humans else {},
         "by_length": {"short": by_source(r for r in headline if word_count(r.text) <= SHORT_WORDS),
                       "long": by_source(r for r in headline if word_count(r.text) > SHORT_WORDS)},
-        "agreement": agreement(rows),
+        "agreement": agreement(rows, overlap),
         "judges": judges_vs_humans(rows),
         "reasons": dict(Counter(r.reason for r in rows if r.reason and not r.accepted).most_common()),
         "kinds": {name: kind for name, kind in sorted({(r.rater, r.kind) for r in rows})},

@@ -62,8 +62,20 @@ class Calibration(_Strict):
     acceptance: AcceptanceRule
     model: str | None = None
     base_url: str | None = None
+    prompt_sha256: str | None = None  # the prompt and answer options it was fitted with (judge.prompt.prompt_sha256)
     against: list[str] = []
     saved_at: str | None = None
+
+    def mismatch(self, *, model: str, base_url: str | None, prompt: str) -> str | None:
+        """Why this calibration does not fit a run of `model` at `base_url` with this prompt hash; None when it
+        does (a calibration saved before prompts were recorded fits any prompt)."""
+        if self.model is not None and self.model != model:
+            return f"it was fitted for model {self.model}, this run asks {model}"
+        if (self.base_url or None) != (base_url or None):
+            return f"it was fitted on {self.base_url or 'OpenAI'}, this run asks {base_url or 'OpenAI'}"
+        if self.prompt_sha256 is not None and self.prompt_sha256 != prompt:
+            return "it was fitted with another prompt (template, --with-context or --structured differ)"
+        return None
 
 
 class CalibrationsFile(_Strict):
@@ -85,6 +97,20 @@ class JudgeConfig:
     max_tokens: int = DEFAULT_MAX_TOKENS
     acceptance: Acceptance = field(default_factory=Acceptance)
     acceptance_from: str = "default"  # where the acceptance rule came from, for the run's summary
+    calibration: Calibration | None = None  # the saved calibration applied, if any
+    uncalibrated: tuple[Acceptance, str] | None = None  # the rule (and its origin) the calibration replaced
+
+    def fitted_to(self, *, prompt: str) -> "JudgeConfig":
+        """This config for a run with this prompt hash: without its calibration (and saying why) when the
+        calibration was fitted to another model, server or prompt."""
+        if self.calibration is None or self.uncalibrated is None:
+            return self
+        why = self.calibration.mismatch(model=self.model, base_url=self.base_url, prompt=prompt)
+        if why is None:
+            return self
+        acceptance, origin = self.uncalibrated
+        return replace(self, acceptance=acceptance, calibration=None, uncalibrated=None,
+                       acceptance_from=f"{origin}; the saved calibration is not applied: {why}")
 
 
 def config_path() -> Path:
@@ -133,23 +159,34 @@ def _calibrated(config: JudgeConfig, path: Path) -> JudgeConfig:
     saved = _calibrations(calibrations_path(path)).get(config.name)
     if saved is None:
         return config
-    return replace(config, acceptance=saved.acceptance.to_acceptance(),
+    return replace(config, acceptance=saved.acceptance.to_acceptance(), calibration=saved,
+                   uncalibrated=(config.acceptance, config.acceptance_from),
                    acceptance_from=f"calibrations.yaml ({saved.saved_at or 'saved'}, against {', '.join(saved.against)})")
 
 
 def save_calibration(name: str, acceptance: Acceptance, config: Path | None = None, *, against: list[str],
-                     model: str | None = None, base_url: str | None = None) -> Path:
+                     model: str | None = None, base_url: str | None = None, prompt: str | None = None) -> Path:
     """Store a calibrated rule in rater's own calibrations.yaml beside the judges file; judges.yaml, which the
     user edits by hand, is left byte for byte as it was."""
     path = calibrations_path(config)
     entries = {k: v.model_dump(exclude_none=True) for k, v in _calibrations(path).items()}
-    entries[name] = Calibration(acceptance=AcceptanceRule.of(acceptance), model=model, base_url=base_url, against=against,
+    entries[name] = Calibration(acceptance=AcceptanceRule.of(acceptance), model=model, base_url=base_url,
+                                prompt_sha256=prompt, against=against,
                                 saved_at=datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
                                 ).model_dump(exclude_none=True)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(CALIBRATIONS_HEADER + yaml.safe_dump({"calibrations": entries}, sort_keys=True,
                                                         allow_unicode=True), encoding="utf-8")
     return path
+
+
+def judge_prices(path: Path | None = None) -> dict[str, tuple[float, float]]:
+    """(price in, price out) per judge name of the judges file, USD per million tokens; empty without a file (and
+    never an error: the report only leaves cost out)."""
+    try:
+        return {name: (entry.price_in, entry.price_out) for name, entry in _judges(path or config_path()).items()}
+    except InputError:
+        return {}
 
 
 def with_overrides(config: JudgeConfig, **overrides) -> JudgeConfig:

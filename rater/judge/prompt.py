@@ -49,3 +49,9 @@ def request_key(model: str, messages: list[dict], params: dict) -> str:
     """The cache key of one request: a hash of model, messages and parameters."""
     payload = json.dumps({"model": model, "messages": messages, "params": params}, sort_keys=True, ensure_ascii=False)
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def prompt_sha256(template: str, *, with_context: bool, structured: bool) -> str:
+    """What a calibration is tied to besides the model: the prompt's template and the options that shape the
+    answer (the reading text sent or not, a JSON answer asked for or not)."""
+    return request_key("", [{"content": template}], {"with_context": with_context, "structured": structured})

@@ -16,7 +16,7 @@ from sqlmodel import col
 
 from rater.core.domain import DistractorView, ItemView, Judgement, RaterKind
 from rater.core.errors import RaterError
-from rater.judge.prompt import STRUCTURED_SCHEMA, render_prompt, request_key
+from rater.judge.prompt import STRUCTURED_SCHEMA, prompt_sha256, render_prompt, request_key
 from rater.judge.scoring import Acceptance, ParseFailure, parse_scores, rationale_of
 from rater.llm.client import ChatClient, Endpoint, Reply, RequestFailed
 from rater.raters.base import Rater, RunStart
@@ -35,6 +35,8 @@ class JudgeStats:
     parse_failures: int = 0
     unrecorded: int = 0  # request records the store refused (the ratings are unaffected)
     failed_items: int = 0
+    auto_items: int = 0  # items asked with --orders auto
+    third_orders: int = 0  # of those, items whose two first orders disagreed, so a third was asked
     prompt_tokens: int = 0
     completion_tokens: int = 0
     price_in: float = 0.0  # per million tokens
@@ -52,6 +54,8 @@ class JudgeSettings:
     orders: int = 1
     reasks: int = 2
     acceptance: Acceptance = Acceptance()
+    auto_orders: bool = False  # two orders, and a third only where their decisions differ
+    repeats: int = 1  # each request asked this many times (the cache never answers a repeat)
 
 
 def orderings(item: ItemView, orders: int) -> list[tuple[DistractorView, ...]]:
@@ -105,14 +109,22 @@ class LLMJudge(Rater):
         await self.client.close()
 
     def settings(self) -> dict:
-        return {"model": self.endpoint.model, "base_url": self.endpoint.base_url, "orders": self.config.orders,
+        return {"model": self.endpoint.model, "base_url": self.endpoint.base_url,
+                "orders": "auto" if self.config.auto_orders else self.config.orders, "repeats": self.config.repeats,
                 "with_context": self.config.with_context, "structured": self.endpoint.structured,
                 "max_tokens": self.endpoint.max_tokens, "acceptance": self.config.acceptance.as_dict(),
-                "prompt_sha256": request_key("", [{"content": self.config.template}], {})}
+                "prompt_sha256": prompt_sha256(self.config.template, with_context=self.config.with_context,
+                                               structured=self.endpoint.structured)}
 
     async def rate(self, item: ItemView) -> list[Judgement]:
-        results = await asyncio.gather(*(self._score(item, order) for order in orderings(item, self.config.orders)),
-                                       return_exceptions=True)
+        if self.config.auto_orders:
+            results = await self._ask(item, orderings(item, 3)[:2])
+            if len(item.distractors) > 1 and self._orders_disagree(results):
+                self.stats.third_orders += 1
+                results += await self._ask(item, orderings(item, 3)[2:])
+            self.stats.auto_items += 1
+        else:
+            results = await self._ask(item, orderings(item, self.config.orders))
         failures = [r for r in results if isinstance(r, BaseException)]
         if failures:
             self.stats.failed_items += 1
@@ -130,6 +142,24 @@ class LLMJudge(Rater):
         return [Judgement(d.id, mean[d.id] > limit, score=mean[d.id], limit=limit, rationale=rationale)
                 for d in item.distractors]
 
+    async def _ask(self, item: ItemView, orders: list[tuple[DistractorView, ...]]) -> list:
+        """Every order asked (each `repeats` times, the repeats past the cache), answers or exceptions."""
+        return list(await asyncio.gather(*(self._score(item, order, repeat) for order in orders
+                                           for repeat in range(self.config.repeats)), return_exceptions=True))
+
+    def _orders_disagree(self, results: list) -> bool:
+        """Whether the first answers of the orders asked give any distractor different decisions."""
+        seen: dict[int, bool] = {}
+        for result in results:
+            if isinstance(result, BaseException):
+                return False  # the item fails anyway
+            scores = result[0]
+            limit = self.config.acceptance.limit(list(scores.values()))
+            for distractor_id, score in scores.items():
+                if seen.setdefault(distractor_id, score > limit) != (score > limit):
+                    return True
+        return False
+
     def _messages(self, item: ItemView, order: tuple[DistractorView, ...]) -> list[dict]:
         prompt = render_prompt(self.config.template, question=item.question, answer=item.answer,
                                distractors=[d.text for d in order],
@@ -144,10 +174,11 @@ class LLMJudge(Rater):
                   "max_tokens": self.endpoint.max_tokens, "base_url": self.endpoint.base_url or "openai"}
         return request_key(self.endpoint.model, messages, params)
 
-    async def _score(self, item: ItemView, order: tuple[DistractorView, ...]) -> tuple[dict[int, float], str]:
+    async def _score(self, item: ItemView, order: tuple[DistractorView, ...],
+                     repeat: int = 0) -> tuple[dict[int, float], str]:
         messages = self._messages(item, order)
         key = self._key(messages)
-        cached = self.fresh.get(key) or await self._cached(key)
+        cached = None if repeat else self.fresh.get(key) or await self._cached(key)  # a repeat is asked anew
         if cached is not None:
             self.stats.cached += 1
             scores, rationale = cached
@@ -172,7 +203,7 @@ class LLMJudge(Rater):
                 asking = reask_messages(messages, reply.text, problem, len(order))
                 continue
             self._record(key, item.id, order, "ok", reply=reply, scores=scores)
-            self.fresh[key] = (scores, rationale_of(reply.text))
+            self.fresh.setdefault(key, (scores, rationale_of(reply.text)))
             return dict(zip([d.id for d in order], scores)), rationale_of(reply.text)
         raise AssertionError("unreachable")
 

@@ -106,7 +106,7 @@ def _search(eval_set_id: int | None, where: ItemFilter, counted: bool, scan: str
             query = query.where(col(Item.need) > literal_column("0"))
         if counted:  # else everyone rates everything: the lease only says who has the item open
             query = query.where(_teachers_done(eval_set_id, rater_id)
-                                + _holding(eval_set_id, bindparam("now", type_=col(Lease.expires_at).type), rater_id)
+                                + _holding(eval_set_id, bindparam("now", type_=_LEASE_EXPIRES.type), rater_id)
                                 < bindparam("overlap", type_=Integer))
         if scan == "behind":
             query = query.where(col(Item.id) > bindparam("after", type_=Integer))
@@ -117,6 +117,7 @@ def _search(eval_set_id: int | None, where: ItemFilter, counted: bool, scan: str
 
 
 _SEARCHES: dict[tuple, Any] = {}
+_LEASE_EXPIRES = Lease.__table__.c.expires_at  # type: ignore[attr-defined]  # (SQLModel declares __table__ at run time)
 
 
 def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, where: ItemFilter, overlap: int | None,
@@ -196,9 +197,8 @@ def recount_need(session: Session, item_ids: Iterable[int] | None = None) -> Non
     The claim counts again before it takes an item, so `need` only has to be never too low: a save that counted
     before a concurrent one committed leaves it one too high, which costs a look, not a wrong claim."""
     overlap = Study().overlap(session)
-    if overlap is None:
-        value = literal_column(str(NEED_UNKNOWN))
-    else:
+    value: Any = literal_column(str(NEED_UNKNOWN))
+    if overlap is not None:
         left = overlap - _teachers_done(None)
         value = case((left > 0, left), else_=0)
     if item_ids is None:

@@ -45,7 +45,7 @@ from rater.core.evidence import excerpt, segments
 from rater.core.paths import instructions_text
 from rater.core.texts import LANGUAGES, REASON_LABELS, TICK_MEANING, Texts
 from rater.evaluation.agreement import wilson
-from rater.evaluation.status import StudyStatus, study_status
+from rater.evaluation.status import FAST, StudyStatus, study_status
 from rater.raters.agenda import Queue
 from rater.store.access import teacher_for_token
 from rater.store.engine import session_scope
@@ -62,6 +62,48 @@ CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' 
 HEADERS = {"content-security-policy": CSP, "x-frame-options": "DENY", "x-content-type-options": "nosniff",
            "referrer-policy": "same-origin", "cache-control": "no-store"}
 log = logging.getLogger("rater.web")
+
+STUDY_TEXTS: dict[str, dict[str, str]] = {  # the organizer's page (/study)
+    "st_preference": {"sv": "Preferensbedömning", "en": "Preference rating"},
+    "st_eval_set": {"sv": "Utvärderingsomgång {name}", "en": "Evaluation set {name}"},
+    "st_overlap": {"sv": "överlapp {k}", "en": "overlap {k}"},
+    "st_done": {"sv": "{done} av {items} objekt klara", "en": "{done} of {items} items done"},
+    "st_lacking_k": {"sv": "{n} saknar {k} lärare", "en": "{n} lacking {k} teachers"},
+    "st_lacking_one": {"sv": "{n} saknar en lärare", "en": "{n} lacking a teacher"},
+    "st_beyond": {"sv": "{n} med en bedömning utöver K", "en": "{n} with a rating beyond K"},
+    "st_auto": {"sv": "Uppdatera var 15:e sekund", "en": "Update every 15 s"},
+    "st_splits": {"sv": "Objekt per del", "en": "Items per split"},
+    "st_split": {"sv": "del", "en": "split"},
+    "st_items": {"sv": "objekt", "en": "items"},
+    "st_done_col": {"sv": "klara", "en": "done"},
+    "st_plot": {"sv": "Andel distraktorer som lärarna godtog, per källa, med 95 % Wilson-intervall (n = lärarnas "
+                      "bedömningar)",
+                "en": "Share of distractors the teachers accepted, per source, with 95 % Wilson intervals "
+                      "(n = teacher ratings)"},
+    "st_plot_label": {"sv": "Godtagna per källa", "en": "Acceptance per source"},
+    "st_teachers": {"sv": "Lärare", "en": "Teachers"},
+    "st_teacher": {"sv": "lärare", "en": "teacher"},
+    "st_median": {"sv": "median s/objekt", "en": "median s/item"},
+    "st_accepted": {"sv": "godtagna", "en": "accepted"},
+    "st_kappa": {"sv": "kappa mot andra (n)", "en": "kappa vs others (n)"},
+    "st_flagged": {"sv": "flaggade", "en": "flagged"},
+    "st_last": {"sv": "senast aktiv", "en": "last active"},
+    "st_fast": {"sv": "snabb", "en": "fast"},
+    "st_fast_rule": {"sv": "markerad snabb: mediantiden per objekt är under {pct} av medianen av de andra lärarnas "
+                           "mediantider",
+                     "en": "marked fast: median seconds per item below {pct} of the median of the other teachers' "
+                           "medians"},
+    "st_nobody": {"sv": "Ingen lärare har bedömt något än.", "en": "No teacher has rated anything yet."},
+    "st_flags": {"sv": "Flaggade objekt", "en": "Flagged items"},
+    "st_item": {"sv": "objekt {n}", "en": "item {n}"},
+    "st_no_note": {"sv": "(ingen anteckning)", "en": "(no note)"},
+    "st_left_out": {"sv": "utelämnas ur exporter", "en": "left out of exports"},
+    "st_left_out_why": {"sv": "(flaggat av de flesta av sina lärare)", "en": "(flagged by most of its teachers)"},
+    "st_none": {"sv": "Inga.", "en": "None."},
+    "st_held": {"sv": "Öppna just nu", "en": "Held now"},
+    "st_held_row": {"sv": "objekt {item}: {teacher} sedan {since}", "en": "item {item}: {teacher} since {since}"},
+    "st_nobody_holds": {"sv": "Ingen har ett objekt öppet.", "en": "Nobody has an item open."},
+}
 
 WEB_TEXTS: dict[str, dict[str, str]] = {
     "not_allowed": {"sv": "Inte tillåtet", "en": "Not allowed"},
@@ -127,6 +169,8 @@ class WebTexts(Texts):
     def say(self, key: str, **values: object) -> str:
         if key in WEB_TEXTS:
             return WEB_TEXTS[key][self.language].format(**values)
+        if key in STUDY_TEXTS:
+            return STUDY_TEXTS[key][self.language].format(**values)
         return super().say(key, **values)
 
 
@@ -445,7 +489,10 @@ class RatingSite:
             if rated and rate is not None:
                 low, high = wilson(round(float(rate) * rated), rated)
                 bars.append({"source": source, "rate": float(rate), "low": low, "high": high, "n": rated})
-        return self.render(request, "study.html", study=status, bars=bars)
+        texts = self.texts(request)
+        queue = self.config.queue
+        scope = texts.say("st_eval_set", name=queue.eval_set) if queue.eval_set else texts.say("st_preference")
+        return self.render(request, "study.html", study=status, bars=bars, scope=scope, fast_share=f"{FAST:.0%}")
 
     async def study_json(self, request: Request) -> Response:
         status = await self.organizer_status(request)

@@ -1,0 +1,122 @@
+"""Panels: a rater whose judgement of a distractor combines its members' (judges, rules, other panels). Rule
+`majority`: accepted when more than half of the members accepted (an even split gives no label); rule `mean`: the
+members' mean score against the acceptance rule (the study's weighted limit, SPEC). A distractor gets the panel's
+label once every member has rated it.
+
+The panel's labels are stored as ratings of its own rater (kind `panel`), so the report, calibration, the agreement
+gate and the exports treat it like any rater; `refresh_panels` brings them up to date with the members' ratings and
+runs at the start of each of those commands, so a panel follows its members as they rate more."""
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from statistics import mean
+
+from sqlalchemy import select
+from sqlmodel import Session, col
+
+from rater.core.domain import Judgement, RaterKind
+from rater.core.errors import InputError
+from rater.judge.scoring import Acceptance
+from rater.store.ratings import get_or_create_rater, save_many_judgements
+from rater.store.tables import RaterRecord, Rating, rating_scope, saved_id
+
+RULES = ("majority", "mean")
+
+
+@dataclass(frozen=True)
+class Panel:
+    name: str
+    members: tuple[str, ...]
+    rule: str
+
+    def describe(self) -> str:
+        return f"{self.rule} of {', '.join(self.members)}"
+
+
+def panels(session: Session) -> list[Panel]:
+    rows = session.execute(select(col(RaterRecord.name), col(RaterRecord.settings))
+                           .where(col(RaterRecord.kind) == RaterKind.panel).order_by(col(RaterRecord.name))).all()
+    return [Panel(name, tuple(json.loads(settings)["members"]), json.loads(settings)["rule"]) for name, settings in rows]
+
+
+def create_panel(session: Session, name: str, members: list[str], rule: str) -> Panel:
+    """Define the panel (a new name), checked: known non-teacher members, at least two, not itself."""
+    name = name.strip()
+    if not name:
+        raise InputError("A panel needs a name.", "e.g. `rater panel create jury --judges a,b,c`")
+    if rule not in RULES:
+        raise InputError(f"Unknown panel rule {rule!r}.", f"use one of: {', '.join(RULES)}")
+    members = [m.strip() for m in members if m.strip()]
+    if name in members:
+        raise InputError(f"The panel {name} cannot be one of its own members.", "name its members with --judges")
+    if len(set(members)) < 2 or len(set(members)) != len(members):
+        raise InputError("A panel needs at least two different members.", "e.g. --judges gpt-4o,llama,mistral")
+    kinds = dict(session.execute(select(col(RaterRecord.name), col(RaterRecord.kind))
+                                 .where(col(RaterRecord.name).in_(members + [name]))).all())
+    if name in kinds:
+        raise InputError(f"A rater named {name} exists already.", "choose another name for the panel")
+    unknown = [m for m in members if m not in kinds]
+    if unknown:
+        known = session.execute(select(col(RaterRecord.name)).where(col(RaterRecord.kind) != RaterKind.human)
+                                .order_by(col(RaterRecord.name))).scalars().all()
+        raise InputError(f"No rater named {', '.join(unknown)}.", f"judges and rules here: {', '.join(known) or 'none'}")
+    teachers = [m for m in members if kinds[m] == RaterKind.human]
+    if teachers:
+        raise InputError(f"{', '.join(teachers)} {'is a teacher' if len(teachers) == 1 else 'are teachers'}: a panel "
+                         "combines judges and rules, which the teachers are the measure of.",
+                         "name judges or rules with --judges")
+    if rule == "mean":
+        unscored = [m for m in members if session.execute(select(col(Rating.id)).join(
+            RaterRecord, col(RaterRecord.id) == col(Rating.rater_id)).where(
+            col(RaterRecord.name) == m, col(Rating.score).is_not(None)).limit(1)).first() is None]
+        if unscored:
+            raise InputError(f"The mean rule needs scores, and {', '.join(unscored)} gave none.",
+                             "use --rule majority")
+    get_or_create_rater(session, name=name, kind=RaterKind.panel, settings={"members": members, "rule": rule})
+    panel = Panel(name, tuple(members), rule)
+    refresh_panels(session, [panel])
+    return panel
+
+
+def refresh_panels(session: Session, only: list[Panel] | None = None) -> dict[str, int]:
+    """Store each panel's labels for every distractor all its members have rated (preference rating); labels that
+    changed are replaced (with their history). Returns the labels each panel now has."""
+    counts = {}
+    for panel in panels(session) if only is None else only:
+        ids = dict(session.execute(select(col(RaterRecord.name), col(RaterRecord.id))
+                                   .where(col(RaterRecord.name).in_(list(panel.members) + [panel.name]))).all())
+        if len(ids) < len(panel.members) + 1:
+            continue  # a member was removed from the database: nothing to combine
+        labels: dict[int, dict[int, tuple[bool, float | None]]] = defaultdict(dict)
+        items: dict[int, int] = {}
+        for distractor_id, item_id, rater_id, accepted, score in session.execute(
+                select(col(Rating.distractor_id), col(Rating.item_id), col(Rating.rater_id), col(Rating.accepted),
+                       col(Rating.score)).where(rating_scope(None),
+                                                col(Rating.rater_id).in_([ids[m] for m in panel.members]))):
+            labels[distractor_id][rater_id] = (bool(accepted), score)
+            items[distractor_id] = item_id
+        complete = {d: v for d, v in labels.items() if len(v) == len(panel.members)}
+        by_item: dict[int, list[Judgement]] = defaultdict(list)
+        if panel.rule == "majority":
+            for d, votes in complete.items():
+                yes = sum(a for a, _ in votes.values())
+                if 2 * yes != len(votes):
+                    by_item[items[d]].append(Judgement(d, 2 * yes > len(votes), score=yes / len(votes),
+                                                       rationale=f"panel: {yes} of {len(votes)} members accepted"))
+        else:
+            means = {d: mean(s for _, s in votes.values() if s is not None) for d, votes in complete.items()
+                     if all(s is not None for _, s in votes.values())}
+            per_item: dict[int, list[int]] = defaultdict(list)
+            for d in means:
+                per_item[items[d]].append(d)
+            acceptance = Acceptance()
+            for item_id, ds in per_item.items():
+                limit = acceptance.limit([means[d] for d in ds])
+                by_item[item_id] += [Judgement(d, means[d] > limit, score=means[d], limit=limit,
+                                               rationale="panel: the members' mean score") for d in ds]
+        save_many_judgements(session, rater_id=saved_id(get_or_create_rater(session, name=panel.name,
+                                                                             kind=RaterKind.panel)),
+                             eval_set_id=None, items=sorted(by_item.items()))
+        counts[panel.name] = sum(len(v) for v in by_item.values())
+    return counts
