@@ -127,6 +127,8 @@ def sweep_commands(out: Path) -> list[list[str]]:
             ["eval", "list"], ["study", "overlap"], ["study", "overlap", "2"], ["study", "overlap", "--off"],
             ["study", "status"], ["study", "status", "--format", "json"],
             ["judge", "--rater", "rules"], ["generate", "--generator", "baseline", "--source", "b", "--split", "all"],
+            ["report", "--estimate-with", "gpt"], ["plan", "--target-width", "0.1"],
+            ["plan", "--target-width", "0.1", "--estimate-with", "gpt", "--format", "json"],
             ["panel", "list"], ["panel", "create", "jury", "--judges", "gpt,rules"],
             ["panel", "create", "avg", "--judges", "gpt,rules", "--rule", "mean"], ["panel", "list"],
             ["export", "kto", "--split", "all", "-o", str(out / "gated.jsonl"), "--min-kappa", "0.2"],

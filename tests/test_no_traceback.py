@@ -33,7 +33,7 @@ def arguments(path: tuple[str, ...], command, folder: Path) -> list[str]:
     """The command with a plausible value for every required parameter (a new required parameter: add it here)."""
     values = {"paths": str(folder / "items.jsonl"), "stage": "sft", "model": str(folder / "model"),
               "output": str(folder / "out.json"), "judge": "gpt", "against": "anna", "source": "baseline",
-              "name": "blind", "sources": "human", "judges": "gpt,rules"}
+              "name": "blind", "sources": "human", "judges": "gpt,rules", "target_width": "0.1"}
     if path == ("export", "kto"):  # its default format, trl, writes JSON Lines
         values["output"] = str(folder / "out.jsonl")
     args = list(path)

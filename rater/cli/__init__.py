@@ -89,5 +89,5 @@ def main() -> None:
 # and `rater --help` lists them in the order of a study: data in, ratings, results, training, the study's people.
 # isort: off
 from rater.cli import imports, split, generate, judge, rate, eval, browse, report, calibrate  # noqa: E402,F401
-from rater.cli import export, train, study, teachers, serve, db, panel  # noqa: E402,F401
+from rater.cli import export, train, study, teachers, serve, db, panel, plan  # noqa: E402,F401
 # isort: on

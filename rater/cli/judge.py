@@ -19,12 +19,11 @@ from rater.store.items import ItemFilter
 @app.command("raters")
 def list_raters(ctx: typer.Context) -> None:
     """The installed raters (plugins of the `rater.raters` entry-point group) and the study's panels."""
-    from rater.evaluation.panels import panels
-    from rater.store.engine import session_scope
-
     from sqlalchemy.exc import SQLAlchemyError
 
     from rater.core.errors import RaterError
+    from rater.evaluation.panels import panels
+    from rater.store.engine import session_scope
 
     for name in RATERS.installed():
         ctx.obj.console.print(name)

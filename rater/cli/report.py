@@ -18,6 +18,38 @@ from rater.store.study import Study
 FORMATS = ("table", "markdown", "csv", "json")
 
 
+def check_estimator(session, judge: str | None) -> None:
+    """--estimate-with names a judge, a rule or a panel of this database (never a teacher)."""
+    if judge is None:
+        return
+    check_raters(session, [judge])
+    from sqlalchemy import select
+    from sqlmodel import col
+
+    from rater.store.tables import RaterRecord
+
+    kind = session.execute(select(col(RaterRecord.kind)).where(col(RaterRecord.name) == judge)).scalar()
+    if kind == "human":
+        raise InputError(f"{judge} is a teacher; --estimate-with takes a judge, a rule or a panel.",
+                         "the teachers' own figures are the report's; name a judge (`rater raters`)")
+
+
+def load_all(ctx, set_name, source):
+    with session_scope(ctx.obj.engine) as session:
+        return load_rows(session, eval_set=set_name, sources=source)
+
+
+def add_estimates(data: dict, rows, judge: str) -> None:
+    """sources.LABEL.estimate and estimate_differences (rater/evaluation/estimate.py)."""
+    from rater.evaluation.estimate import estimates
+
+    per_source, differences = estimates(rows, judge)
+    for label, estimate in per_source.items():
+        if label in data["sources"]:
+            data["sources"][label]["estimate"] = {**estimate, "judge": judge}
+    data["estimate_differences"] = differences
+
+
 def add_judge_trust(session, data: dict) -> None:
     """Each LLM judge's consistency (judges.NAME.consistency) and cost (judges.NAME.cost, prices from the judges
     file); panels list their members beside them."""
@@ -49,7 +81,12 @@ def report(ctx: typer.Context,
            rater: List[str] = typer.Option([], help="Only these raters (default: all; per-source figures use the "
                                                     "teachers when there are any)."),
            format: str = typer.Option("table", help="table, markdown, csv or json."),
-           plot: Optional[Path] = typer.Option(None, help="Also write a PNG: acceptance per source and by length.")) -> None:
+           plot: Optional[Path] = typer.Option(None, help="Also write a PNG: acceptance per source and by length."),
+           estimate_with: Optional[str] = typer.Option(None, "--estimate-with", metavar="JUDGE",
+                                                       help="Also estimate each source's acceptance by the teachers "
+                                                            "from this judge's (or panel's) labels on every distractor "
+                                                            "and the teachers' labels where they exist "
+                                                            "(prediction-powered inference), with 95% intervals.")) -> None:
     """Compare sources and raters: acceptance with 95% intervals, filtered and length views, agreement."""
     if format not in FORMATS:
         raise InputError(f"Unknown report format {format!r}.", f"use one of: {', '.join(FORMATS)}")
@@ -57,6 +94,7 @@ def report(ctx: typer.Context,
         refresh_panels(session)  # panels follow their members' newest ratings
         check_sources(session, source)
         check_raters(session, rater)
+        check_estimator(session, estimate_with)
         rows = load_rows(session, eval_set=set_name, sources=source, raters=rater)
         anything = rows or load_rows(session, eval_set=set_name)
         overlap = Study.named(session, set_name).overlap(session)
@@ -70,6 +108,8 @@ def report(ctx: typer.Context,
                              if values)
         raise InputError(f"No ratings in {scope} match {asked}.", "`rater report` without them shows what is rated")
     data = report_data(rows, rater, overlap)
+    if estimate_with:
+        add_estimates(data, rows if not rater else load_all(ctx, set_name, source), estimate_with)
     with session_scope(ctx.obj.engine) as session:
         add_judge_trust(session, data)
     console = ctx.obj.console

@@ -49,6 +49,21 @@ def as_tables(data: dict) -> Group:
         for group, label, entry in rows:
             table.add_row(*((group,) if section in ("raters", "by_length") else ()), label, _rate_cell(entry))
         parts.append(table)
+    if estimate_rows(data):
+        estimate = Table(title=f"Estimates with {estimate_judge(data)}: teachers' acceptance from the judge's labels "
+                               "and the teachers' (prediction-powered, 95% intervals)", title_justify="left")
+        for column in ESTIMATE_COLUMNS:
+            estimate.add_column(column)
+        for row in estimate_rows(data):
+            estimate.add_row(*row)
+        parts.append(estimate)
+        if data.get("estimate_differences"):
+            differences = Table(title="Differences between sources (estimated)", title_justify="left")
+            for column in ("sources", "difference", "95% CI", "real?"):
+                differences.add_column(column)
+            for row in difference_rows(data):
+                differences.add_row(*row)
+            parts.append(differences)
     parts.append(_agreement_table(data))
     parts.append(_judges_table(data))
     if trust_rows(data):
@@ -101,6 +116,32 @@ def judge_rows(data: dict) -> list[tuple[str, ...]]:
             for human, s in entry["vs"].items()]
 
 
+ESTIMATE_COLUMNS = ("source", "teachers only", "teachers + judge", "teacher / judge-only distractors", "note")
+
+
+def estimate_judge(data: dict) -> str:
+    return next((e["estimate"]["judge"] for e in data["sources"].values() if "estimate" in e), "")
+
+
+def _interval(entry: dict) -> str:
+    if entry.get("rate") is None:
+        return "-"
+    low, high = entry["ci95"]
+    return f"{entry['rate']:.1%} [{low:.1%}, {high:.1%}] (width {high - low:.1%})"
+
+
+def estimate_rows(data: dict) -> list[tuple[str, ...]]:
+    return [(source, _interval(e["estimate"]["teachers_only"]), _interval(e["estimate"]),
+             f"{e['estimate']['teacher_n']} / {e['estimate']['judge_n']}", e["estimate"].get("reason") or "")
+            for source, e in data["sources"].items() if "estimate" in e]
+
+
+def difference_rows(data: dict) -> list[tuple[str, ...]]:
+    return [(pair, f"{d['difference']:+.1%}", f"[{d['ci95'][0]:+.1%}, {d['ci95'][1]:+.1%}]",
+             "yes: the interval excludes 0" if d["excludes_zero"] else "not shown: the interval holds 0")
+            for pair, d in data.get("estimate_differences", {}).items()]
+
+
 TRUST_COLUMNS = ("judge", "same in every order", "same on a repeat", "accepted by position",
                  "tokens / 1,000 distractors", "cost / 1,000 distractors")
 
@@ -136,6 +177,11 @@ def as_markdown(data: dict) -> str:
     lines += _markdown_table(JUDGE_COLUMNS, judge_rows(data))
     if trust_rows(data):
         lines += ["", *_markdown_table(TRUST_COLUMNS, trust_rows(data))]
+    if estimate_rows(data):
+        lines += ["", f"Estimates with {estimate_judge(data)} (prediction-powered, 95% intervals):", "",
+                  *_markdown_table(ESTIMATE_COLUMNS, estimate_rows(data))]
+        if difference_rows(data):
+            lines += ["", *_markdown_table(("sources", "difference", "95% CI", "real?"), difference_rows(data))]
     lines += ["", *_markdown_table(("reason", "count"), data["reasons"].items())]
     return "\n".join(lines) + "\n"
 
