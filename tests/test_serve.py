@@ -844,3 +844,32 @@ def test_a_database_that_goes_down_gives_a_clear_page_and_the_next_request_after
         assert pg.password not in output
     finally:
         pg.stop()
+
+
+def test_the_page_in_uncertain_order_shows_the_items_the_judges_are_least_sure_about_first(browser, demo):
+    from rater.store.engine import create_store_engine, database_url
+    from tests.test_uncertain import judged_study
+
+    engine = create_store_engine(database_url(str(demo)))
+    expected = judged_study(engine)
+    with sqlite3.connect(demo) as db:
+        questions = dict(db.execute("SELECT id, question FROM item").fetchall())
+    engine.dispose()
+    server = Served(demo, "--order", "uncertain")
+    try:
+        page = Page(browser, server.link("anna")).ready()
+        shown = []
+        for _ in range(6):
+            shown.append(page.question().split(":", 1)[1].strip())
+            progress = page.page.inner_text("body")
+            with page.page.expect_navigation(url="**/rate", timeout=60_000):
+                page.page.keyboard.press("1")
+                page.page.keyboard.press("Space")
+            page.page.wait_for_selector(".option")
+            page.page.wait_for_timeout(700)  # past the page's half-second rule
+        assert shown[:5] == [questions[i] for i in expected] and shown[5] not in shown[:5]
+        assert "no judge has rated this item" in progress
+        page.close()
+    finally:
+        output = server.stop()
+    assert "Ordered by the judges' uncertainty: 5 items scored" in " ".join(output.split())

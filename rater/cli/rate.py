@@ -95,18 +95,37 @@ def register_teacher(engine, name: str, eval_set: str | None = None) -> bool:
         return rater_acceptance(session, rater_id=rater_id, eval_set_id=eval_set_id_of(session, eval_set))[1] == 0
 
 
+ORDERS = ("dataset", "random", "uncertain")
+
+
+def order_by_uncertainty(engine, console) -> bool:
+    """Score every item by how unsure the judges are about it (rater/evaluation/uncertainty.py); False, with a
+    warning, when no judge has rated anything (the stored order then)."""
+    from rater.evaluation.uncertainty import refresh_uncertainty
+
+    with session_scope(engine) as session:
+        scored = refresh_uncertainty(session)
+    if not scored:
+        console.print("[yellow]Warning: --order uncertain needs a judge's ratings (`rater judge`), and no judge has "
+                      "rated anything: the items come in the stored order.[/yellow]")
+        return False
+    console.print(f"Ordered by the judges' uncertainty: {scored} items scored; items no judge rated come after them.")
+    return True
+
+
 @app.command()
 def rate(ctx: typer.Context,
          as_name: Optional[str] = typer.Option(None, "--as", help="Your rater name (default: your user name)."),
          source: List[str] = typer.Option([], help="Only distractors from these sources."),
          split: str = typer.Option("all", help="train, dev, test or all."),
-         order: str = typer.Option("dataset", help="dataset (stored order) or random."),
+         order: str = typer.Option("dataset", help="dataset (stored order), random, or uncertain (the items the "
+                                                   "judges are least sure about first; items no judge rated last)."),
          seed: int = typer.Option(0, help="Seed for --order random."),
          overlap: Optional[int] = typer.Option(None, metavar="K", help=OVERLAP_HELP),
          lang: Optional[str] = typer.Option(None, "--lang", help=LANG_HELP)) -> None:
     """Rate distractors in the terminal: 1-9 tick, space saves, backspace goes back, h history, esc leaves."""
-    if order not in ("dataset", "random"):
-        raise InputError(f"Unknown order {order!r}.", "use dataset or random")
+    if order not in ORDERS:
+        raise InputError(f"Unknown order {order!r}.", f"use one of: {', '.join(ORDERS)}")
     check_options(lang, overlap)
     rater_name = default_rater_name() if as_name is None else as_name
     where = ItemFilter(tuple(source), split)
@@ -115,5 +134,6 @@ def rate(ctx: typer.Context,
         something_to_rate(session, where)
     run_overlap(ctx.obj.engine, overlap)
     first_time = register_teacher(ctx.obj.engine, rater_name)
-    open_screen(ctx.obj.engine, rater_name=rater_name, queue=Queue(where), language=lang,
+    uncertain = order == "uncertain" and order_by_uncertainty(ctx.obj.engine, ctx.obj.console)
+    open_screen(ctx.obj.engine, rater_name=rater_name, queue=Queue(where, uncertain=uncertain), language=lang,
                 shuffle_seed=seed if order == "random" else None, show_instructions=first_time)

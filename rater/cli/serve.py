@@ -9,7 +9,7 @@ from typing import List, Optional
 import typer
 
 from rater.cli import app
-from rater.cli.rate import OVERLAP_HELP, run_overlap, something_to_rate
+from rater.cli.rate import OVERLAP_HELP, order_by_uncertainty, run_overlap, something_to_rate
 from rater.cli.teachers import check_http_url
 from rater.core.errors import InputError
 from rater.core.texts import LANGUAGES
@@ -72,6 +72,8 @@ def serve(ctx: typer.Context,
           source: List[str] = typer.Option([], help="Preference rating: only distractors from these sources."),
           split: str = typer.Option("all", help="Preference rating: train, dev, test or all."),
           overlap: Optional[int] = typer.Option(None, metavar="K", help=OVERLAP_HELP),
+          order: str = typer.Option("dataset", help="Preference rating: dataset (stored order) or uncertain (the "
+                                                    "items the judges are least sure about first)."),
           public_url: Optional[str] = typer.Option(None, help="The address browsers use, if not http://HOST:PORT "
                                                               "(e.g. https://... behind a TLS proxy)."),
           lang: Optional[str] = typer.Option(None, help="The page's language when the browser does not ask for one: "
@@ -110,7 +112,10 @@ def serve(ctx: typer.Context,
     if not _loopback(host) and not url.startswith("https://"):
         console.print(f"[bold yellow]Warning:[/] listening on {host}: traffic (tokens and ratings) is not encrypted "
                       "unless a TLS proxy sits in front. Pass --public-url https://... for the links.")
-    queue = Queue(eval_set=set_name) if set_name else Queue(where)
+    if order not in ("dataset", "uncertain"):
+        raise InputError(f"Unknown order {order!r}.", "use dataset or uncertain")
+    uncertain = order == "uncertain" and set_name is None and order_by_uncertainty(ctx.obj.engine, console)
+    queue = Queue(eval_set=set_name) if set_name else Queue(where, uncertain=uncertain)
     # one process for every teacher: its store calls run in WORKERS threads, each with a connection of its own
     engine = create_store_engine(ctx.obj.url, upgrade=False, pool_size=WORKERS + 2)
     config = WebConfig(engine, queue, blind=set_name is not None, public_url=url, idle=idle,

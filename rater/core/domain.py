@@ -73,6 +73,7 @@ class ItemView:
     draft: tuple[Judgement, ...] = ()
     skipped: int = 0
     notes: tuple[str, ...] = ()
+    uncertainty: float | None = None  # how unsure the judges are about it (None: no judge rated it)
 
     @property
     def revisited(self) -> bool:

@@ -30,6 +30,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "accepted_so_far": {"sv": "du har godtagit {share} hittills", "en": "you accepted {share} so far"},
     "nothing_rated": {"sv": "inget bedömt än", "en": "nothing rated yet"},
     "skipped": {"sv": "{n} överhoppade, de kommer igen i slutet", "en": "{n} skipped, they come back at the end"},
+    "by_uncertainty": {"sv": "ordnat efter domarnas osäkerhet", "en": "ordered by the judges' uncertainty"},
+    "no_judge": {"sv": "ingen domare har bedömt detta objekt", "en": "no judge has rated this item"},
     "page_of": {"sv": "sida {page}/{pages} (→ ← för andra sidan)", "en": "page {page}/{pages} (→ ← for the other page)"},
     "reviewing": {"sv": "du granskar din bedömning nr {n}", "en": "reviewing your rating no. {n}"},
     "saving": {"sv": "sparar…", "en": "saving…"},

@@ -28,10 +28,12 @@ def decisions(scores: list[float], acceptance: Acceptance) -> list[bool]:
     return [s > limit for s in scores]
 
 
-def judge_consistency(session: Session, rater_id: int) -> dict:
+def _answers(session: Session, rater_id: int) -> tuple[dict[int, dict[str, list[dict[int, bool]]]], dict[int, list[bool]]]:
+    """The judge's usable answers as decisions: item -> order sent -> one {distractor: accepted} per answer (repeats
+    in the order asked); and the decisions by the place (1, 2, ...) the option was shown in."""
     settings = session.execute(select(col(RaterRecord.settings)).where(col(RaterRecord.id) == rater_id)).scalar() or "{}"
     acceptance = _acceptance(settings)
-    answers: dict[int, dict[str, list[dict[int, bool]]]] = defaultdict(lambda: defaultdict(list))  # item -> order -> runs
+    answers: dict[int, dict[str, list[dict[int, bool]]]] = defaultdict(lambda: defaultdict(list))
     by_position: dict[int, list[bool]] = defaultdict(list)
     for item_id, order, scores in session.execute(
             select(col(JudgeRequest.item_id), col(JudgeRequest.order), col(JudgeRequest.scores))
@@ -46,6 +48,23 @@ def judge_consistency(session: Session, rater_id: int) -> dict:
         answers[item_id][order].append(dict(zip(ids, decided)))
         for position, accepted in enumerate(decided, 1):
             by_position[position].append(accepted)
+    return answers, by_position
+
+
+def order_disagreements(session: Session, rater_id: int) -> set[int]:
+    """Distractors this judge decided differently in different orders."""
+    answers, _ = _answers(session, rater_id)
+    found = set()
+    for orders in answers.values():
+        firsts = [runs[0] for runs in orders.values()]
+        for distractor in firsts[0] if len(firsts) > 1 else ():
+            if len({run.get(distractor) for run in firsts}) > 1:
+                found.add(distractor)
+    return found
+
+
+def judge_consistency(session: Session, rater_id: int) -> dict:
+    answers, by_position = _answers(session, rater_id)
     same_orders, asked_orders, same_repeats, asked_repeats = 0, 0, 0, 0
     for orders in answers.values():
         if len(orders) > 1:

@@ -7,7 +7,8 @@ from collections import deque
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlmodel import col
 
 from rater.core.domain import ItemView, Judgement, RaterKind
 from rater.raters.base import Rater, RunStart
@@ -23,7 +24,7 @@ from rater.store.items import (
 )
 from rater.store.ratings import get_or_create_rater, rated_distractor_ids, rated_items_newest_last, ratings_of_item
 from rater.store.study import Study
-from rater.store.tables import saved_id
+from rater.store.tables import Item, saved_id
 
 BATCH = 256  # items loaded from the store at a time
 
@@ -38,6 +39,7 @@ class Queue:
     eval_set: str | None = None
     limit: int | None = None
     shuffle_seed: int | None = None
+    uncertain: bool = False  # the items the judges are least sure about first (Item.uncertainty), unrated by any last
 
 
 @dataclass
@@ -94,8 +96,10 @@ class Claims:
     it is rated (the hold renewed while it is on screen); a skipped item is released to the other teachers and
     offered again once, when nothing else is left; whatever is still held when the run ends is released."""
 
-    def __init__(self, engine: Engine, start: RunStart, study: Study, set_views: list[ItemView] | None) -> None:
+    def __init__(self, engine: Engine, start: RunStart, study: Study, set_views: list[ItemView] | None,
+                 uncertain: bool = False) -> None:
         self.engine, self.start, self.study, self.where = engine, start, study, study.where
+        self.uncertain = uncertain and set_views is None  # an evaluation set keeps its own order
         self.set_views = {v.id: v for v in set_views} if set_views is not None else None
         self.held: set[int] = set()
         self.passed_over: set[int] = set()  # skipped: offered again when nothing else is left
@@ -124,6 +128,8 @@ class Claims:
             return item_views(session, item_ids=[item_id], where=self.where)[0]
 
     def _next(self, session, passed_over: Iterable[int]) -> int | None:
+        if self.uncertain:  # always from the most uncertain item still free
+            return self.study.claim(session, rater_id=self.start.rater_id, passed_over=passed_over, uncertain=True)
         if self.last is None and self.set_views is None:
             self.last = self._starting_point(session)
         return self.study.claim(session, rater_id=self.start.rater_id, passed_over=passed_over, after=self.last)
@@ -204,13 +210,20 @@ def open_run(engine: Engine, rater: Rater, queue: Queue) -> Opened:
         progress = study.progress(session) if rater.kind == RaterKind.human else None  # judges rate everything
         start = RunStart(rater_id, eval_set_id, total, 0, overlap=progress.overlap if progress else None)
         if progress is not None:
-            return Opened(replace(start, pending=progress.lacking), Claims(engine, start, study, views), set_views)
+            return Opened(replace(start, pending=progress.lacking), Claims(engine, start, study, views,
+                                                                                 uncertain=queue.uncertain), set_views)
         if views is not None:
             fixed = without_rated(session, start, views)[:queue.limit]
             _shuffle(fixed, queue.shuffle_seed)
             start = replace(start, pending=len(fixed))
             return Opened(start, Pending(engine, start, queue.where, fixed=fixed), set_views)
-        ids = unrated_item_ids(session, rater_id=rater_id, where=queue.where, limit=queue.limit)
+        ids = unrated_item_ids(session, rater_id=rater_id, where=queue.where,
+                               limit=None if queue.uncertain else queue.limit)
+        if queue.uncertain:
+            unsure = dict(session.execute(select(col(Item.id), col(Item.uncertainty))
+                                          .where(col(Item.uncertainty).is_not(None))).all())
+            ids.sort(key=lambda i: -unsure.get(i, -1.0))  # stable: the stored order among equals, unrated last
+            ids = ids[:queue.limit]
     _shuffle(ids, queue.shuffle_seed)
     start = replace(start, pending=len(ids))
     return Opened(start, Pending(engine, start, queue.where, ids=ids), set_views)

@@ -73,7 +73,8 @@ def item_views(session: Session, *, item_ids: Sequence[int], where: ItemFilter =
                              .where(col(Distractor.item_id).in_(item_ids), *where.distractor_clauses())
                              .order_by(col(Distractor.item_id), col(Distractor.source), col(Distractor.position), col(Distractor.id))):
         distractors[d.item_id].append(DistractorView(d.id, d.text, d.source))
-    return [ItemView(i, *texts[i], tuple(distractors[i])) for i in item_ids if i in texts]
+    unsure = dict(session.execute(select(col(Item.id), col(Item.uncertainty)).where(col(Item.id).in_(item_ids))).all())
+    return [ItemView(i, *texts[i], tuple(distractors[i]), uncertainty=unsure.get(i)) for i in item_ids if i in texts]
 
 
 def item_texts(session: Session, item_ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:

@@ -90,18 +90,19 @@ def _order(eval_set_id: int | None):
 
 # claiming ---------------------------------------------------------------------------------------------------------
 
-def _search(eval_set_id: int | None, where: ItemFilter, counted: bool, scan: str):
+def _search(eval_set_id: int | None, where: ItemFilter, counted: bool, scan: str, uncertain: bool = False):
     """The claim's search for candidates, built once per kind and kept: its parameters (`rater_id`, `now`, `overlap`,
     `after`, `skipped`) are bound at each claim, so SQLAlchemy reuses the statement's compiled form instead of
     building and compiling it again for every claim of a busy server."""
-    key = (eval_set_id, where, counted, scan)
+    key = (eval_set_id, where, counted, scan, uncertain)
     if key not in _SEARCHES:
         rater_id = bindparam("rater_id", type_=Integer)
         mine = select(col(Rating.id)).where(col(Rating.item_id) == col(Item.id), col(Rating.rater_id) == rater_id,
                                        rating_scope(eval_set_id)).exists()
         query = (select(col(Item.id)).where(*_in_scope(eval_set_id, where), ~mine,
                                            col(Item.id).not_in(bindparam("skipped", expanding=True)))
-                 .order_by(_order(eval_set_id), col(Item.id)).limit(CANDIDATES))
+                 .order_by(*([col(Item.uncertainty).desc().nulls_last()] if uncertain else []), _order(eval_set_id),
+                           col(Item.id)).limit(CANDIDATES))
         if counted and eval_set_id is None:  # only items that still need a teacher (a partial index)
             query = query.where(col(Item.need) > literal_column("0"))
         if counted:  # else everyone rates everything: the lease only says who has the item open
@@ -122,7 +123,7 @@ _LEASE_EXPIRES = Lease.__table__.c.expires_at  # type: ignore[attr-defined]  # (
 
 def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, where: ItemFilter, overlap: int | None,
                     passed_over: Iterable[int] = (), after: int | None = None,
-                    lease_seconds: int = LEASE_SECONDS) -> int | None:
+                    lease_seconds: int = LEASE_SECONDS, uncertain: bool = False) -> int | None:
     """Hold the next item this teacher has not rated and that fewer than `overlap` other teachers have rated or
     hold, in the queue's order; None when there is none. Commit soon after: the claim's locks last until then.
 
@@ -137,10 +138,10 @@ def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, whe
         session.execute(delete(Lease).where(col(Lease.expires_at) <= now))
     values = {"rater_id": rater_id, "now": now, "overlap": overlap, "after": after, "skipped": sorted(set(passed_over))}
     scans = ["all"]
-    if after is not None and eval_set_id is None:  # the queue's order is the item id's
+    if after is not None and eval_set_id is None and not uncertain:  # the queue's order is the item id's
         scans = ["behind", "up to"]
     for scan in scans:
-        search = _search(eval_set_id, where, overlap is not None, scan)
+        search = _search(eval_set_id, where, overlap is not None, scan, uncertain and eval_set_id is None)
         item_id = _claim_first(session, search, values, eval_set_id, postgres)
         if item_id is not None:
             session.add(Lease(item_id=item_id, rater_id=rater_id, eval_set_id=eval_set_id,
@@ -309,12 +310,13 @@ class Study:
         recount_need(session)
 
     def claim(self, session: Session, *, rater_id: int, passed_over: Iterable[int] = (), after: int | None = None,
-              lease_seconds: int = LEASE_SECONDS) -> int | None:
+              lease_seconds: int = LEASE_SECONDS, uncertain: bool = False) -> int | None:
         """Hold the next item for this teacher under the study's current K (see `_claim_next`); None when there is
-        none. Commit soon after: the claim's locks last until then."""
+        none. `uncertain`: the free item the judges are least sure about first. Commit soon after: the claim's
+        locks last until then."""
         return _claim_next(session, rater_id=rater_id, eval_set_id=self.eval_set_id, where=self.where,
                            overlap=self.overlap(session), passed_over=passed_over, after=after,
-                           lease_seconds=lease_seconds)
+                           lease_seconds=lease_seconds, uncertain=uncertain)
 
     def release(self, session: Session, *, rater_id: int, item_ids: Iterable[int]) -> None:
         """Give these items back to the other teachers."""

@@ -57,6 +57,8 @@ class Item(ItemBase, table=True):
     # that need someone through a partial index instead of counting ratings of every finished item. NEED_UNKNOWN
     # (new items, no K) means "look": the claim always counts again before it takes an item.
     need: int = Field(default=NEED_UNKNOWN, sa_column_kwargs={"server_default": str(NEED_UNKNOWN)})
+    # How unsure the judges are about the item, 0-1 (None: no judge rated it); `rater rate --order uncertain`.
+    uncertainty: float | None = None
 
 
 class DistractorBase(SQLModel):

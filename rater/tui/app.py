@@ -399,6 +399,9 @@ class RatingApp(App[None]):
             notes.append((f"   {say('skipped', n=shown.item.skipped)}", "yellow"))
         if self.saving:
             notes.append((f"   {say('saving')}", "italic"))
+        if self.queue.uncertain:
+            unjudged = shown is not None and shown.item.uncertainty is None
+            notes.append((f"   {say('no_judge' if unjudged else 'by_uncertainty')}", "magenta"))
         if shown is not None and shown.item.previous:  # instead of the counter, which would say the wrong item
             where = (say("reviewing", n=shown.item.earlier + 1), "bold yellow")
         elif self.overlap is None:

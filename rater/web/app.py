@@ -434,7 +434,11 @@ class RatingSite:
             return ""
         left = max(0, start.pending - session.rated)
         key = "progress_shared" if start.overlap is not None else "progress"
-        return texts.say(key, rated=session.rated, left=left)
+        line = texts.say(key, rated=session.rated, left=left)
+        if self.config.queue.uncertain:
+            unjudged = session.item is not None and session.item.uncertainty is None
+            line += " · " + texts.say("no_judge" if unjudged else "by_uncertainty")
+        return line
 
     def item_values(self, session: TeacherSession, texts: WebTexts) -> dict[str, Any]:
         item = session.item

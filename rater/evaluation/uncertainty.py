@@ -1,0 +1,55 @@
+"""How unsure the judges are about each item, so `--order uncertain` shows teachers those items first (active
+learning: teacher time where the judges are least sure). Per distractor, the largest of:
+
+- closeness to the acceptance limit: 1 - |score - limit| / 2 (a score on the limit: 1; two points away: 0), for
+  every judge that gave a score and limit;
+- 1 when the judges and rules that rated it disagree (one accepts, another rejects);
+- 1 when a judge decided it differently in different orders (position bias, `rater judge --orders`).
+
+An item's uncertainty is its most uncertain distractor's; items no judge rated have none (they come after)."""
+
+from collections import defaultdict
+
+from sqlalchemy import bindparam, select, update
+from sqlmodel import Session, col
+
+from rater.core.domain import RaterKind
+from rater.evaluation.consistency import order_disagreements
+from rater.store.tables import Item, RaterRecord, Rating, rating_scope
+
+
+def item_uncertainty(session: Session) -> dict[int, float]:
+    judges = dict(session.execute(select(col(RaterRecord.id), col(RaterRecord.kind))
+                                  .where(col(RaterRecord.kind).in_([RaterKind.llm, RaterKind.rule]))).all())
+    if not judges:
+        return {}
+    per_distractor: dict[int, float] = defaultdict(float)
+    decided: dict[int, set[bool]] = defaultdict(set)
+    item_of: dict[int, int] = {}
+    for distractor_id, item_id, accepted, score, limit in session.execute(
+            select(col(Rating.distractor_id), col(Rating.item_id), col(Rating.accepted), col(Rating.score),
+                   col(Rating.limit)).where(rating_scope(None), col(Rating.rater_id).in_(list(judges)))):
+        item_of[distractor_id] = item_id
+        decided[distractor_id].add(bool(accepted))
+        if score is not None and limit is not None:
+            closeness = max(0.0, 1.0 - abs(score - limit) / 2)
+            per_distractor[distractor_id] = max(per_distractor[distractor_id], closeness)
+    moved = set().union(*(order_disagreements(session, r) for r, kind in judges.items() if kind == RaterKind.llm))
+    for distractor_id, decisions in decided.items():
+        if len(decisions) > 1 or distractor_id in moved:
+            per_distractor[distractor_id] = 1.0
+    items: dict[int, float] = {}
+    for distractor_id, item_id in item_of.items():
+        items[item_id] = max(items.get(item_id, 0.0), per_distractor[distractor_id])
+    return items
+
+
+def refresh_uncertainty(session: Session) -> int:
+    """Store each item's uncertainty (None where no judge rated it); how many items have one."""
+    values = item_uncertainty(session)
+    session.execute(update(Item).values(uncertainty=None))
+    if values:
+        session.connection().execute(
+            update(Item.__table__).where(Item.__table__.c.id == bindparam("item_id"))  # type: ignore[attr-defined]
+            .values(uncertainty=bindparam("value")), [{"item_id": i, "value": v} for i, v in values.items()])
+    return len(values)

@@ -1,0 +1,96 @@
+"""`--order uncertain`: the items the judges are least sure about come first (scores near the acceptance limit,
+judges or rules that disagree, a judge that decided differently in another order); items no judge rated after,
+and the screen says so. Through the real screen (pilot), alone and with the study's overlap."""
+
+import io
+import json
+
+from rich.console import Console
+from sqlalchemy import select
+from sqlmodel import Session
+
+from rater.cli.rate import order_by_uncertainty
+from rater.core.domain import Judgement
+from rater.evaluation.uncertainty import item_uncertainty
+from rater.raters.runner import Queue
+from rater.store.ratings import get_or_create_rater, save_judgements
+from rater.store.tables import Distractor, Item, JudgeRequest, utcnow
+from tests.conftest import build_app, press, settle
+
+SIZE = (100, 30)
+
+
+def judged_study(engine) -> list[int]:
+    """The demo's first five items judged so that their uncertainty is known; returns the item ids in the order
+    --order uncertain must give them: the 4th (a rule disagrees with the judge: 1.0), the 3rd (scores 0.2 from
+    the limit: 0.9), the 2nd (0.5 away: 0.75), the 5th (one order accepted what another rejected: 1.0 - but its
+    scores sit 2 away), then the 1st (2 away: 0)."""
+    with Session(engine) as session, session.begin():
+        items = sorted(session.execute(select(Item.id)).scalars())[:5]
+        distractors = {i: session.execute(select(Distractor.id).where(Distractor.item_id == i)
+                                          .order_by(Distractor.id)).scalars().all() for i in items}
+        gpt = get_or_create_rater(session, name="gpt", kind="llm", settings={"acceptance": {"rule": "threshold",
+                                                                                             "threshold": 3.0}})
+        rules = get_or_create_rater(session, name="rules", kind="rule")
+        away = {items[0]: 2.0, items[1]: 0.5, items[2]: 0.2, items[3]: 2.0, items[4]: 2.0}
+        for item_id, distance in away.items():
+            save_judgements(session, rater_id=gpt.id, item_id=item_id, judgements=[
+                Judgement(d, True, score=3.0 + distance, limit=3.0) for d in distractors[item_id]])
+        save_judgements(session, rater_id=rules.id, item_id=items[3],
+                        judgements=[Judgement(distractors[items[3]][0], False)])
+        first, *rest = distractors[items[4]]
+        for order, scores in (([first, *rest], [5.0] + [1.0] * len(rest)), ([*rest, first], [5.0] * len(rest) + [1.0])):
+            session.add(JudgeRequest(key=f"k{len(order)}{scores[0]}", rater_id=gpt.id, item_id=items[4], model="m",
+                                     status="ok", scores=json.dumps(scores), order=json.dumps(order),
+                                     created_at=utcnow()))
+    return [items[3], items[4], items[2], items[1], items[0]]
+
+
+def test_uncertainty_is_measured_from_limits_disagreement_and_orders(cli, engine):
+    cli("demo")
+    expected = judged_study(engine)
+    with Session(engine) as session:
+        scores = item_uncertainty(session)
+    assert [round(scores[i], 2) for i in expected] == [1.0, 1.0, 0.9, 0.75, 0.0]
+    assert len(scores) == 5  # the other items: no judge rated them
+
+
+async def rated_in_order(engine, queue: Queue, count: int, name: str = "anna") -> tuple[list[int], list[str]]:
+    """The items a teacher is shown, one after the other, and the status line on each."""
+    app = build_app(engine, rater_name=name, queue=queue)
+    seen, statuses = [], []
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        for _ in range(count):
+            seen.append(app.shown.item.id)
+            statuses.append(str(app.query_one("#status").render()))
+            await press(pilot, "1", "space")
+    return seen, statuses
+
+
+async def test_the_screen_shows_the_most_uncertain_items_first_and_says_so(cli, engine):
+    cli("demo")
+    expected = judged_study(engine)
+    assert order_by_uncertainty(engine, Console(file=io.StringIO()))
+    seen, statuses = await rated_in_order(engine, Queue(uncertain=True), 6)
+    assert seen[:5] == expected and seen[5] not in expected
+    assert all("ordered by the judges' uncertainty" in s for s in statuses[:5])
+    assert "no judge has rated this item" in statuses[5]
+
+
+async def test_with_an_overlap_the_claims_follow_the_same_order(cli, engine):
+    cli("demo")
+    expected = judged_study(engine)
+    cli("study", "overlap", "1")
+    order_by_uncertainty(engine, Console(file=io.StringIO()))
+    seen, _ = await rated_in_order(engine, Queue(uncertain=True), 6)
+    assert seen[:5] == expected and seen[5] not in expected
+    bo, _ = await rated_in_order(engine, Queue(uncertain=True), 1, name="bo")
+    assert bo[0] not in seen  # overlap 1: the next teacher gets an item anna has not rated
+
+
+def test_without_judge_ratings_the_order_is_the_stored_one_with_a_warning(cli, engine):
+    cli("demo")
+    out = io.StringIO()
+    assert order_by_uncertainty(engine, Console(file=out, width=200)) is False
+    assert "no judge has rated anything: the items come in the stored order" in out.getvalue()
