@@ -18,6 +18,11 @@ from rater.evaluation.consistency import order_disagreements
 from rater.store.tables import Item, RaterRecord, Rating, rating_scope
 
 
+def closeness(score: float, limit: float) -> float:
+    """How near a score is to the acceptance limit: 1 on it, 0 two points or more away."""
+    return max(0.0, 1.0 - abs(score - limit) / 2)
+
+
 def item_uncertainty(session: Session) -> dict[int, float]:
     judges = dict(session.execute(select(col(RaterRecord.id), col(RaterRecord.kind))
                                   .where(col(RaterRecord.kind).in_([RaterKind.llm, RaterKind.rule]))).all())
@@ -32,8 +37,7 @@ def item_uncertainty(session: Session) -> dict[int, float]:
         item_of[distractor_id] = item_id
         decided[distractor_id].add(bool(accepted))
         if score is not None and limit is not None:
-            closeness = max(0.0, 1.0 - abs(score - limit) / 2)
-            per_distractor[distractor_id] = max(per_distractor[distractor_id], closeness)
+            per_distractor[distractor_id] = max(per_distractor[distractor_id], closeness(score, limit))
     moved = set().union(*(order_disagreements(session, r) for r, kind in judges.items() if kind == RaterKind.llm))
     for distractor_id, decisions in decided.items():
         if len(decisions) > 1 or distractor_id in moved:
