@@ -10,22 +10,21 @@ Run: .venv/bin/python benchmarks/bench_claim.py [--items 100000] [--finished 0.9
 """
 
 import argparse
-import os
-import platform
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from sqlalchemy import insert, update  # noqa: E402
 from sqlmodel import Session  # noqa: E402
+from synthetic import header, on_each_backend  # noqa: E402
 
-from rater.store.engine import create_store_engine, database_url, session_scope  # noqa: E402
+from rater.store.engine import create_store_engine, session_scope  # noqa: E402
 from rater.store.study import Study  # noqa: E402
 from rater.store.tables import NEED_UNKNOWN, Context, Distractor, Item, RaterRecord, Rating  # noqa: E402
 
@@ -97,21 +96,8 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=100_000)
     parser.add_argument("--finished", type=float, default=0.9)
     args = parser.parse_args()
-    print(f"rater claim benchmark, {datetime.now():%Y-%m-%d %H:%M}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    from tests.pg_server import find_bin_dir, start_server
-
-    with tempfile.TemporaryDirectory() as tmp:
-        run("SQLite", lambda name: database_url(str(Path(tmp) / f"{name}.db")), args.items, args.finished)
-    if find_bin_dir() is None:
-        print("PostgreSQL: skipped, no server binaries on this machine")
-        return
-    server = start_server(durable=True)
-    try:
-        run("PostgreSQL 15" if "15" in str(server.bin_dir) else "PostgreSQL", server.create_database, args.items,
-            args.finished)
-    finally:
-        server.stop()
+    print(header("claim"))
+    on_each_backend(lambda label, url_of: run(label, url_of, args.items, args.finished))
 
 
 if __name__ == "__main__":

@@ -15,16 +15,16 @@ Run: .venv/bin/python benchmarks/bench_estimate.py [--repetitions 500]
 
 import argparse
 import math
-import os
-import platform
 import random
 import statistics
 import sys
-from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from synthetic import header  # noqa: E402
 
 from rater.evaluation.agreement import cohen_kappa  # noqa: E402
 from rater.evaluation.calibration import THRESHOLDS, Case, predict  # noqa: E402
@@ -133,8 +133,7 @@ def main() -> None:
     parser.add_argument("--repetitions", type=int, default=500)
     parser.add_argument("--studies", type=int, default=40)
     args = parser.parse_args()
-    print(f"rater estimate benchmark, {datetime.now():%Y-%m-%d %H:%M}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
+    print(header("estimate"))
     print("1-2. combined estimates: 2,000 distractors rated by the judge, 200 of them also by teachers, true "
           f"acceptance {TRUE_RATE:.1%}")
     for good, bad in ((0.90, 0.45), (0.90, 0.10)):

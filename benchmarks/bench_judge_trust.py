@@ -14,18 +14,18 @@ import argparse
 import hashlib
 import json
 import os
-import platform
 import random
 import sys
 import tempfile
-from datetime import datetime
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from sqlalchemy import select  # noqa: E402
 from sqlmodel import Session  # noqa: E402
+from synthetic import header  # noqa: E402
 from typer.testing import CliRunner  # noqa: E402
 
 from rater.cli import app  # noqa: E402
@@ -117,8 +117,7 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=300)
     args = parser.parse_args()
     os.environ["BENCH_KEY"] = "test-key"  # the key the loopback server expects
-    print(f"rater judge trust benchmark, {datetime.now():%Y-%m-%d %H:%M}, {platform.processor() or platform.machine()}, "
-          f"{os.cpu_count()} cores, Python {sys.version.split()[0]}; {args.items} items x {PER_ITEM} distractors")
+    print(f"{header('judge trust')}; {args.items} items x {PER_ITEM} distractors")
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["RATER_HOME"] = tmp
         db, truth = build(Path(tmp), args.items)

@@ -5,24 +5,23 @@ Run: .venv/bin/python benchmarks/bench_status.py [--items 100000]
 """
 
 import argparse
-import os
-import platform
 import random
 import statistics
 import sys
-import tempfile
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from sqlalchemy import insert  # noqa: E402
 from sqlmodel import Session  # noqa: E402
+from synthetic import header, on_each_backend  # noqa: E402
 
 from rater.evaluation.status import study_status  # noqa: E402
-from rater.store.engine import create_store_engine, database_url, session_scope  # noqa: E402
+from rater.store.engine import create_store_engine, session_scope  # noqa: E402
 from rater.store.study import Study  # noqa: E402
 from rater.store.tables import Context, Distractor, Item, RaterRecord, Rating  # noqa: E402
 
@@ -89,21 +88,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--items", type=int, default=100_000)
     args = parser.parse_args()
-    print(f"rater study status benchmark, {datetime.now():%Y-%m-%d %H:%M}, "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python {sys.version.split()[0]}")
-    from tests.pg_server import find_bin_dir, start_server
-
-    with tempfile.TemporaryDirectory() as tmp:
-        run("SQLite", database_url(str(Path(tmp) / "status.db")), args.items)
-    if find_bin_dir() is None:
-        print("PostgreSQL: skipped, no server binaries on this machine")
-        return
-    server = start_server(durable=True)
-    try:
-        run("PostgreSQL 15" if "15" in str(server.bin_dir) else "PostgreSQL", server.create_database("status"),
-            args.items)
-    finally:
-        server.stop()
+    print(header("study status"))
+    on_each_backend(lambda label, url_of: run(label, url_of("status"), args.items))
 
 
 if __name__ == "__main__":

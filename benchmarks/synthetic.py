@@ -1,12 +1,42 @@
 """A synthetic database for the benchmarks: 100,000 items with 4 distractors, 1,000,000 ratings by 3 raters."""
 
+import os
+import platform
+import sys
+import tempfile
 from datetime import datetime, timezone
+from pathlib import Path
+from typing import Callable
 
 from sqlalchemy import insert
 
 from rater.store.tables import Context, Distractor, Item, RaterRecord, Rating
 
 ITEMS = 100_000
+
+
+def header(name: str) -> str:
+    """The first line of a benchmark's output: what ran, when and on which machine."""
+    return (f"rater {name} benchmark, {datetime.now():%Y-%m-%d %H:%M}, {platform.processor() or platform.machine()}, "
+            f"{os.cpu_count()} cores, Python {sys.version.split()[0]}")
+
+
+def on_each_backend(run: Callable[[str, Callable[[str], str]], None]) -> None:
+    """`run(label, url_of)` on SQLite (files in a temporary folder) and on a throwaway PostgreSQL server with its
+    default durability (tests/pg_server.py); `url_of(name)` gives a new database's URL."""
+    from rater.store.engine import database_url
+    from tests.pg_server import find_bin_dir, start_server
+
+    with tempfile.TemporaryDirectory() as tmp:
+        run("SQLite", lambda name: database_url(str(Path(tmp) / f"{name}.db")))
+    if find_bin_dir() is None:
+        print("PostgreSQL: skipped, no server binaries on this machine")
+        return
+    server = start_server(durable=True)
+    try:
+        run("PostgreSQL 15" if "15" in str(server.bin_dir) else "PostgreSQL", server.create_database)
+    finally:
+        server.stop()
 
 
 def build_synthetic(engine, ratings: bool = True) -> None:

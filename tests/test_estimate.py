@@ -62,7 +62,7 @@ def test_the_estimate_matches_a_hand_computed_ppi(cli, study):
     assert difference["ci95"] == pytest.approx([0.5625 - Z * se, 0.5625 + Z * se])
     assert difference["excludes_zero"] is False  # .56 apart, yet 4 teacher labels each cannot show it is real
     table = " ".join(cli("report", "--estimate-with", "gpt").output.split())
-    assert "Estimates with gpt" in table and "81.2%" in table and "not shown: the interval holds 0" in table
+    assert "Estimates with gpt" in table and "81.2%" in table and "Differences between sources" in table
 
 
 def test_ppi_is_narrower_than_the_teachers_alone_when_the_judge_follows_them():
@@ -89,14 +89,16 @@ def test_plan_says_how_many_more_teacher_ratings_a_width_needs(cli, study):
     # teachers only: var(y) .25, target se .4 / (2 z): need ceil(.25 / se^2) = 25, have 4
     target = (0.4 / (2 * Z)) ** 2
     assert s["teachers_only"] == {"have": 4, "need": math.ceil(0.25 / target), "more": math.ceil(0.25 / target) - 4,
-                                  "reachable": True}
-    # with the judge: residual variance .171875 over n, plus the judge-only part lam^2 var_U(f) / N = .00625
-    need = math.ceil(0.171875 / (target - 0.140625 * (4 / 15) / 6))
-    assert s["with_judge"]["need"] == need and s["with_judge"]["more"] == need - 4
+                                  "reachable": False, "pool": 10}  # 25 needed, the source has 10
+    # with the judge: residual variance .171875 over n, plus the judge-only part lam^2 var_U(f) / N = .00625: 42,
+    # more than the teachers alone need, and the estimate can always do without the judge (lam 0): 25
+    combined = math.ceil(0.171875 / (target - 0.140625 * (4 / 15) / 6))
+    assert combined > s["teachers_only"]["need"] and s["with_judge"]["need"] == s["teachers_only"]["need"]
     narrow = json.loads(cli("plan", "--target-width", "0.2", "--estimate-with", "gpt", "--format", "json").stdout)
-    assert narrow["sources"]["s"]["with_judge"]["reachable"] is False  # the judge's 6 labels alone are too few
+    assert narrow["sources"]["s"]["teachers_only"]["reachable"] is False  # 97 needed, the source has 10
+    assert narrow["sources"]["s"]["teachers_only"]["pool"] == 10
     table = " ".join(cli("plan", "--target-width", "0.2", "--estimate-with", "gpt").output.split())
-    assert "not reachable" in table and "have the judge rate more" in table
+    assert "20 percentage points wide" in table and "never above the teachers' own" in table
     for width in ("0", "1.5"):
         result = cli("plan", "--target-width", width, ok=False)
         assert result.exit_code == 2 and "not a width between 0 and 1" in " ".join(result.output.split())

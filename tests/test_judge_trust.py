@@ -69,6 +69,7 @@ def test_consistency_shows_a_position_biased_judge_and_not_an_order_independent_
     assert biased_c["orders"] < 0.8  # the first place decides, so the decision moves with the order
     assert biased_c["by_position"]["1"]["accepted_rate"] == 1.0  # the bias that was put in, shown
     assert fair_c["by_position"]["1"]["accepted_rate"] < 1.0
+    assert judges["fair"]["cost"]["cost_per_1000"] is None  # no prices for it anywhere: no cost, never a guess
     table = " ".join(cli("report").output.split())
     assert "Judges' consistency and cost" in table and "(one order)" not in table
 
@@ -105,7 +106,7 @@ def test_orders_auto_asks_a_third_order_only_where_two_disagree(cli, items):
     try:
         out = " ".join(judge(cli, fair, "--orders", "auto", name="fair").output.split())
         assert fair.requests == 2 * ITEMS  # never a third: the two orders agree on every item
-        assert f"a third order for 0 of {ITEMS} items; {2 * ITEMS} requests where 3 fixed orders take {3 * ITEMS}" in out
+        assert f"a third order for 0 of {ITEMS} items; {2 * ITEMS} orders asked where 3 fixed orders take {3 * ITEMS}" in out
         out = " ".join(judge(cli, biased, "--orders", "auto", name="biased").output.split())
         assert 2 * ITEMS < biased.requests <= 3 * ITEMS
         assert f"a third order for {biased.requests - 2 * ITEMS} of {ITEMS} items" in out
@@ -160,7 +161,7 @@ def test_calibrate_sets_the_judges_kappa_beside_the_teachers_own(cli, items, eng
     out = " ".join(cli("calibrate", "--judge", "gpt", "--against", "anna,bo", "--min-shared", "5",
                        "--folds", "2").output.split())
     assert "teachers' own agreement: anna vs bo kappa" in out and "(n 18)" in out
-    assert "the judge's cross-validated kappa" in out and "the teachers' range" in out
+    assert "the judge (fitted rule) against each teacher alone: anna" in out and "the teachers' range" in out
 
 
 def test_the_agreement_gate_refuses_a_judge_below_the_kappa_and_passes_one_above(cli, items, engine, tmp_path):
@@ -270,5 +271,93 @@ def test_the_report_gives_tokens_and_cost_per_1000_distractors_from_the_judges_f
     assert cost["distractors"] == 3 * ITEMS and cost["requests"] == ITEMS
     assert cost["tokens_per_1000"] == pytest.approx((prompt + completion) * 1000 / (3 * ITEMS))
     assert cost["cost_per_1000"] == pytest.approx((prompt * 2.5 + completion * 10) / 1e6 * 1000 / (3 * ITEMS))
-    (home / "judges.yaml").unlink()
-    assert report(cli)["judges"]["gpt"]["cost"]["cost_per_1000"] is None  # no prices: no cost, never a guess
+    (home / "judges.yaml").unlink()  # the prices the run used were recorded with it
+    assert report(cli)["judges"]["gpt"]["cost"]["cost_per_1000"] == pytest.approx(cost["cost_per_1000"])
+
+
+def test_answers_from_the_cache_count_for_the_judge_that_used_them(cli, engine, items):
+    fair = serve()
+    try:
+        judge(cli, fair, name="first")
+        judge(cli, fair, "--orders", "3", name="fourth")  # its first order comes from the cache
+        assert fair.requests == ITEMS + 2 * ITEMS
+    finally:
+        fair.stop()
+    judges = report(cli)["judges"]
+    assert judges["fourth"]["consistency"]["orders_n"] == 3 * ITEMS
+    assert judges["fourth"]["cost"]["requests"] == 3 * ITEMS and judges["fourth"]["cost"]["tokens_per_1000"] > 0
+    with Session(engine) as session:
+        cached = session.execute(select(func.count()).select_from(JudgeRequest).where(JudgeRequest.status == "cached")
+                                 ).scalar_one()
+    assert cached == ITEMS
+    csv_text = cli("report", "--format", "csv").stdout
+    assert "consistency,fourth,,,,1.0,,,orders,18" in csv_text and "\ncost,fourth," in csv_text
+
+
+def test_orders_auto_looks_at_the_orders_not_at_the_repeats(cli, items):
+    seen: dict[str, int] = {}
+
+    def flips_on_a_repeat(prompt: str) -> str:  # the same order asked again: the opposite scores
+        seen[prompt] = seen.get(prompt, 0) + 1
+        scores = default_scores(prompt)
+        return reply(scores if seen[prompt] == 1 else [6.0 - s for s in scores])
+    server = serve(flips_on_a_repeat)
+    try:
+        out = " ".join(judge(cli, server, "--orders", "auto", "--repeats", "2", "--concurrency", "1",
+                             name="flip").output.split())
+    finally:
+        server.stop()
+    assert f"a third order for 0 of {ITEMS} items" in out
+    consistency = report(cli)["judges"]["flip"]["consistency"]
+    assert consistency["orders"] == 1.0 and consistency["repeats"] < 0.5
+
+
+def test_calibrate_save_makes_the_judges_recorded_rule_the_calibrated_one(cli, items, engine):
+    teacher(engine, "anna", lambda text: text.startswith("bra"))
+    fair = serve()
+    try:
+        judge(cli, fair, name="gpt")
+    finally:
+        fair.stop()
+    cli("calibrate", "--judge", "gpt", "--against", "anna", "--min-shared", "5", "--folds", "2", "--save")
+    with Session(engine) as session:
+        settings = json.loads(session.execute(select(RaterRecord.settings).where(RaterRecord.name == "gpt")).scalar_one())
+    assert settings["acceptance"]["rule"] == "threshold"  # what consistency and uncertainty now decide with
+
+
+def test_prices_come_from_the_judges_run_whatever_its_name(cli, items, tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "priced.yaml").write_text("judges:\n  priced:\n    model: judge-model\n    price_in: 1\n    price_out: 1\n")
+    fair = serve()
+    try:
+        cli("judge", "--judge", "priced", "--config", home / "priced.yaml", "--base-url", fair.url,
+            "--api-key-env", "JUDGE_KEY", "--as", "other-name")
+    finally:
+        fair.stop()
+    assert report(cli)["judges"]["other-name"]["cost"]["cost_per_1000"] > 0
+
+
+def test_a_panel_drops_a_label_its_members_no_longer_give_and_can_be_deleted(cli, items, engine):
+    member_ratings(engine, "a", lambda t: 4.0)
+    member_ratings(engine, "b", lambda t: 4.0)
+    member_ratings(engine, "r", lambda t: 4.0)
+    cli("panel", "create", "duo", "--judges", "a,b")
+    cli("panel", "create", "meta", "--judges", "duo,r")  # a panel of a panel
+    assert panel_labels(engine, "duo")["bra 0"] and panel_labels(engine, "meta")["bra 0"]
+    member_ratings(engine, "b", lambda t: 1.0 if t == "bra 0" else None)  # now an even split on bra 0
+    report(cli)
+    assert "bra 0" not in panel_labels(engine, "duo") and "bra 0" not in panel_labels(engine, "meta")
+    mean = cli("panel", "create", "avg", "--judges", "duo,a", "--rule", "mean", ok=False)
+    assert mean.exit_code == 2 and "duo is not an LLM judge" in " ".join(mean.output.replace("│", " ").split())
+    used = cli("panel", "delete", "duo", ok=False)
+    assert used.exit_code == 2 and "is a member of meta" in " ".join(used.output.replace("│", " ").split())
+    assert "Panel meta removed, with its 17 labels" in " ".join(cli("panel", "delete", "meta").output.split())
+    cli("panel", "delete", "duo")
+    assert "No panels yet" in cli("panel", "list").output
+
+
+def test_min_shared_without_min_kappa_is_refused(cli, items, tmp_path):
+    result = cli("export", "kto", "-o", tmp_path / "k.jsonl", "--min-shared", "10", ok=False)
+    assert result.exit_code == 2 and "without --min-kappa there is no gate" in " ".join(
+        result.output.replace("│", " ").split())

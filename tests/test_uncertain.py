@@ -5,6 +5,7 @@ and the screen says so. Through the real screen (pilot), alone and with the stud
 import io
 import json
 
+import pytest
 from rich.console import Console
 from sqlalchemy import select
 from sqlmodel import Session
@@ -22,9 +23,9 @@ SIZE = (100, 30)
 
 def judged_study(engine) -> list[int]:
     """The demo's first five items judged so that their uncertainty is known; returns the item ids in the order
-    --order uncertain must give them: the 4th (a rule disagrees with the judge: 1.0), the 3rd (scores 0.2 from
-    the limit: 0.9), the 2nd (0.5 away: 0.75), the 5th (one order accepted what another rejected: 1.0 - but its
-    scores sit 2 away), then the 1st (2 away: 0)."""
+    --order uncertain must give them: the 4th (a rule disagrees with the judge), the 5th (one order accepted what
+    another rejected, though its scores sit 2 above the limit), the 3rd (scores 0.2 above the limit), the 2nd
+    (0.5 above), then the 1st (2 above)."""
     with Session(engine) as session, session.begin():
         items = sorted(session.execute(select(Item.id)).scalars())[:5]
         distractors = {i: session.execute(select(Distractor.id).where(Distractor.item_id == i)
@@ -51,7 +52,8 @@ def test_uncertainty_is_measured_from_limits_disagreement_and_orders(cli, engine
     expected = judged_study(engine)
     with Session(engine) as session:
         scores = item_uncertainty(session)
-    assert [round(scores[i], 2) for i in expected] == [1.0, 1.0, 0.9, 0.75, 0.0]
+    # acceptance begins half a step above the limit (3.25): 0.05 away 0.975, 0.25 away 0.875, 1.75 away 0.125
+    assert [scores[i] for i in expected] == pytest.approx([1.0, 1.0, 0.975, 0.875, 0.125])
     assert len(scores) == 5  # the other items: no judge rated them
 
 
@@ -76,6 +78,8 @@ async def test_the_screen_shows_the_most_uncertain_items_first_and_says_so(cli, 
     assert seen[:5] == expected and seen[5] not in expected
     assert all("ordered by the judges' uncertainty" in s for s in statuses[:5])
     assert "no judge has rated this item" in statuses[5]
+    note = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)["estimate_note"]
+    assert note.startswith("teachers have rated in the judges' uncertainty order")  # not a random sample: said
 
 
 async def test_with_an_overlap_the_claims_follow_the_same_order(cli, engine):
@@ -89,8 +93,12 @@ async def test_with_an_overlap_the_claims_follow_the_same_order(cli, engine):
     assert bo[0] not in seen  # overlap 1: the next teacher gets an item anna has not rated
 
 
-def test_without_judge_ratings_the_order_is_the_stored_one_with_a_warning(cli, engine):
+async def test_without_judge_ratings_the_order_is_the_stored_one_with_a_warning_on_the_screen(cli, engine):
     cli("demo")
     out = io.StringIO()
     assert order_by_uncertainty(engine, Console(file=out, width=200)) is False
     assert "no judge has rated anything: the items come in the stored order" in out.getvalue()
+    app = build_app(engine, rater_name="anna", notices=("uncertain_none",))
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot)
+        assert "the items come in the stored order, not by uncertainty" in " ".join(n.message for n in app._notifications)

@@ -38,19 +38,23 @@ def teachers_kappa(session, teachers: list[str], eval_set_id: int | None) -> lis
     return pairs
 
 
-def teachers_line(pairs: list[tuple[str, str, float | None, int]], judge_kappa: float | None) -> str:
-    """The teachers' own agreement, and whether the judge's kappa lies within it."""
+def teachers_line(pairs: list[tuple[str, str, float | None, int]], judge_vs: dict[str, float | None]) -> str:
+    """The teachers' own agreement (each two of them), and the judge's against each teacher alone (its fitted
+    rule): like for like, since a majority of teachers is easier to agree with than any one teacher."""
     if not pairs:
         return ("teachers' own agreement: needs two teachers with shared distractors (pass them in --against), "
                 "so the judge's kappa cannot be set beside it")
     text = "teachers' own agreement: " + "; ".join(f"{a} vs {b} kappa {number(k)} (n {n})" for a, b, k, n in pairs)
     kappas = [k for _, _, k, _ in pairs if k is not None]
-    if not kappas or judge_kappa is None:
+    judged = {t: k for t, k in judge_vs.items() if k is not None}
+    if not kappas or not judged:
         return text
-    low, high = min(kappas), max(kappas)
-    where = ("within the teachers' range" if low <= judge_kappa <= high else
-             "above the teachers' range" if judge_kappa > high else "below the teachers' range")
-    return text + f"; the judge's cross-validated kappa {number(judge_kappa)} is {where} ({number(low)} to {number(high)})"
+    low, high, mean = min(kappas), max(kappas), sum(judged.values()) / len(judged)
+    where = ("within the teachers' range" if low <= mean <= high else
+             "above the teachers' range" if mean > high else "below the teachers' range")
+    return (text + "; the judge (fitted rule) against each teacher alone: "
+            + ", ".join(f"{t} {number(k)}" for t, k in judged.items())
+            + f", on average {number(mean)}: {where} ({number(low)} to {number(high)})")
 
 
 @app.command()
@@ -67,8 +71,9 @@ def calibrate(ctx: typer.Context,
                                                                          "(default: preference rating)."),
               config: Optional[Path] = typer.Option(None, help="Judges file (default $RATER_HOME/judges.yaml).")) -> None:
     """Fit the judge's acceptance rule to the teachers' decisions, cross-validated by item."""
+    from rater.evaluation.agreement import cohen_kappa
     from rater.evaluation.calibration import calibrate as fit
-    from rater.evaluation.calibration import load_cases, reapply
+    from rater.evaluation.calibration import load_cases, predict, reapply
     from rater.judge.config import save_calibration
 
     teachers = [a.strip() for a in against.split(",") if a.strip()]
@@ -85,7 +90,14 @@ def calibrate(ctx: typer.Context,
                       f"recall {number(card.recall)}, judge accepts {card.judge_rate:.1%} vs teachers "
                       f"{card.human_rate:.1%} (gap {card.gap:+.1%})")
     console.print(f"fitted rule: {result.rule.as_dict()}")
-    console.print(teachers_line(between, result.after.kappa))
+    judge_vs: dict[str, float | None] = {}
+    if len(teachers) > 1:
+        with session_scope(ctx.obj.engine) as session:
+            for teacher in teachers:
+                alone = load_cases(session, judge=judge, against=[teacher], eval_set_id=eval_set_id).cases
+                judge_vs[teacher] = (cohen_kappa([predict(result.rule, c) for c in alone], [c.truth for c in alone])
+                                     if alone else None)
+    console.print(teachers_line(between, judge_vs))
     if save:
         with session_scope(ctx.obj.engine) as session:
             record = find_rater(session, name=judge)  # (load_cases checked that it exists)

@@ -180,7 +180,8 @@ def _print_summary(console, instance, summary: RunSummary, seconds: float) -> No
             fixed = 3 * stats.auto_items * instance.config.repeats
             asked = (2 * stats.auto_items + stats.third_orders) * instance.config.repeats
             console.print(f"--orders auto: a third order for {stats.third_orders} of {plural(stats.auto_items, 'item')}; "
-                          f"{asked} requests where 3 fixed orders take {fixed} ({1 - asked / fixed:.0%} fewer)")
+                          f"{asked} orders asked where 3 fixed orders take {fixed} ({1 - asked / fixed:.0%} fewer; "
+                          "answers from the cache included)")
         if stats.unrecorded:
             console.print(f"[yellow]{stats.unrecorded} request records could not be stored (ratings are)[/yellow]")
     for failure in summary.failures[:10]:

@@ -4,7 +4,7 @@ import typer
 
 from rater.cli import app
 from rater.core.text import plural
-from rater.evaluation.panels import RULES, create_panel, panels, refresh_panels
+from rater.evaluation.panels import RULES, create_panel, delete_panel, panels, refresh_panels
 from rater.store.engine import session_scope
 
 panel_app = typer.Typer(help="Panels: one rater from several judges' judgements (majority or mean score).")
@@ -23,6 +23,14 @@ def panel_create(ctx: typer.Context, name: str = typer.Argument(..., help="The p
         labels = refresh_panels(session, [panel])[panel.name]
     ctx.obj.console.print(f"Panel {panel.name}: {panel.describe()}; {plural(labels, 'distractor')} labelled so far "
                           "(it follows its members as they rate more).")
+
+
+@panel_app.command("delete")
+def panel_delete(ctx: typer.Context, name: str = typer.Argument(..., help="The panel to remove.")) -> None:
+    """Remove a panel and its labels (its members' ratings stay)."""
+    with session_scope(ctx.obj.engine) as session:
+        removed = delete_panel(session, name)
+    ctx.obj.console.print(f"Panel {name} removed, with its {plural(removed, 'label')}.")
 
 
 @panel_app.command("list")

@@ -11,9 +11,27 @@ from rater.cli import app
 from rater.cli.report import check_estimator
 from rater.core.errors import InputError
 from rater.evaluation.estimate import labels_by_source, teachers_needed
+from rater.evaluation.panels import refresh_panels
 from rater.evaluation.report import load_rows
 from rater.store.engine import session_scope
 from rater.store.items import check_sources
+
+
+def distractors_per_source(session, set_name: str | None, sources: list[str]) -> dict[str, int]:
+    """How many distractors each source has in the scope (an evaluation set's slots, or every item's)."""
+    from sqlalchemy import distinct, func, select
+    from sqlmodel import col
+
+    from rater.store.ratings import eval_set_id_of
+    from rater.store.tables import Distractor, EvalSlot
+
+    query = select(col(Distractor.source), func.count(distinct(col(Distractor.id))))
+    if set_name:
+        query = query.join(EvalSlot, col(EvalSlot.distractor_id) == col(Distractor.id)).where(
+            col(EvalSlot.eval_set_id) == eval_set_id_of(session, set_name))
+    if sources:
+        query = query.where(col(Distractor.source).in_(sources))
+    return dict(session.execute(query.group_by(col(Distractor.source))).all())
 
 
 @app.command()
@@ -35,35 +53,44 @@ def plan(ctx: typer.Context,
     with session_scope(ctx.obj.engine) as session:
         check_sources(session, source)
         check_estimator(session, estimate_with)
+        refresh_panels(session)  # a panel follows its members' newest ratings
         rows = load_rows(session, eval_set=set_name, sources=source)
+        pools = distractors_per_source(session, set_name, source)
     by_source = labels_by_source(rows, estimate_with or "")
     result = {}
     for label, labels in by_source.items():
-        entry = {"teachers_only": teachers_needed(labels, target_width, with_judge=False)}
+        pool = pools.get(label)
+        entry = {"teachers_only": teachers_needed(labels, target_width, with_judge=False, pool=pool)}
         if estimate_with:
-            entry["with_judge"] = (teachers_needed(labels, target_width, with_judge=True) if labels.judge and labels.teachers
-                                   else {"have": len(labels.teachers), "need": None, "more": None, "reachable": False,
-                                         "reason": "the judge rated none of this source" if not labels.judge
-                                         else "no teacher has rated this source yet"})
+            entry["with_judge"] = teachers_needed(labels, target_width, with_judge=True, pool=pool)
+            if not labels.judge:
+                entry["with_judge"]["note"] = "the judge rated none of this source: the teachers' figure"
         result[label] = entry
     if format == "json":
         typer.echo(json.dumps({"target_width": target_width, "judge": estimate_with, "sources": result}, indent=2))
         return
-    if not result:
-        ctx.obj.console.print("Nothing is rated yet: rate a sample first (`rater rate`), then plan.")
-        return
-    table = Table(title=f"Teacher ratings (distractors) for a 95% interval {target_width:.0%} wide", title_justify="left")
-    for column in ("source", "rated by teachers", "more, teachers only") + ((f"more, with {estimate_with}",)
-                                                                            if estimate_with else ()):
+    if not any(labels.teachers for labels in by_source.values()):
+        ctx.obj.console.print("No teacher has rated anything here yet: have teachers rate a sample first "
+                              "(`rater rate --order random`), then plan.")
+        if not result:
+            return
+    table = Table(title=f"Teacher-rated distractors for a 95% interval {target_width * 100:g} percentage points wide",
+                  title_justify="left")
+    for column in ("source", "distractors", "rated by teachers", "more, teachers only") + (
+            (f"more, with {estimate_with}",) if estimate_with else ()):
         table.add_column(column)
+
+    def cell(plan: dict) -> str:
+        if not plan["reachable"]:
+            return f"{plan['more']} (more than the {plan['pool']} there are)"
+        return str(plan["more"])
+
     for label, entry in result.items():
-        cells = [label, str(entry["teachers_only"]["have"]), str(entry["teachers_only"]["more"])]
+        cells = [label, str(pools.get(label, "-")), str(entry["teachers_only"]["have"]), cell(entry["teachers_only"])]
         if estimate_with:
-            judged = entry["with_judge"]
-            cells.append(str(judged["more"]) if judged["reachable"] else judged.get("reason") or "not reachable")
+            cells.append(cell(entry["with_judge"]))
         table.add_row(*cells)
     ctx.obj.console.print(table)
-    if estimate_with and any(not e["with_judge"]["reachable"] and "reason" not in e["with_judge"] for e in result.values()):
-        ctx.obj.console.print("not reachable: the judge's own labels leave an interval wider than that however many "
-                              "teachers rate; have the judge rate more of the source.")
-    ctx.obj.console.print("Plans take the labels' spread so far as it will be; rate, then plan again.")
+    ctx.obj.console.print("These plans assume the labels keep the spread they have so far: rate, then plan again. "
+                          "With a judge the plan is never above the teachers' own (the estimate can always do "
+                          "without the judge).")

@@ -101,10 +101,12 @@ ORDERS = ("dataset", "random", "uncertain")
 def order_by_uncertainty(engine, console) -> bool:
     """Score every item by how unsure the judges are about it (rater/evaluation/uncertainty.py); False, with a
     warning, when no judge has rated anything (the stored order then)."""
-    from rater.evaluation.uncertainty import refresh_uncertainty
+    from rater.evaluation.uncertainty import mark_uncertain_order, refresh_uncertainty
 
     with session_scope(engine) as session:
         scored = refresh_uncertainty(session)
+        if scored:
+            mark_uncertain_order(session)
     if not scored:
         console.print("[yellow]Warning: --order uncertain needs a judge's ratings (`rater judge`), and no judge has "
                       "rated anything: the items come in the stored order.[/yellow]")
@@ -135,5 +137,7 @@ def rate(ctx: typer.Context,
     run_overlap(ctx.obj.engine, overlap)
     first_time = register_teacher(ctx.obj.engine, rater_name)
     uncertain = order == "uncertain" and order_by_uncertainty(ctx.obj.engine, ctx.obj.console)
+    notices = ("uncertain_none",) if order == "uncertain" and not uncertain else ()
     open_screen(ctx.obj.engine, rater_name=rater_name, queue=Queue(where, uncertain=uncertain), language=lang,
+                notices=notices,
                 shuffle_seed=seed if order == "random" else None, show_instructions=first_time)

@@ -10,6 +10,7 @@ from rater.core.errors import InputError
 from rater.evaluation.panels import refresh_panels
 from rater.evaluation.render import as_csv, as_json, as_markdown, as_tables, write_plot
 from rater.evaluation.report import load_rows, report_data
+from rater.evaluation.uncertainty import NOT_RANDOM, uncertain_order_used
 from rater.store.engine import session_scope
 from rater.store.items import check_sources
 from rater.store.ratings import check_raters
@@ -69,7 +70,10 @@ def add_judge_trust(session, data: dict) -> None:
         rater_id, kind, settings = records[name]
         if kind == "llm":
             entry["consistency"] = judge_consistency(session, rater_id)
-            entry["cost"] = judge_cost(session, rater_id, *prices.get(name, (0.0, 0.0)))
+            recorded = json.loads(settings or "{}")  # the prices its last run used, else the judges file's
+            price = ((recorded["price_in"], recorded["price_out"]) if recorded.get("price_in") or recorded.get("price_out")
+                     else prices.get(name, (0.0, 0.0)))
+            entry["cost"] = judge_cost(session, rater_id, *price)
         elif kind == "panel":
             entry["members"] = json.loads(settings)["members"]
 
@@ -110,6 +114,9 @@ def report(ctx: typer.Context,
     data = report_data(rows, rater, overlap)
     if estimate_with:
         add_estimates(data, rows if not rater else load_all(ctx, set_name, source), estimate_with)
+        with session_scope(ctx.obj.engine) as session:
+            if uncertain_order_used(session):
+                data["estimate_note"] = NOT_RANDOM
     with session_scope(ctx.obj.engine) as session:
         add_judge_trust(session, data)
     console = ctx.obj.console

@@ -9,7 +9,7 @@ from rater.cli import app
 from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 from rater.data.exports import Tally, check_split, kto_balance, rater_ids
-from rater.evaluation.gate import MIN_KAPPA_HELP, MIN_SHARED, MIN_SHARED_HELP, check_gate_options, enforce_gate
+from rater.evaluation.gate import MIN_KAPPA_HELP, MIN_SHARED_HELP, check_gate_options, enforce_gate
 from rater.evaluation.panels import refresh_panels
 from rater.store.engine import session_scope
 
@@ -64,7 +64,7 @@ def train(ctx: typer.Context,
           num: int = typer.Option(4, help="predict: distractors per item."),
           seed: int = typer.Option(0, help="Seed."),
           min_kappa: Optional[float] = typer.Option(None, help="dpo/kto: " + MIN_KAPPA_HELP),
-          min_shared: int = typer.Option(MIN_SHARED, help="dpo/kto: " + MIN_SHARED_HELP)) -> None:
+          min_shared: Optional[int] = typer.Option(None, help="dpo/kto: " + MIN_SHARED_HELP)) -> None:
     """Fine-tune locally: QLoRA SFT, a careful adapter merge, DPO or KTO from the ratings, and prediction."""
     if stage not in STAGES:
         raise InputError(f"Unknown training stage {stage!r}.", f"use one of: {', '.join(STAGES)}")

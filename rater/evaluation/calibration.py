@@ -1,5 +1,6 @@
 """Calibrating an LLM judge's acceptance rule against teachers: grid search, cross-validated by item."""
 
+import json
 import random
 from collections import defaultdict
 from dataclasses import dataclass
@@ -189,7 +190,10 @@ def reapply(session: Session, *, judge: str, rule: Acceptance) -> int:
     """Re-decide the judge's stored ratings with `rule`, in one query. A rating whose label changes goes to
     rating_history and gets the next revision; the others keep their decision and only take the new limit (so a
     stored "score > limit" never contradicts the decision). Returns how many labels changed."""
-    rater_id = session.execute(select(col(RaterRecord.id)).where(col(RaterRecord.name) == judge)).scalar_one()
+    record = session.execute(select(RaterRecord).where(col(RaterRecord.name) == judge)).scalar_one()
+    rater_id = record.id
+    settings = json.loads(record.settings or "{}")
+    record.settings = json.dumps({**settings, "acceptance": rule.as_dict()}, sort_keys=True)  # the rule its labels follow
     ratings = session.execute(select(Rating).where(col(Rating.rater_id) == rater_id, col(Rating.score).is_not(None))
                               .with_for_update()).scalars().all()
     by_item: dict[tuple[int, int | None], list[Rating]] = defaultdict(list)

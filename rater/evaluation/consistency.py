@@ -37,7 +37,7 @@ def _answers(session: Session, rater_id: int) -> tuple[dict[int, dict[str, list[
     by_position: dict[int, list[bool]] = defaultdict(list)
     for item_id, order, scores in session.execute(
             select(col(JudgeRequest.item_id), col(JudgeRequest.order), col(JudgeRequest.scores))
-            .where(col(JudgeRequest.rater_id) == rater_id, col(JudgeRequest.status) == "ok")
+            .where(col(JudgeRequest.rater_id) == rater_id, col(JudgeRequest.status).in_(("ok", "cached")))
             .order_by(col(JudgeRequest.id))):
         if not order or not scores:
             continue

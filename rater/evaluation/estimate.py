@@ -145,21 +145,26 @@ def estimates(rows, judge: str) -> tuple[dict[str, dict], dict[str, dict]]:
     return per_source, differences
 
 
-def teachers_needed(labels: Labels, width: float, with_judge: bool) -> dict:
-    """More teacher-labelled distractors this source needs for a 95 % interval of `width` (the current labels'
-    spread taken as it will be; with the judge, its current judge-only labels and lam kept)."""
-    y, f_l, f_u = labels.split() if with_judge else (list(labels.teachers.values()), [], [])
-    have = len(y) if with_judge else len(labels.teachers)
+def teachers_needed(labels: Labels, width: float, with_judge: bool, pool: int | None = None) -> dict:
+    """More teacher-labelled distractors this source needs for a 95 % interval of `width`, the current labels'
+    spread taken as it will stay. With the judge: its judge-only labels and lam as now, and never more than the
+    teachers alone would need (lam = 0 is the teachers' own estimate). `pool`: the source's distractors in all; a
+    need beyond them is not reachable by rating more."""
+    have = len(labels.teachers)
     target_se = width / (2 * Z)
-    if not with_judge or not f_u:
-        spread = _var(y) if len(y) >= 2 else 0.25  # unknown: the widest a share can spread
-        need = math.ceil(spread / target_se ** 2) if spread > 0 else 1
-        return {"have": have, "need": need, "more": max(0, need - have), "reachable": True}
-    current = ppi(y, f_l, f_u)
-    lam = current.lam or 0.0
-    residual = _var([a - lam * b for a, b in zip(y, f_l)]) if len(y) >= 2 else 0.25
-    floor = lam * lam * _var(f_u) / len(f_u)
-    if floor >= target_se ** 2:
-        return {"have": have, "need": None, "more": None, "reachable": False}
-    need = math.ceil(residual / (target_se ** 2 - floor)) if residual > 0 else 1
-    return {"have": have, "need": need, "more": max(0, need - have), "reachable": True}
+    y = list(labels.teachers.values())
+    spread = _var(y) if len(y) >= 2 else 0.25  # unknown: the widest a share can spread
+    alone = math.ceil(spread / target_se ** 2) if spread > 0 else 1
+    need: int | None = alone
+    if with_judge:
+        y_l, f_l, f_u = labels.split()
+        if f_u:
+            lam = ppi(y_l, f_l, f_u).lam or 0.0
+            residual = _var([a - lam * b for a, b in zip(y_l, f_l)]) if len(y_l) >= 2 else 0.25
+            floor = lam * lam * _var(f_u) / len(f_u)
+            if floor < target_se ** 2:
+                combined = math.ceil(residual / (target_se ** 2 - floor)) if residual > 0 else 1
+                need = min(alone, combined + (have - len(y_l)))  # teachers' labels without the judge's count too
+    more = max(0, need - have) if need is not None else None
+    reachable = pool is None or need is None or need <= pool
+    return {"have": have, "need": need, "more": more, "reachable": reachable, "pool": pool}

@@ -3,6 +3,7 @@ the teachers. Each non-teacher rater whose labels are used needs Cohen's kappa o
 teachers' majority on at least `min_shared` distractors they both rated (preference rating, ties among the teachers
 left out); otherwise the command stops and names the rater, its kappa and n."""
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
 from typing import Sequence
@@ -18,7 +19,8 @@ from rater.store.tables import RaterRecord, Rating, rating_scope
 MIN_SHARED = 30
 MIN_KAPPA_HELP = ("Use a judge's, rule's or panel's labels only if its Cohen's kappa against the teachers' majority "
                   "reaches this (-1..1); else stop with exit 2.")
-MIN_SHARED_HELP = "With --min-kappa: the fewest distractors rated by both the rater and the teachers."
+MIN_SHARED_HELP = ("With --min-kappa: the fewest distractors rated by both the rater and the teachers "
+                   f"(default {MIN_SHARED}).")
 
 
 @dataclass(frozen=True)
@@ -32,11 +34,14 @@ class GateResult:
         return f"{self.rater}: kappa {kappa} against the teachers' majority on {self.n} shared distractors"
 
 
-def check_gate_options(min_kappa: float | None, min_shared: int) -> None:
-    if min_kappa is not None and not -1 <= min_kappa <= 1:
+def check_gate_options(min_kappa: float | None, min_shared: int | None) -> None:
+    if min_shared is not None and min_kappa is None:
+        raise InputError("--min-shared sets how many distractors the agreement gate needs; without --min-kappa "
+                         "there is no gate.", "add --min-kappa K (e.g. 0.41), or leave out --min-shared")
+    if min_kappa is not None and (math.isnan(min_kappa) or not -1 <= min_kappa <= 1):
         raise InputError(f"--min-kappa {min_kappa:g} is outside -1..1, the range of Cohen's kappa.",
                          "e.g. --min-kappa 0.41 (moderate agreement)")
-    if min_shared < 1:
+    if min_shared is not None and min_shared < 1:
         raise InputError(f"--min-shared {min_shared} is below 1.", f"the default is {MIN_SHARED}")
 
 
@@ -71,12 +76,13 @@ def agreement_with_teachers(session: Session, rater_ids: Sequence[int]) -> list[
 
 
 def enforce_gate(session: Session, rater_ids: Sequence[int], min_kappa: float | None,
-                 min_shared: int = MIN_SHARED) -> list[GateResult]:
+                 min_shared: int | None = None) -> list[GateResult]:
     """Stop (InputError, exit 2) unless every non-teacher rater whose labels are used passes; the results when all
     do (empty without --min-kappa or when only teachers' labels are used)."""
     check_gate_options(min_kappa, min_shared)
     if min_kappa is None:
         return []
+    min_shared = MIN_SHARED if min_shared is None else min_shared
     results = agreement_with_teachers(session, rater_ids)
     failing = [r for r in results if r.n < min_shared or r.kappa is None or r.kappa < min_kappa]
     if failing:

@@ -12,14 +12,15 @@ from collections import defaultdict
 from dataclasses import dataclass
 from statistics import mean
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 from sqlmodel import Session, col
 
 from rater.core.domain import Judgement, RaterKind
 from rater.core.errors import InputError
 from rater.judge.scoring import Acceptance
+from rater.store.items import in_chunks
 from rater.store.ratings import get_or_create_rater, save_many_judgements
-from rater.store.tables import RaterRecord, Rating, rating_scope, saved_id
+from rater.store.tables import RaterRecord, Rating, RatingHistory, rating_scope, saved_id
 
 RULES = ("majority", "mean")
 
@@ -67,23 +68,67 @@ def create_panel(session: Session, name: str, members: list[str], rule: str) -> 
                          "combines judges and rules, which the teachers are the measure of.",
                          "name judges or rules with --judges")
     if rule == "mean":
-        unscored = [m for m in members if session.execute(select(col(Rating.id)).join(
-            RaterRecord, col(RaterRecord.id) == col(Rating.rater_id)).where(
-            col(RaterRecord.name) == m, col(Rating.score).is_not(None)).limit(1)).first() is None]
-        if unscored:
-            raise InputError(f"The mean rule needs scores, and {', '.join(unscored)} gave none.",
-                             "use --rule majority")
+        other = [m for m in members if kinds[m] != RaterKind.llm]
+        if other:
+            raise InputError(f"The mean rule averages LLM judges' 1-5 scores, and {', '.join(other)} "
+                             f"{'is not an LLM judge' if len(other) == 1 else 'are not LLM judges'}.",
+                             "use --rule majority, or name LLM judges only")
     get_or_create_rater(session, name=name, kind=RaterKind.panel, settings={"members": members, "rule": rule})
     panel = Panel(name, tuple(members), rule)
     refresh_panels(session, [panel])
     return panel
 
 
+def delete_panel(session: Session, name: str) -> int:
+    """Remove a panel and its labels; how many labels went. Not a panel (or a panel another panel has as a
+    member): an error."""
+    found = {p.name: p for p in panels(session)}
+    if name not in found:
+        raise InputError(f"No panel named {name}.", f"panels here: {', '.join(found) or 'none'}")
+    users = [p.name for p in found.values() if name in p.members]
+    if users:
+        raise InputError(f"The panel {name} is a member of {', '.join(users)}.", "delete those panels first")
+    rater_id = session.execute(select(col(RaterRecord.id)).where(col(RaterRecord.name) == name)).scalar_one()
+    removed = _drop_labels(session, rater_id, None)
+    session.execute(delete(RaterRecord).where(col(RaterRecord.id) == rater_id))
+    return removed
+
+
+def _drop_labels(session: Session, rater_id: int, keep: set[int] | None) -> int:
+    """Delete this panel's labels (and their history), but those of the distractors in `keep`."""
+    query = select(col(Rating.id)).where(col(Rating.rater_id) == rater_id)
+    if keep is not None:
+        query = query.where(col(Rating.distractor_id).not_in(keep))
+    ids = list(session.execute(query).scalars())
+    for chunk in in_chunks(ids):
+        session.execute(delete(RatingHistory).where(col(RatingHistory.rating_id).in_(chunk)))
+        session.execute(delete(Rating).where(col(Rating.id).in_(chunk)))
+    return len(ids)
+
+
+def _members_first(found: list[Panel]) -> list[Panel]:
+    """Panels in an order where a panel that is a member of another comes before it."""
+    by_name, ordered, seen = {p.name: p for p in found}, [], set()
+
+    def visit(panel: Panel) -> None:
+        if panel.name in seen:
+            return
+        seen.add(panel.name)
+        for member in panel.members:
+            if member in by_name:
+                visit(by_name[member])
+        ordered.append(panel)
+    for panel in found:
+        visit(panel)
+    return ordered
+
+
 def refresh_panels(session: Session, only: list[Panel] | None = None) -> dict[str, int]:
-    """Store each panel's labels for every distractor all its members have rated (preference rating); labels that
-    changed are replaced (with their history). Returns the labels each panel now has."""
+    """Store each panel's labels for every distractor all its members have rated (preference rating): labels
+    that changed are replaced (with their history), labels the members no longer give (an even split now) are
+    removed. Panels that are members of others come first. Returns the labels each panel now has."""
     counts = {}
-    for panel in panels(session) if only is None else only:
+    for panel in _members_first(panels(session) if only is None else only):
         ids = dict(session.execute(select(col(RaterRecord.name), col(RaterRecord.id))
                                    .where(col(RaterRecord.name).in_(list(panel.members) + [panel.name]))).all())
         if len(ids) < len(panel.members) + 1:
@@ -115,8 +160,8 @@ def refresh_panels(session: Session, only: list[Panel] | None = None) -> dict[st
                 limit = acceptance.limit([means[d] for d in ds])
                 by_item[item_id] += [Judgement(d, means[d] > limit, score=means[d], limit=limit,
                                                rationale="panel: the members' mean score") for d in ds]
-        save_many_judgements(session, rater_id=saved_id(get_or_create_rater(session, name=panel.name,
-                                                                             kind=RaterKind.panel)),
-                             eval_set_id=None, items=sorted(by_item.items()))
+        panel_id = saved_id(get_or_create_rater(session, name=panel.name, kind=RaterKind.panel))
+        _drop_labels(session, panel_id, {j.distractor_id for js in by_item.values() for j in js})
+        save_many_judgements(session, rater_id=panel_id, eval_set_id=None, items=sorted(by_item.items()))
         counts[panel.name] = sum(len(v) for v in by_item.values())
     return counts

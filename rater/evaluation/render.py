@@ -4,9 +4,11 @@ import csv
 import io
 import json
 from pathlib import Path
+from typing import Sequence
 
 from rich.console import Group
 from rich.table import Table
+from rich.text import Text
 
 from rater.core.errors import InputError
 from rater.data.exports import check_output_folder
@@ -36,7 +38,7 @@ def _rate_cell(entry: dict) -> str:
 
 
 def as_tables(data: dict) -> Group:
-    parts = []
+    parts: list[Table | Text] = []
     titles = {"sources": "Acceptance per source", "filtered": "Filtered: items whose human distractors every "
               "teacher accepted", "raters": "Acceptance per rater", "by_length": "Short (<= 2 words) vs long"}
     grouped: dict[str, list] = {}
@@ -50,31 +52,18 @@ def as_tables(data: dict) -> Group:
             table.add_row(*((group,) if section in ("raters", "by_length") else ()), label, _rate_cell(entry))
         parts.append(table)
     if estimate_rows(data):
-        estimate = Table(title=f"Estimates with {estimate_judge(data)}: teachers' acceptance from the judge's labels "
-                               "and the teachers' (prediction-powered, 95% intervals)", title_justify="left")
-        for column in ESTIMATE_COLUMNS:
-            estimate.add_column(column)
-        for row in estimate_rows(data):
-            estimate.add_row(*row)
-        parts.append(estimate)
-        if data.get("estimate_differences"):
-            differences = Table(title="Differences between sources (estimated)", title_justify="left")
-            for column in ("sources", "difference", "95% CI", "real?"):
-                differences.add_column(column)
-            for row in difference_rows(data):
-                differences.add_row(*row)
-            parts.append(differences)
+        parts.append(_table(f"Estimates with {estimate_judge(data)}: teachers' acceptance from the judge's labels and "
+                            "the teachers' (prediction-powered, 95% intervals)", ESTIMATE_COLUMNS, estimate_rows(data)))
+        if difference_rows(data):
+            parts.append(_table("Differences between sources (estimated)", DIFFERENCE_COLUMNS, difference_rows(data)))
+        if data.get("estimate_note"):
+            parts.append(Text(f"Warning: {data['estimate_note']}.", style="yellow"))
     parts.append(_agreement_table(data))
     parts.append(_judges_table(data))
     if trust_rows(data):
-        trust = Table(title="Judges' consistency and cost", title_justify="left",
-                      caption="same in every order / on a repeated request: share of distractors with one decision; "
-                              "by position: acceptance by the place an option was shown in", caption_justify="left")
-        for column in TRUST_COLUMNS:
-            trust.add_column(column)
-        for row in trust_rows(data):
-            trust.add_row(*row)
-        parts.append(trust)
+        parts.append(_table("Judges' consistency and cost", TRUST_COLUMNS, trust_rows(data),
+                            caption="same in every order / on a repeated request: share of distractors with one "
+                                    "decision; by position: acceptance by the place an option was shown in"))
     if data.get("reasons"):
         reasons = Table(title="Rejection reasons", title_justify="left")
         reasons.add_column("reason")
@@ -116,7 +105,18 @@ def judge_rows(data: dict) -> list[tuple[str, ...]]:
             for human, s in entry["vs"].items()]
 
 
-ESTIMATE_COLUMNS = ("source", "teachers only", "teachers + judge", "teacher / judge-only distractors", "note")
+def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], caption: str | None = None) -> Table:
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for column in columns:
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    return table
+
+
+DIFFERENCE_COLUMNS = ("sources", "difference", "95% CI", "a real difference?")
+ESTIMATE_COLUMNS = ("source", "teachers only (per distractor)", "teachers + judge", "teacher / judge-only distractors",
+                    "note")
 
 
 def estimate_judge(data: dict) -> str:
@@ -138,7 +138,7 @@ def estimate_rows(data: dict) -> list[tuple[str, ...]]:
 
 def difference_rows(data: dict) -> list[tuple[str, ...]]:
     return [(pair, f"{d['difference']:+.1%}", f"[{d['ci95'][0]:+.1%}, {d['ci95'][1]:+.1%}]",
-             "yes: the interval excludes 0" if d["excludes_zero"] else "not shown: the interval holds 0")
+             "yes (the interval excludes 0)" if d["excludes_zero"] else "not shown (the interval includes 0)")
             for pair, d in data.get("estimate_differences", {}).items()]
 
 
@@ -181,7 +181,9 @@ def as_markdown(data: dict) -> str:
         lines += ["", f"Estimates with {estimate_judge(data)} (prediction-powered, 95% intervals):", "",
                   *_markdown_table(ESTIMATE_COLUMNS, estimate_rows(data))]
         if difference_rows(data):
-            lines += ["", *_markdown_table(("sources", "difference", "95% CI", "real?"), difference_rows(data))]
+            lines += ["", *_markdown_table(DIFFERENCE_COLUMNS, difference_rows(data))]
+        if data.get("estimate_note"):
+            lines += ["", f"Warning: {data['estimate_note']}."]
     lines += ["", *_markdown_table(("reason", "count"), data["reasons"].items())]
     return "\n".join(lines) + "\n"
 
@@ -192,8 +194,10 @@ CSV_COLUMNS = ("section", "group", "source", "accepted", "total", "rate", "ci95_
 
 def as_csv(data: dict) -> str:
     """One table with every section: acceptance rows fill the first columns; agreement pairs (group = rater a,
-    versus = rater b), alpha (value), judges (group = judge, versus = teacher or majority) and reasons (group =
-    reason, value = count) the others; `note` rows say why a figure is undefined."""
+    versus = rater b), alpha (value), judges (group = judge, versus = teacher or majority), their consistency
+    (versus = orders, repeats or position N; rate) and cost (value), estimates (group = judge, source, versus =
+    teachers+judge or teachers only) and reasons (group = reason, value = count) the others; `note` rows say why a
+    figure is undefined."""
     out = io.StringIO()
     writer = csv.DictWriter(out, CSV_COLUMNS, restval="", lineterminator="\n")
     writer.writeheader()
@@ -211,6 +215,28 @@ def as_csv(data: dict) -> str:
             writer.writerow(dict(section="judges", group=judge, versus=human, n=v["n"], kappa=v["kappa"],
                                  precision=v["precision"], recall=v["recall"], judge_rate=v["judge_rate"],
                                  human_rate=v["human_rate"]))
+        if "consistency" in entry:  # LLM judges: consistency (rate = share decided alike) and cost (value)
+            c = entry["consistency"]
+            writer.writerow(dict(section="consistency", group=judge, versus="orders", rate=c["orders"], n=c["orders_n"]))
+            writer.writerow(dict(section="consistency", group=judge, versus="repeats", rate=c["repeats"],
+                                 n=c["repeats_n"]))
+            for place, v in c["by_position"].items():
+                writer.writerow(dict(section="consistency", group=judge, versus=f"position {place}",
+                                     rate=v["accepted_rate"], n=v["n"]))
+            for key in ("tokens_per_1000", "cost_per_1000"):
+                writer.writerow(dict(section="cost", group=judge, versus=key, value=entry["cost"][key],
+                                     n=entry["cost"]["distractors"]))
+    for label, e in data["sources"].items():  # with --estimate-with: source = label, group = judge
+        if "estimate" in e:
+            est = e["estimate"]
+            for versus, figure in (("teachers+judge", est), ("teachers only", est["teachers_only"])):
+                low, high = figure["ci95"] or (None, None)
+                writer.writerow(dict(section="estimate", group=est["judge"], source=label, versus=versus,
+                                     rate=figure["rate"], ci95_low=low, ci95_high=high, n=figure["teacher_n"],
+                                     value=figure.get("reason") or ""))
+    for pair, d in data.get("estimate_differences", {}).items():
+        writer.writerow(dict(section="estimate difference", group=pair, rate=d["difference"], ci95_low=d["ci95"][0],
+                             ci95_high=d["ci95"][1]))
     for reason, count in data["reasons"].items():
         writer.writerow(dict(section="reasons", group=reason, value=count))
     return out.getvalue()

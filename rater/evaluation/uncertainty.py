@@ -1,7 +1,7 @@
 """How unsure the judges are about each item, so `--order uncertain` shows teachers those items first (active
 learning: teacher time where the judges are least sure). Per distractor, the largest of:
 
-- closeness to the acceptance limit: 1 - |score - limit| / 2 (a score on the limit: 1; two points away: 0), for
+- closeness to where acceptance begins (half a score step above the limit): 1 - |score - (limit + 0.25)| / 2, for
   every judge that gave a score and limit;
 - 1 when the judges and rules that rated it disagree (one accepts, another rejects);
 - 1 when a judge decided it differently in different orders (position bias, `rater judge --orders`).
@@ -15,12 +15,30 @@ from sqlmodel import Session, col
 
 from rater.core.domain import RaterKind
 from rater.evaluation.consistency import order_disagreements
-from rater.store.tables import Item, RaterRecord, Rating, rating_scope
+from rater.store.engine import dialect_insert
+from rater.store.tables import Item, RaterRecord, Rating, StudySetting, rating_scope, utcnow
+
+UNCERTAIN_SINCE = "teachers.uncertain_order"  # set when teachers first rate in the judges' uncertainty order
+NOT_RANDOM = ("teachers have rated in the judges' uncertainty order (--order uncertain), so their labels are not a "
+              "random sample of the source: these intervals assume one and may miss the truth; for estimates, have "
+              "teachers rate a random sample (--order random)")
+
+
+def mark_uncertain_order(session: Session) -> None:
+    """Remember that teachers' labels now include items chosen by the judges' uncertainty (not a random sample)."""
+    session.execute(dialect_insert(session, StudySetting).values(name=UNCERTAIN_SINCE, value=utcnow().isoformat())
+                    .on_conflict_do_nothing(index_elements=["name"]))
+
+
+def uncertain_order_used(session: Session) -> bool:
+    return session.get(StudySetting, UNCERTAIN_SINCE) is not None
 
 
 def closeness(score: float, limit: float) -> float:
-    """How near a score is to the acceptance limit: 1 on it, 0 two points or more away."""
-    return max(0.0, 1.0 - abs(score - limit) / 2)
+    """How near a score is to where acceptance begins: 1 there, 0 two points or more away. Scores come in steps of
+    0.5 and a score equal to the limit is rejected, so acceptance begins half a step above the limit: a score of
+    1 under a limit of 1 is a clear rejection (0.875), not a coin toss."""
+    return max(0.0, 1.0 - abs(score - (limit + 0.25)) / 2)
 
 
 def item_uncertainty(session: Session) -> dict[int, float]:

@@ -75,6 +75,16 @@ def orderings(item: ItemView, orders: int) -> list[tuple[DistractorView, ...]]:
     return found
 
 
+@dataclass(frozen=True)
+class Cached:
+    """A usable answer given before, to exactly the same request (its tokens: what the answer took)."""
+
+    scores: list[float]
+    rationale: str | None
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
 def reask_messages(messages: list[dict], answer: str, problem: ParseFailure, n: int) -> list[dict]:
     """The first request again, then the tail of the failed answer and the re-ask (earlier re-asks dropped)."""
     tail = answer if len(answer) <= REASK_TAIL_CHARS else "…" + answer[-REASK_TAIL_CHARS:]
@@ -100,7 +110,7 @@ class LLMJudge(Rater):
         self.run: RunStart | None = None
         self.answered: set[str] | None = None  # keys of requests answered with usable scores, loaded once
         self.loading = asyncio.Lock()
-        self.fresh: dict[str, tuple[list[float], str]] = {}  # answers of this run, before their rows are committed
+        self.fresh: dict[str, Cached] = {}  # answers of this run, before their rows are committed
 
     def started(self, run: RunStart) -> None:
         self.run = run
@@ -111,6 +121,7 @@ class LLMJudge(Rater):
     def settings(self) -> dict:
         return {"model": self.endpoint.model, "base_url": self.endpoint.base_url,
                 "orders": "auto" if self.config.auto_orders else self.config.orders, "repeats": self.config.repeats,
+                "price_in": self.stats.price_in, "price_out": self.stats.price_out,
                 "with_context": self.config.with_context, "structured": self.endpoint.structured,
                 "max_tokens": self.endpoint.max_tokens, "acceptance": self.config.acceptance.as_dict(),
                 "prompt_sha256": prompt_sha256(self.config.template, with_context=self.config.with_context,
@@ -148,9 +159,9 @@ class LLMJudge(Rater):
                                            for repeat in range(self.config.repeats)), return_exceptions=True))
 
     def _orders_disagree(self, results: list) -> bool:
-        """Whether the first answers of the orders asked give any distractor different decisions."""
+        """Whether the orders' first answers (not their repeats) give any distractor different decisions."""
         seen: dict[int, bool] = {}
-        for result in results:
+        for result in results[::self.config.repeats]:
             if isinstance(result, BaseException):
                 return False  # the item fails anyway
             scores = result[0]
@@ -181,8 +192,10 @@ class LLMJudge(Rater):
         cached = None if repeat else self.fresh.get(key) or await self._cached(key)  # a repeat is asked anew
         if cached is not None:
             self.stats.cached += 1
-            scores, rationale = cached
-            return dict(zip([d.id for d in order], scores)), rationale
+            # recorded under this judge too (status "cached"), so its consistency and cost count the answer it used
+            self._record(key, item.id, order, "cached", scores=cached.scores, rationale=cached.rationale,
+                         tokens=(cached.prompt_tokens, cached.completion_tokens))
+            return dict(zip([d.id for d in order], cached.scores)), cached.rationale or ""
         fmt = {"type": "json_schema", "json_schema": STRUCTURED_SCHEMA} if self.endpoint.structured else None
         asking = messages
         for asked in range(self.config.reasks + 1):
@@ -203,7 +216,8 @@ class LLMJudge(Rater):
                 asking = reask_messages(messages, reply.text, problem, len(order))
                 continue
             self._record(key, item.id, order, "ok", reply=reply, scores=scores)
-            self.fresh.setdefault(key, (scores, rationale_of(reply.text)))
+            self.fresh.setdefault(key, Cached(scores, rationale_of(reply.text), reply.prompt_tokens,
+                                              reply.completion_tokens))
             return dict(zip([d.id for d in order], scores)), rationale_of(reply.text)
         raise AssertionError("unreachable")
 
@@ -212,7 +226,7 @@ class LLMJudge(Rater):
         self.stats.prompt_tokens += reply.prompt_tokens
         self.stats.completion_tokens += reply.completion_tokens
 
-    async def _cached(self, key: str) -> tuple[list[float], str] | None:
+    async def _cached(self, key: str) -> "Cached | None":
         """An earlier usable answer to exactly this request: the set of answered keys is loaded once (in a thread);
         only a hit reads its row."""
         async with self.loading:
@@ -227,14 +241,16 @@ class LLMJudge(Rater):
             return set(session.execute(select(col(JudgeRequest.key)).where(
                 col(JudgeRequest.model) == self.endpoint.model, col(JudgeRequest.status) == "ok")).scalars())
 
-    def _answer_of(self, key: str) -> tuple[list[float], str] | None:
+    def _answer_of(self, key: str) -> "Cached | None":
         with session_scope(self.engine) as session:
-            row = session.execute(select(col(JudgeRequest.scores), col(JudgeRequest.rationale)).where(
+            row = session.execute(select(col(JudgeRequest.scores), col(JudgeRequest.rationale),
+                                         col(JudgeRequest.prompt_tokens), col(JudgeRequest.completion_tokens)).where(
                 col(JudgeRequest.key) == key, col(JudgeRequest.status) == "ok").limit(1)).first()
-        return (json.loads(row.scores), row.rationale) if row else None
+        return Cached(json.loads(row.scores), row.rationale, row.prompt_tokens, row.completion_tokens) if row else None
 
     def _record(self, key: str, item_id: int, order, status: str, *, reply: Reply | None = None, scores=None,
-                error: str | None = None, attempts: int | None = None) -> None:
+                error: str | None = None, attempts: int | None = None, rationale: str | None = None,
+                tokens: tuple[int, int] = (0, 0)) -> None:
         """Every request is queued for the writer thread as soon as it is answered, so a killed run never pays for
         a finished request twice (only the ones still in flight, or in the writer's queue, are sent again)."""
         run = self.run
@@ -243,9 +259,10 @@ class LLMJudge(Rater):
                              "this is a bug in rater")
         row = dict(
             key=key, rater_id=run.rater_id, item_id=item_id, model=self.endpoint.model, status=status,
-            response=reply.text if reply else None, rationale=rationale_of(reply.text) if reply else None,
+            response=reply.text if reply else None, rationale=rationale_of(reply.text) if reply else rationale,
             scores=json.dumps(scores) if scores else None, order=json.dumps([d.id for d in order]), error=error,
-            prompt_tokens=reply.prompt_tokens if reply else 0, completion_tokens=reply.completion_tokens if reply else 0,
+            prompt_tokens=reply.prompt_tokens if reply else tokens[0],
+            completion_tokens=reply.completion_tokens if reply else tokens[1],
             latency_ms=reply.latency_ms if reply else 0, attempts=reply.attempts if reply else (attempts or 0),
             created_at=utcnow())
         run.records.judge_request(row).add_done_callback(self._recorded)

@@ -177,7 +177,7 @@ class JudgeRequest(SQLModel, table=True):
     rater_id: int = Field(foreign_key="rater.id", index=True)
     item_id: int = Field(foreign_key="item.id")
     model: str = Field(max_length=200)
-    status: str = Field(max_length=16)  # ok | parse_error | failed
+    status: str = Field(max_length=16)  # ok | parse_error | failed | cached (answered from an earlier row)
     response: str | None = Field(default=None, sa_type=Text)
     rationale: str | None = Field(default=None, sa_type=Text)
     scores: str | None = Field(default=None, sa_type=Text)  # JSON list, in the order sent

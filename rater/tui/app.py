@@ -164,8 +164,9 @@ class RatingApp(App[None]):
 
     def __init__(self, engine: Engine, rater: HumanRater, queue: Queue, *, blind: bool = False,
                  show_instructions: bool = False, texts: Texts | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, notices: Sequence[str] = ()) -> None:
         super().__init__()
+        self.notices = tuple(notices)  # catalog keys of warnings to show once the screen is up
         self.engine, self.rater, self.queue = engine, rater, queue
         self.rater.presenter = self
         self.blind = blind
@@ -197,6 +198,8 @@ class RatingApp(App[None]):
     def on_mount(self) -> None:
         self._fit(self.size.width, self.size.height)
         self.run_worker(self._rate(), name="rating", exit_on_error=False)
+        for key in self.notices:
+            self.notify(self.texts.say(key), severity="warning", timeout=20)
         if self.show_instructions:
             self.action_instructions()
 
@@ -632,7 +635,7 @@ class RatingApp(App[None]):
 
 def build_app(engine: Engine, *, rater_name: str, queue: Queue = Queue(), blind: bool = False,
               shuffle_seed: int | None = None, show_instructions: bool = False, language: str | None = None,
-              clock: Callable[[], float] = time.monotonic) -> RatingApp:
+              clock: Callable[[], float] = time.monotonic, notices: Sequence[str] = ()) -> RatingApp:
     """The one factory the CLI and the tests use; the screen's keys are described in the teacher's language."""
     if shuffle_seed is not None:
         queue = replace(queue, shuffle_seed=shuffle_seed)
@@ -640,4 +643,4 @@ def build_app(engine: Engine, *, rater_name: str, queue: Queue = Queue(), blind:
     app_class = type(f"RatingApp_{texts.language}", (RatingApp,),
                      {"BINDINGS": rating_bindings(texts), "__module__": RatingApp.__module__})
     return app_class(engine, HumanRater(rater_name), queue, blind=blind, show_instructions=show_instructions,
-                     texts=texts, clock=clock)
+                     texts=texts, clock=clock, notices=notices)
