@@ -131,7 +131,9 @@ def sweep_commands(out: Path) -> list[list[str]]:
             ["plan", "--target-width", "0.1", "--estimate-with", "gpt", "--format", "json"],
             ["panel", "list"], ["panel", "create", "jury", "--judges", "gpt,rules"],
             ["panel", "create", "avg", "--judges", "gpt,rules", "--rule", "mean"], ["panel", "list"],
+            ["panel", "delete", "nosuch"],
             ["export", "kto", "--split", "all", "-o", str(out / "gated.jsonl"), "--min-kappa", "0.2"],
+            ["panel", "delete", "jury"],
             ["teachers", "add", "cleo"], ["teachers", "list"], ["teachers", "revoke", "cleo"],
             ["import", str(out / "items.jsonl")], ["demo", "--if-empty"]]
 
@@ -248,9 +250,10 @@ def test_every_report_format_carries_every_section(cli, engine, tmp_path):
         save_judgements(session, rater_id=rater.id, item_id=first.item_id,
                         judgements=[J(first.id, False, reason="identical")])
         session.commit()
-    csv_text = cli("report", "--format", "csv").stdout
+    csv_text = cli("report", "--format", "csv", "--estimate-with", "gpt").stdout
     sections = {line.split(",")[0] for line in csv_text.splitlines()[1:]}
-    assert sections == {"sources", "raters", "by_length", "agreement", "judges", "reasons"}
+    assert sections == {"sources", "raters", "by_length", "agreement", "judges", "consistency", "cost", "estimate",
+                        "reasons"}
     assert "reasons,identical" in csv_text and "judges,gpt,,,,,,,anna," in csv_text
     markdown = cli("report", "--format", "markdown").stdout
     assert "| reason | count |" in markdown and "| identical | 1 |" in markdown
