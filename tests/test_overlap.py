@@ -321,3 +321,24 @@ def test_each_item_keeps_a_count_of_the_teachers_it_still_needs_and_a_claim_read
             rows = session.connection().exec_driver_sql("EXPLAIN QUERY PLAN " + search,
                                                         tuple([rater_id] * search.count("?"))).all()
             assert any("ix_item_needed" in row[-1] for row in rows), rows
+
+
+def test_a_k_set_while_a_teachers_run_is_open_marks_saves_beyond_it(study, tmp_path):
+    """A run that began without K hands out items from its own list; once `rater study overlap` sets K, a save of
+    an item that K other teachers have rated already is marked beyond K (not counted as one of the K)."""
+    cli, engine = study
+    import_items(cli, tmp_path, 3)
+    rate_as(engine, "anna", None)  # anna rates everything, no K yet
+
+    class Late(Teacher):
+        async def rate(self, item):
+            if not self.seen:
+                await asyncio.to_thread(set_overlap, engine, 1)  # K arrives while bo's run is open
+            return await super().rate(item)
+
+    bo = Late("bo")
+    asyncio.run(run_rater(bo, engine, Queue()))
+    assert len(bo.seen) == 3
+    with Session(engine) as session:
+        flags = session.execute(select(Rating.beyond_k).join(RaterRecord).where(RaterRecord.name == "bo")).scalars().all()
+    assert flags and all(flags)

@@ -12,7 +12,7 @@ from sqlmodel import Session
 
 from rater.cli.rate import order_by_uncertainty
 from rater.core.domain import Judgement
-from rater.evaluation.uncertainty import item_uncertainty
+from rater.evaluation.uncertainty import item_uncertainty, uncertain_order_used
 from rater.raters.runner import Queue
 from rater.store.ratings import get_or_create_rater, save_judgements
 from rater.store.tables import Distractor, Item, JudgeRequest, utcnow
@@ -74,12 +74,14 @@ async def test_the_screen_shows_the_most_uncertain_items_first_and_says_so(cli, 
     cli("demo")
     expected = judged_study(engine)
     assert order_by_uncertainty(engine, Console(file=io.StringIO()))
+    with Session(engine) as session:
+        assert not uncertain_order_used(session)  # scoring the items is not yet showing any to a teacher
     seen, statuses = await rated_in_order(engine, Queue(uncertain=True), 6)
     assert seen[:5] == expected and seen[5] not in expected
     assert all("ordered by the judges' uncertainty" in s for s in statuses[:5])
     assert "no judge has rated this item" in statuses[5]
     note = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)["estimate_note"]
-    assert note.startswith("teachers have rated in the judges' uncertainty order")  # not a random sample: said
+    assert note.startswith("teachers have been shown items in the judges' uncertainty order")  # not random: said
 
 
 async def test_with_an_overlap_the_claims_follow_the_same_order(cli, engine):
@@ -101,4 +103,4 @@ async def test_without_judge_ratings_the_order_is_the_stored_one_with_a_warning_
     app = build_app(engine, rater_name="anna", notices=("uncertain_none",))
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await settle(pilot)
-        assert "the items come in the stored order, not by uncertainty" in " ".join(n.message for n in app._notifications)
+        assert "so the items come in the stored order, not by uncertainty" in " ".join(n.message for n in app._notifications)

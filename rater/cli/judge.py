@@ -140,7 +140,9 @@ def _live_counts(instance, summary_counts: dict) -> str:
     text += f"  failed {summary_counts['failed']}"
     stats = getattr(instance, "stats", None)
     if stats is not None:
-        text += f"  tokens {stats.prompt_tokens + stats.completion_tokens:,}  ${stats.cost:.4f}"
+        text += f"  tokens {stats.prompt_tokens + stats.completion_tokens:,}"
+        if stats.price_in or stats.price_out:
+            text += f"  ${stats.cost:.4f}"
     return text
 
 
@@ -173,15 +175,21 @@ def _print_summary(console, instance, summary: RunSummary, seconds: float) -> No
                   f"{seconds:.1f} s")
     stats = getattr(instance, "stats", None)
     if stats is not None:
-        console.print(f"requests {stats.requests} (cached {stats.cached}), retries {instance.client.retries}, "
-                      f"parse failures {stats.parse_failures}, tokens in {stats.prompt_tokens:,} "
-                      f"out {stats.completion_tokens:,}, estimated cost ${stats.cost:.4f}")
+        cost = (f"estimated cost ${stats.cost:.4f}" if stats.price_in or stats.price_out
+                else "no cost estimate (no prices for this judge in the judges file)")
+        console.print(f"requests sent {stats.requests}, answered from the cache {stats.cached}, retries "
+                      f"{instance.client.retries}, parse failures {stats.parse_failures}, tokens in "
+                      f"{stats.prompt_tokens:,} out {stats.completion_tokens:,}, {cost}")
         if stats.auto_items:
-            fixed = 3 * stats.auto_items * instance.config.repeats
-            asked = (2 * stats.auto_items + stats.third_orders) * instance.config.repeats
+            fixed, asked = stats.fixed_orders, stats.auto_orders
+            each = f", each asked {instance.config.repeats} times" if instance.config.repeats > 1 else ""
             console.print(f"--orders auto: a third order for {stats.third_orders} of {plural(stats.auto_items, 'item')}; "
-                          f"{asked} orders asked where 3 fixed orders take {fixed} ({1 - asked / fixed:.0%} fewer; "
-                          "answers from the cache included)")
+                          f"{asked} orders asked where 3 fixed orders take {fixed} ({1 - asked / fixed:.0%} fewer{each})")
+        if not summary.items and not summary.failures and (instance.config.orders > 1 or instance.config.repeats > 1
+                                                           or instance.config.auto_orders):
+            console.print(f"Every item is rated by {instance.name} already, so no order or repeat was asked: to measure "
+                          "its consistency with more orders or repeats, run it under a new name (--as NAME); the "
+                          "answers it has come from the cache.")
         if stats.unrecorded:
             console.print(f"[yellow]{stats.unrecorded} request records could not be stored (ratings are)[/yellow]")
     for failure in summary.failures[:10]:

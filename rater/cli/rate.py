@@ -101,12 +101,10 @@ ORDERS = ("dataset", "random", "uncertain")
 def order_by_uncertainty(engine, console) -> bool:
     """Score every item by how unsure the judges are about it (rater/evaluation/uncertainty.py); False, with a
     warning, when no judge has rated anything (the stored order then)."""
-    from rater.evaluation.uncertainty import mark_uncertain_order, refresh_uncertainty
+    from rater.evaluation.uncertainty import refresh_uncertainty
 
     with session_scope(engine) as session:
         scored = refresh_uncertainty(session)
-        if scored:
-            mark_uncertain_order(session)
     if not scored:
         console.print("[yellow]Warning: --order uncertain needs a judge's ratings (`rater judge`), and no judge has "
                       "rated anything: the items come in the stored order.[/yellow]")

@@ -120,6 +120,7 @@ def serve(ctx: typer.Context,
     engine = create_store_engine(ctx.obj.url, upgrade=False, pool_size=WORKERS + 2)
     config = WebConfig(engine, queue, blind=set_name is not None, public_url=url, idle=idle,
                        recheck=recheck, requests_per_minute=requests_per_minute, language=lang,
+                       notice="uncertain_none" if order == "uncertain" and set_name is None and not uncertain else None,
                        listen=_listen_origins(host, port))
     mode = f"blind evaluation of {set_name}" if set_name else "preference rating"
     console.print(f"Serving the rating page ({mode}{f', overlap {overlap}' if overlap else ''}) on {url}; "

@@ -32,10 +32,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "skipped": {"sv": "{n} överhoppade, de kommer igen i slutet", "en": "{n} skipped, they come back at the end"},
     "by_uncertainty": {"sv": "ordnat efter domarnas osäkerhet", "en": "ordered by the judges' uncertainty"},
     "no_judge": {"sv": "ingen domare har bedömt detta objekt", "en": "no judge has rated this item"},
-    "uncertain_none": {"sv": "Ingen domare har bedömt något än, så objekten kommer i sparad ordning, inte efter "
-                             "osäkerhet.",
-                       "en": "No judge has rated anything yet, so the items come in the stored order, not by "
-                             "uncertainty."},
+    "uncertain_none": {"sv": "ingen domare har bedömt något än, så objekten kommer i sparad ordning, inte efter "
+                             "osäkerhet",
+                       "en": "no judge has rated anything yet, so the items come in the stored order, not by "
+                             "uncertainty"},
     "page_of": {"sv": "sida {page}/{pages} (→ ← för andra sidan)", "en": "page {page}/{pages} (→ ← for the other page)"},
     "reviewing": {"sv": "du granskar din bedömning nr {n}", "en": "reviewing your rating no. {n}"},
     "saving": {"sv": "sparar…", "en": "saving…"},

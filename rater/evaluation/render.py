@@ -234,6 +234,8 @@ def as_csv(data: dict) -> str:
                 writer.writerow(dict(section="estimate", group=est["judge"], source=label, versus=versus,
                                      rate=figure["rate"], ci95_low=low, ci95_high=high, n=figure["teacher_n"],
                                      value=figure.get("reason") or ""))
+    if data.get("estimate_note"):
+        writer.writerow(dict(section="estimate", group="note", value=data["estimate_note"]))
     for pair, d in data.get("estimate_differences", {}).items():
         writer.writerow(dict(section="estimate difference", group=pair, rate=d["difference"], ci95_low=d["ci95"][0],
                              ci95_high=d["ci95"][1]))

@@ -19,13 +19,14 @@ from rater.store.engine import dialect_insert
 from rater.store.tables import Item, RaterRecord, Rating, StudySetting, rating_scope, utcnow
 
 UNCERTAIN_SINCE = "teachers.uncertain_order"  # set when teachers first rate in the judges' uncertainty order
-NOT_RANDOM = ("teachers have rated in the judges' uncertainty order (--order uncertain), so their labels are not a "
-              "random sample of the source: these intervals assume one and may miss the truth; for estimates, have "
-              "teachers rate a random sample (--order random)")
+NOT_RANDOM = ("teachers have been shown items in the judges' uncertainty order (--order uncertain), so their labels "
+              "are not a random sample of the source: these intervals assume one and may miss the truth; for "
+              "estimates, have teachers rate a random sample (`rater rate --order random`)")
 
 
 def mark_uncertain_order(session: Session) -> None:
-    """Remember that teachers' labels now include items chosen by the judges' uncertainty (not a random sample)."""
+    """Remember that a teacher has been shown an item chosen by the judges' uncertainty: teachers' labels are no
+    longer a random sample (said by the report's estimates)."""
     session.execute(dialect_insert(session, StudySetting).values(name=UNCERTAIN_SINCE, value=utcnow().isoformat())
                     .on_conflict_do_nothing(index_elements=["name"]))
 

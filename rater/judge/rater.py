@@ -37,6 +37,8 @@ class JudgeStats:
     failed_items: int = 0
     auto_items: int = 0  # items asked with --orders auto
     third_orders: int = 0  # of those, items whose two first orders disagreed, so a third was asked
+    auto_orders: int = 0  # orders those items were asked in
+    fixed_orders: int = 0  # orders 3 fixed orders would have taken (fewer for items with fewer orderings)
     prompt_tokens: int = 0
     completion_tokens: int = 0
     price_in: float = 0.0  # per million tokens
@@ -129,11 +131,15 @@ class LLMJudge(Rater):
 
     async def rate(self, item: ItemView) -> list[Judgement]:
         if self.config.auto_orders:
-            results = await self._ask(item, orderings(item, 3)[:2])
-            if len(item.distractors) > 1 and self._orders_disagree(results):
+            possible = orderings(item, 3)
+            results = await self._ask(item, possible[:2])
+            self.stats.auto_orders += len(possible[:2])
+            if len(possible) > 2 and self._orders_disagree(results):
                 self.stats.third_orders += 1
-                results += await self._ask(item, orderings(item, 3)[2:])
+                self.stats.auto_orders += 1
+                results += await self._ask(item, possible[2:])
             self.stats.auto_items += 1
+            self.stats.fixed_orders += len(possible)
         else:
             results = await self._ask(item, orderings(item, self.config.orders))
         failures = [r for r in results if isinstance(r, BaseException)]

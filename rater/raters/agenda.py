@@ -11,6 +11,7 @@ from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from rater.core.domain import ItemView, Judgement, RaterKind
+from rater.evaluation.uncertainty import mark_uncertain_order
 from rater.raters.base import Rater, RunStart
 from rater.store.drafts import load_drafts
 from rater.store.engine import session_scope
@@ -51,6 +52,7 @@ class Pending:
     where: ItemFilter
     ids: list[int] = field(default_factory=list)
     fixed: list[ItemView] | None = None  # an evaluation set's views, in its order
+    uncertain: bool = False  # the ids come in the judges' uncertainty order
 
     offset: int = 0
 
@@ -88,6 +90,8 @@ class Pending:
                 views = self.fixed[offset:offset + BATCH]
             else:
                 views = item_views(session, item_ids=self.ids[offset:offset + BATCH], where=self.where)
+            if self.uncertain and views:  # teachers' labels from here on are not a random sample
+                mark_uncertain_order(session)
             return without_rated(session, self.start, views)
 
 
@@ -122,6 +126,8 @@ class Claims:
                 return None
             self.held.add(item_id)
             self.last = item_id
+            if self.uncertain:  # teachers' labels from here on are not a random sample
+                mark_uncertain_order(session)
             # the claim took only an item this teacher has not rated in this scope: every distractor is to rate
             if self.set_views is not None:
                 return self.set_views[item_id]
@@ -226,7 +232,7 @@ def open_run(engine: Engine, rater: Rater, queue: Queue) -> Opened:
             ids = ids[:queue.limit]
     _shuffle(ids, queue.shuffle_seed)
     start = replace(start, pending=len(ids))
-    return Opened(start, Pending(engine, start, queue.where, ids=ids), set_views)
+    return Opened(start, Pending(engine, start, queue.where, ids=ids, uncertain=queue.uncertain), set_views)
 
 
 def _shuffle(values: list, seed: int | None) -> None:

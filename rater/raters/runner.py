@@ -52,8 +52,9 @@ def _ratings(start: RunStart, item: ItemView, judgements: list[Judgement], *, in
     if interactive:
         shown = {j.distractor_id: j.revision for j in item.previous}
         expected = {j.distractor_id: shown.get(j.distractor_id) for j in judgements}
+    # a teacher's first save of an item is checked against K even in a run that began without one (K set since)
     return Ratings(start.rater_id, start.eval_set_id, item.id, placed,
-                   release_lease=start.overlap is not None and not revisited, expected=expected)
+                   release_lease=(start.overlap is not None or interactive) and not revisited, expected=expected)
 
 
 class WriterRecords:

@@ -185,6 +185,7 @@ class WebConfig:
     requests_per_minute: int = 600
     language: str | None = None
     listen: tuple[str, ...] = ()  # the origins of the address the server listens on (reached without the proxy)
+    notice: str | None = None  # a catalog key every page's progress line adds (the uncertain order fell back)
     clock: Callable[[], float] = time.monotonic
     secret: bytes = field(default_factory=lambda: secrets.token_bytes(32))
 
@@ -438,6 +439,8 @@ class RatingSite:
         if self.config.queue.uncertain:
             unjudged = session.item is not None and session.item.uncertainty is None
             line += " · " + texts.say("no_judge" if unjudged else "by_uncertainty")
+        if self.config.notice:
+            line += " · " + texts.say(self.config.notice)
         return line
 
     def item_values(self, session: TeacherSession, texts: WebTexts) -> dict[str, Any]:
