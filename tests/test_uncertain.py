@@ -12,9 +12,10 @@ from sqlmodel import Session
 
 from rater.cli.rate import order_by_uncertainty
 from rater.core.domain import Judgement
-from rater.evaluation.uncertainty import item_uncertainty, uncertain_order_used
+from rater.evaluation.uncertainty import item_uncertainty
 from rater.raters.runner import Queue
 from rater.store.ratings import get_or_create_rater, save_judgements
+from rater.store.study import uncertain_order_used
 from rater.store.tables import Distractor, Item, JudgeRequest, utcnow
 from tests.conftest import build_app, press, settle
 

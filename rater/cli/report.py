@@ -10,11 +10,11 @@ from rater.core.errors import InputError
 from rater.evaluation.panels import refresh_panels
 from rater.evaluation.render import as_csv, as_json, as_markdown, as_tables, write_plot
 from rater.evaluation.report import load_rows, report_data
-from rater.evaluation.uncertainty import NOT_RANDOM, uncertain_order_used
+from rater.evaluation.uncertainty import NOT_RANDOM
 from rater.store.engine import session_scope
 from rater.store.items import check_sources
 from rater.store.ratings import check_raters
-from rater.store.study import Study
+from rater.store.study import Study, uncertain_order_used
 
 FORMATS = ("table", "markdown", "csv", "json")
 

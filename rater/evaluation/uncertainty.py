@@ -15,24 +15,11 @@ from sqlmodel import Session, col
 
 from rater.core.domain import RaterKind
 from rater.evaluation.consistency import order_disagreements
-from rater.store.engine import dialect_insert
-from rater.store.tables import Item, RaterRecord, Rating, StudySetting, rating_scope, utcnow
+from rater.store.tables import Item, RaterRecord, Rating, rating_scope
 
-UNCERTAIN_SINCE = "teachers.uncertain_order"  # set when teachers first rate in the judges' uncertainty order
 NOT_RANDOM = ("teachers have been shown items in the judges' uncertainty order (--order uncertain), so their labels "
               "are not a random sample of the source: these intervals assume one and may miss the truth; for "
               "estimates, have teachers rate a random sample (`rater rate --order random`)")
-
-
-def mark_uncertain_order(session: Session) -> None:
-    """Remember that a teacher has been shown an item chosen by the judges' uncertainty: teachers' labels are no
-    longer a random sample (said by the report's estimates)."""
-    session.execute(dialect_insert(session, StudySetting).values(name=UNCERTAIN_SINCE, value=utcnow().isoformat())
-                    .on_conflict_do_nothing(index_elements=["name"]))
-
-
-def uncertain_order_used(session: Session) -> bool:
-    return session.get(StudySetting, UNCERTAIN_SINCE) is not None
 
 
 def closeness(score: float, limit: float) -> float:

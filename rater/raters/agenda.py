@@ -11,7 +11,6 @@ from sqlalchemy import Engine, select
 from sqlmodel import col
 
 from rater.core.domain import ItemView, Judgement, RaterKind
-from rater.evaluation.uncertainty import mark_uncertain_order
 from rater.raters.base import Rater, RunStart
 from rater.store.drafts import load_drafts
 from rater.store.engine import session_scope
@@ -24,7 +23,7 @@ from rater.store.items import (
     unrated_item_ids,
 )
 from rater.store.ratings import get_or_create_rater, rated_distractor_ids, rated_items_newest_last, ratings_of_item
-from rater.store.study import Study
+from rater.store.study import Study, mark_uncertain_order
 from rater.store.tables import Item, saved_id
 
 BATCH = 256  # items loaded from the store at a time

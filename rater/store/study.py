@@ -209,6 +209,22 @@ def recount_need(session: Session, item_ids: Iterable[int] | None = None) -> Non
         session.execute(update(Item).where(col(Item.id).in_(chunk)).values(need=value))
 
 
+# teachers' labels as a sample ---------------------------------------------------------------------------------
+
+UNCERTAIN_SINCE = "teachers.uncertain_order"  # set when a teacher is first shown an item in uncertainty order
+
+
+def mark_uncertain_order(session: Session) -> None:
+    """Remember that a teacher has been shown an item chosen by the judges' uncertainty: teachers' labels are no
+    longer a random sample (said by the report's estimates)."""
+    session.execute(dialect_insert(session, StudySetting).values(name=UNCERTAIN_SINCE, value=utcnow().isoformat())
+                    .on_conflict_do_nothing(index_elements=["name"]))
+
+
+def uncertain_order_used(session: Session) -> bool:
+    return session.get(StudySetting, UNCERTAIN_SINCE) is not None
+
+
 # progress ---------------------------------------------------------------------------------------------------------
 
 def _items_lacking(session: Session, *, eval_set_id: int | None, where: ItemFilter, overlap: int) -> int:
