@@ -174,13 +174,18 @@ def rounded(value):
     return round(value, 9) if isinstance(value, float) else value
 
 
-def test_the_grouped_counts_equal_a_count_by_hand_of_every_rating(cli, engine, tmp_path):
+def test_the_grouped_counts_equal_a_count_by_hand_of_every_rating(any_db, tmp_path):
     """The status is counted by grouped queries (fast at 1,000,000 ratings: benchmarks/bench_status.py); on a
     random study with several splits, sources, teachers who share items, saves beyond K and missing seconds it gives
-    the same figures as counting every rating row by hand, also for one split and one source."""
+    the same figures as counting every rating row by hand, also for one split and one source; on SQLite and on
+    PostgreSQL (its window functions and grouping included)."""
     from rater.core.domain import Judgement
+    from rater.store.engine import create_store_engine
     from rater.store.ratings import get_or_create_rater, mark_beyond_k, save_judgements
     from rater.store.tables import Distractor, Item
+    from tests.conftest import Cli
+
+    cli, engine = Cli(any_db), create_store_engine(any_db)
 
     asyncio.run(asyncio.to_thread(cli, "demo", "--baseline", "2"))
     cli("split", "--max-context-tokens", "70", "--test-fraction", "0.3")
@@ -212,3 +217,4 @@ def test_the_grouped_counts_equal_a_count_by_hand_of_every_rating(cli, engine, t
         assert rounded({n: {k: t[k] for k in expected["teachers"][n]} for n, t in got["teachers"].items()}) == rounded(
             expected["teachers"]), (split, sources)
         assert expected["teachers"] and any(t["kappa_n"] for t in expected["teachers"].values())
+    engine.dispose()

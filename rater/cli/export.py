@@ -1,12 +1,9 @@
 """`rater export sft|pref|kto`: training data from the store, train split by default."""
 
-from collections import Counter
 from pathlib import Path
 from typing import List, Optional
 
 import typer
-from sqlalchemy import select
-from sqlmodel import col
 
 from rater.cli import app
 from rater.core.domain import HUMAN_SOURCE
@@ -33,12 +30,10 @@ from rater.data.exports import (
     write_sft,
 )
 from rater.data.split import approximate_tokens, tokenizer_counter
-from rater.evaluation.gate import MIN_KAPPA_HELP, MIN_SHARED_HELP, enforce_gate
-from rater.evaluation.panels import refresh_panels
+from rater.evaluation.gate import MIN_KAPPA_HELP, MIN_SHARED_HELP, labels_to_use
 from rater.store.engine import session_scope
 from rater.store.flags import flagged_by_majority
 from rater.store.items import check_sources
-from rater.store.tables import RaterRecord
 
 export_app = typer.Typer(help="Write training data: SFT rows, preference pairs, KTO labels.")
 
@@ -98,16 +93,8 @@ FLAGGED_HELP = "Keep items that most of their teachers flagged as broken (left o
 
 
 def _gate(console, session, ids, min_kappa: float | None, min_shared: int | None) -> None:
-    """Panels brought up to date, whose labels decide (said when teachers and machines are mixed), then the
-    agreement gate (--min-kappa) on the raters whose labels are used."""
-    refresh_panels(session)
-    kinds = Counter(session.execute(select(col(RaterRecord.kind)).where(col(RaterRecord.id).in_(ids))).scalars())
-    if len(kinds) > 1:
-        console.print("Labels decided by the majority of " + ", ".join(
-            f"{n} {kind if kind != 'human' else 'teacher'}{'s' if n != 1 else ''}" for kind, n in sorted(kinds.items()))
-                      + " (a panel is one vote beside its members; --rater NAME chooses whose labels count).")
-    for result in enforce_gate(session, ids, min_kappa, min_shared):
-        console.print(f"agreement gate passed: {result.describe()}")
+    for line in labels_to_use(session, ids, min_kappa, min_shared):
+        console.print(line)
 
 
 def _tally(session, include_flagged: bool) -> Tally:

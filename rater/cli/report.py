@@ -35,11 +35,6 @@ def check_estimator(session, judge: str | None) -> None:
                          "the teachers' own figures are the report's; name a judge (`rater raters`)")
 
 
-def load_all(ctx, set_name, source):
-    with session_scope(ctx.obj.engine) as session:
-        return load_rows(session, eval_set=set_name, sources=source)
-
-
 def add_estimates(data: dict, rows, judge: str) -> None:
     """sources.LABEL.estimate and estimate_differences (rater/evaluation/estimate.py)."""
     from rater.evaluation.estimate import estimates
@@ -52,8 +47,8 @@ def add_estimates(data: dict, rows, judge: str) -> None:
 
 
 def add_judge_trust(session, data: dict) -> None:
-    """Each LLM judge's consistency (judges.NAME.consistency) and cost (judges.NAME.cost, prices from the judges
-    file); panels list their members beside them."""
+    """Each LLM judge's consistency (judges.NAME.consistency) and cost (judges.NAME.cost, at the prices recorded
+    with its runs, else the judges file's); panels list their members beside them."""
     import json
 
     from sqlalchemy import select
@@ -112,12 +107,12 @@ def report(ctx: typer.Context,
                              if values)
         raise InputError(f"No ratings in {scope} match {asked}.", "`rater report` without them shows what is rated")
     data = report_data(rows, rater, overlap)
-    if estimate_with:
-        add_estimates(data, rows if not rater else load_all(ctx, set_name, source), estimate_with)
-        with session_scope(ctx.obj.engine) as session:
+    with session_scope(ctx.obj.engine) as session:
+        if estimate_with:
+            every = rows if not rater else load_rows(session, eval_set=set_name, sources=source)
+            add_estimates(data, every, estimate_with)
             if uncertain_order_used(session):
                 data["estimate_note"] = NOT_RANDOM
-    with session_scope(ctx.obj.engine) as session:
         add_judge_trust(session, data)
     console = ctx.obj.console
     if format == "table":

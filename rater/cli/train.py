@@ -9,8 +9,7 @@ from rater.cli import app
 from rater.core.domain import HUMAN_SOURCE
 from rater.core.errors import InputError
 from rater.data.exports import Tally, check_split, kto_balance, rater_ids
-from rater.evaluation.gate import MIN_KAPPA_HELP, MIN_SHARED_HELP, check_gate_options, enforce_gate
-from rater.evaluation.panels import refresh_panels
+from rater.evaluation.gate import MIN_KAPPA_HELP, MIN_SHARED_HELP, check_gate_options, labels_to_use
 from rater.store.engine import session_scope
 
 STAGES = ("sft", "merge", "dpo", "kto", "predict")
@@ -71,16 +70,13 @@ def train(ctx: typer.Context,
     if stage != "predict" and output is None:
         raise InputError(f"`rater train {stage}` needs -o/--output.", "name the folder to write")
     check_gate_options(min_kappa, min_shared)
+    if stage in ("dpo", "kto") and data and min_kappa is not None:
+        raise InputError("--min-kappa checks the raters of the store's ratings; a --data file carries no raters.",
+                         "leave out --data (train from the store) or --min-kappa")
     if stage in ("dpo", "kto") and not data:
         with session_scope(ctx.obj.engine) as session:
-            refresh_panels(session)  # panels follow their members' newest ratings
-    if stage in ("dpo", "kto") and min_kappa is not None:
-        if data:
-            raise InputError("--min-kappa checks the raters of the store's ratings; a --data file carries no raters.",
-                             "leave out --data (train from the store) or --min-kappa")
-        with session_scope(ctx.obj.engine) as session:
-            for result in enforce_gate(session, rater_ids(session, rater), min_kappa, min_shared):
-                ctx.obj.console.print(f"agreement gate passed: {result.describe()}")
+            for line in labels_to_use(session, rater_ids(session, rater), min_kappa, min_shared):
+                ctx.obj.console.print(line)
     data_module, merge_module, settings_module, trainers = _training()
     console = ctx.obj.console
     if stage == "merge":

@@ -4,7 +4,7 @@ teachers' majority on at least `min_shared` distractors they both rated (prefere
 left out); otherwise the command stops and names the rater, its kappa and n."""
 
 import math
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -14,6 +14,7 @@ from sqlmodel import Session, col
 from rater.core.domain import RaterKind
 from rater.core.errors import InputError
 from rater.evaluation.agreement import cohen_kappa
+from rater.evaluation.panels import refresh_panels
 from rater.store.tables import RaterRecord, Rating, rating_scope
 
 MIN_SHARED = 30
@@ -73,6 +74,24 @@ def agreement_with_teachers(session: Session, rater_ids: Sequence[int]) -> list[
         kappa = cohen_kappa([a for a, _ in shared], [b for _, b in shared]) if shared else None
         results.append(GateResult(names[rater_id], kappa, len(shared)))
     return results
+
+
+def labels_to_use(session: Session, rater_ids: Sequence[int], min_kappa: float | None,
+                  min_shared: int | None = None) -> list[str]:
+    """Before the ratings of `rater_ids` become training data: panels brought up to date, and the agreement gate
+    (--min-kappa). The lines to show: whose majority decides (when teachers and machines are mixed) and each rater
+    that passed the gate."""
+    refresh_panels(session)
+    lines = []
+    kinds = Counter(session.execute(select(col(RaterRecord.kind)).where(col(RaterRecord.id).in_(list(rater_ids))))
+                    .scalars())
+    if len(kinds) > 1:
+        lines.append("Labels decided by the majority of " + ", ".join(
+            f"{n} {kind if kind != RaterKind.human else 'teacher'}{'s' if n != 1 else ''}"
+            for kind, n in sorted(kinds.items()))
+            + " (a panel is one vote beside its members; --rater NAME chooses whose labels count).")
+    lines += [f"agreement gate passed: {r.describe()}" for r in enforce_gate(session, rater_ids, min_kappa, min_shared)]
+    return lines
 
 
 def enforce_gate(session: Session, rater_ids: Sequence[int], min_kappa: float | None,

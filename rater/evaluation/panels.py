@@ -23,6 +23,7 @@ from rater.store.ratings import get_or_create_rater, save_many_judgements
 from rater.store.tables import RaterRecord, Rating, RatingHistory, rating_scope, saved_id
 
 RULES = ("majority", "mean")
+SAVE_ITEMS = 1000  # items' labels saved per statement group
 
 
 @dataclass(frozen=True)
@@ -96,10 +97,9 @@ def delete_panel(session: Session, name: str) -> int:
 
 def _drop_labels(session: Session, rater_id: int, keep: set[int] | None) -> int:
     """Delete this panel's labels (and their history), but those of the distractors in `keep`."""
-    query = select(col(Rating.id)).where(col(Rating.rater_id) == rater_id)
-    if keep is not None:
-        query = query.where(col(Rating.distractor_id).not_in(keep))
-    ids = list(session.execute(query).scalars())
+    ids = [rating_id for rating_id, distractor_id in session.execute(
+        select(col(Rating.id), col(Rating.distractor_id)).where(col(Rating.rater_id) == rater_id))
+        if keep is None or distractor_id not in keep]
     for chunk in in_chunks(ids):
         session.execute(delete(RatingHistory).where(col(RatingHistory.rating_id).in_(chunk)))
         session.execute(delete(Rating).where(col(Rating.id).in_(chunk)))
@@ -162,6 +162,8 @@ def refresh_panels(session: Session, only: list[Panel] | None = None) -> dict[st
                                                rationale="panel: the members' mean score") for d in ds]
         panel_id = saved_id(get_or_create_rater(session, name=panel.name, kind=RaterKind.panel))
         _drop_labels(session, panel_id, {j.distractor_id for js in by_item.values() for j in js})
-        save_many_judgements(session, rater_id=panel_id, eval_set_id=None, items=sorted(by_item.items()))
+        ordered = sorted(by_item.items())
+        for start in range(0, len(ordered), SAVE_ITEMS):  # a few thousand distractors per IN list, as SQLite takes
+            save_many_judgements(session, rater_id=panel_id, eval_set_id=None, items=ordered[start:start + SAVE_ITEMS])
         counts[panel.name] = sum(len(v) for v in by_item.values())
     return counts

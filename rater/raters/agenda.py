@@ -103,6 +103,7 @@ class Claims:
                  uncertain: bool = False) -> None:
         self.engine, self.start, self.study, self.where = engine, start, study, study.where
         self.uncertain = uncertain and set_views is None  # an evaluation set keeps its own order
+        self.marked = False  # the study knows a teacher was shown an item in uncertainty order
         self.set_views = {v.id: v for v in set_views} if set_views is not None else None
         self.held: set[int] = set()
         self.passed_over: set[int] = set()  # skipped: offered again when nothing else is left
@@ -125,8 +126,9 @@ class Claims:
                 return None
             self.held.add(item_id)
             self.last = item_id
-            if self.uncertain:  # teachers' labels from here on are not a random sample
+            if self.uncertain and not self.marked:  # teachers' labels from here on are not a random sample
                 mark_uncertain_order(session)
+                self.marked = True
             # the claim took only an item this teacher has not rated in this scope: every distractor is to rate
             if self.set_views is not None:
                 return self.set_views[item_id]

@@ -197,6 +197,10 @@ def recount_need(session: Session, item_ids: Iterable[int] | None = None) -> Non
 
     The claim counts again before it takes an item, so `need` only has to be never too low: a save that counted
     before a concurrent one committed leaves it one too high, which costs a look, not a wrong claim."""
+    if item_ids is not None:
+        item_ids = sorted(set(item_ids))
+        if not item_ids:
+            return
     overlap = Study().overlap(session)
     value: Any = literal_column(str(NEED_UNKNOWN))
     if overlap is not None:
@@ -205,7 +209,7 @@ def recount_need(session: Session, item_ids: Iterable[int] | None = None) -> Non
     if item_ids is None:
         session.execute(update(Item).values(need=value))
         return
-    for chunk in in_chunks(sorted(set(item_ids))):  # always in one order: two saves never lock rows crosswise
+    for chunk in in_chunks(item_ids):  # always in one order: two saves never lock rows crosswise
         session.execute(update(Item).where(col(Item.id).in_(chunk)).values(need=value))
 
 

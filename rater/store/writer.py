@@ -150,8 +150,9 @@ def _apply(session: Session, works: list[Work]) -> list[Any]:
         mark_beyond_k(session, rater_id=work.rater_id, item_id=work.item_id, eval_set_id=work.eval_set_id)
     for (rater_id, eval_set_id), item_ids in leases.items():
         release_leases(session, rater_id=rater_id, item_ids=item_ids, eval_set_id=eval_set_id)
-    recount_need(session, [item_id for (_, eval_set_id), items in ratings.items() if eval_set_id is None
-                           for item_id, _ in items])
+    # only a teacher's first save of an item changes how many teachers it still needs (judges never count)
+    recount_need(session, [w.item_id for w in works if isinstance(w, Ratings) and w.release_lease
+                           and w.eval_set_id is None])
     return results
 
 
