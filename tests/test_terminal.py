@@ -6,6 +6,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -31,24 +32,29 @@ class Terminal:
 
     def __init__(self, name: str, width: int, height: int, args: list[str]) -> None:
         self.name = f"rater-test-{name}-{os.getpid()}"
+        # Each terminal has its own tmux server (its own socket): on the shared default server, a session
+        # started while the previous test's last session was being killed met a server on its way out ("server
+        # exited unexpectedly").
+        self.socket = Path(tempfile.gettempdir()) / f"{self.name}.tmux"
+        self.tmux = [str(TMUX), "-S", str(self.socket), "-f", "/dev/null"]
         # (COLUMNS and LINES, when the test process has them, would override the pane's real size)
         command = " ".join(_quote(a) for a in ["env", "-u", "COLUMNS", "-u", "LINES", sys.executable, "-m",
                                                 "rater.cli", *args])
-        subprocess.run([TMUX, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
+        subprocess.run([*self.tmux, "new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height),
                         "-e", "TERM=xterm-256color", "-e", "RATER_LANG=en",
                         f"{command}; echo EXIT=$?; sleep 600"], check=True)
 
     def keys(self, *keys: str, pace: float = PACE) -> None:
         for key in keys:
-            subprocess.run([TMUX, "send-keys", "-t", self.name, key], check=True)
+            subprocess.run([*self.tmux, "send-keys", "-t", self.name, key], check=True)
             time.sleep(pace)
 
     def burst(self, *keys: str) -> None:
         """Keys in one go, as a double tap sends them."""
-        subprocess.run([TMUX, "send-keys", "-t", self.name, *keys], check=True)
+        subprocess.run([*self.tmux, "send-keys", "-t", self.name, *keys], check=True)
 
     def screen(self) -> str:
-        return subprocess.run([TMUX, "capture-pane", "-p", "-t", self.name], capture_output=True,
+        return subprocess.run([*self.tmux, "capture-pane", "-p", "-t", self.name], capture_output=True,
                               text=True).stdout
 
     def wait_for(self, text: str, timeout: float = 30.0) -> str:
@@ -61,10 +67,11 @@ class Terminal:
             time.sleep(0.1)
 
     def resize(self, width: int, height: int) -> None:
-        subprocess.run([TMUX, "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)], check=True)
+        subprocess.run([*self.tmux, "resize-window", "-t", self.name, "-x", str(width), "-y", str(height)], check=True)
 
     def close(self) -> None:
-        subprocess.run([TMUX, "kill-session", "-t", self.name], capture_output=True)
+        subprocess.run([*self.tmux, "kill-server"], capture_output=True)
+        self.socket.unlink(missing_ok=True)
 
 
 def _quote(arg: str) -> str:
