@@ -213,6 +213,26 @@ def test_the_overlap_is_stored_with_the_study_and_shown_in_progress(study, tmp_p
     assert "no overlap" in cli("study", "overlap").output
 
 
+def test_k_is_read_once_in_a_transaction_and_again_in_the_next(study, tmp_path):
+    cli, engine = study
+    import_items(cli, tmp_path, 2, split="test")
+    reads = []
+    event.listen(engine, "before_cursor_execute",
+                 lambda conn, cursor, statement, *rest: reads.append(1) if "study_setting" in statement else None)
+    with Session(engine) as session:  # one long-lived session, as a server's might be
+        assert Study().overlap(session) is None
+        Study().overlap(session)
+        assert len(reads) == 1  # the save's two reads of K are one round trip
+        Study().set_overlap(session, 2)
+        assert Study().overlap(session) == 2  # the transaction's own change is seen
+        session.commit()
+        set_overlap(engine, 3)  # another process (`rater study overlap 3`)
+        assert Study().overlap(session) == 3  # the next transaction reads K again
+        session.rollback()
+        set_overlap(engine, None)
+        assert Study().overlap(session) is None
+
+
 def test_an_overlap_below_one_is_refused_with_nothing_written(study):
     cli, engine = study
     for command in (("rate", "--overlap", "0", "--as", "anna"), ("study", "overlap", "0")):

@@ -3,6 +3,7 @@ URL. The pipeline's outputs are compared byte for byte with the same pipeline on
 
 import json
 import sys
+import time
 from pathlib import Path
 
 from alembic.autogenerate import compare_metadata
@@ -167,21 +168,31 @@ def test_the_readmes_setup_for_a_school_works_as_written(pg_server, tmp_path):
     assert "│ demo │ test │ 12 │" in rater("db", "stats") and "│ rules │ rule │ 48 │" in rater("db", "stats")
 
 
-def test_a_pooled_connection_the_server_dropped_is_replaced_not_used(pg_url):
-    """The first request after the database comes back (here: every backend ended by the server) works."""
+def test_a_pooled_connection_the_server_dropped_is_replaced_not_used(pg_url, monkeypatch):
+    """The first request after the database comes back (here: every backend ended by the server) works, once the
+    pooled connection has lain unused for PING_AFTER seconds; a connection in steady use is not checked first."""
     import psycopg
     from sqlalchemy import make_url
 
+    from rater.store import engine as store
     from rater.store.engine import session_scope
     from rater.store.items import count_items
 
+    monkeypatch.setattr(store, "PING_AFTER", 0.3)
     engine = create_store_engine(pg_url)
-    with session_scope(engine) as session:
-        assert count_items(session) == 0  # the pool now holds a connection
+    pings = []
+    real_ping = engine.dialect.do_ping
+    monkeypatch.setattr(engine.dialect, "do_ping", lambda connection: pings.append(1) or real_ping(connection))
+    for _ in range(3):  # a busy server's short transactions, one after another: no round trip to check
+        with session_scope(engine) as session:
+            assert count_items(session) == 0  # the pool now holds a connection
+    assert pings == []
     url = make_url(pg_url)
     with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password, dbname="postgres",
                          autocommit=True) as admin:
         admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (url.database,))
+    time.sleep(0.4)
     with session_scope(engine) as session:
         assert count_items(session) == 0
+    assert pings == [1]
     engine.dispose()

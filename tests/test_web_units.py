@@ -71,3 +71,35 @@ def test_the_csrf_token_belongs_to_the_teacher_and_the_process(tmp_path):
     assert one.csrf("token-a") == one.csrf("token-a") != one.csrf("token-b")
     assert one.csrf("token-a") != other.csrf("token-a")  # a secret of each process
     assert "token-a" not in one.csrf("token-a")
+
+
+def test_a_valid_link_is_looked_up_once_for_an_answer_and_its_next_page_and_a_revoked_one_fails_soon(tmp_path,
+                                                                                                      monkeypatch):
+    import asyncio
+
+    from rater.store.access import add_teacher, revoke_teacher
+    from rater.store.engine import session_scope
+    from rater.web import app as web
+
+    engine = create_store_engine(f"sqlite:///{tmp_path / 'w.db'}")
+    with session_scope(engine) as session:
+        token = add_teacher(session, name="anna")
+    now = [100.0]
+    site = RatingSite(WebConfig(engine, clock=lambda: now[0]))
+    lookups = []
+    real = web.teacher_for_token
+    monkeypatch.setattr(web, "teacher_for_token", lambda *a, **k: lookups.append(1) or real(*a, **k))
+    assert asyncio.run(site.teacher(token)) == "anna"
+    now[0] += 0.5
+    assert asyncio.run(site.teacher(token)) == "anna"  # the page after the answer: no second lookup
+    assert len(lookups) == 1
+    assert asyncio.run(site.teacher(token, organizer=True)) is None  # another kind of link is its own lookup
+    assert asyncio.run(site.teacher("not-a-token")) is None
+    assert asyncio.run(site.teacher("not-a-token")) is None  # an invalid token is never kept
+    assert len(lookups) == 4
+    with session_scope(engine) as session:
+        revoke_teacher(session, name="anna")
+    now[0] += web.KNOWN_FOR
+    assert asyncio.run(site.teacher(token)) is None  # revoked: refused once the name kept has run out
+    assert asyncio.run(site.teacher(token)) is None
+    assert len(lookups) == 6

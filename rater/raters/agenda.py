@@ -110,6 +110,7 @@ class Claims:
         self.offered_again: set[int] = set()  # skipped, then offered again
         self.skipped_twice: set[int] = set()  # skipped again after that: not offered a third time
         self.last: int | None = None  # the item claimed last: the next claim searches behind it first
+        self.drafts: dict[int, tuple[Judgement, ...]] = {}  # a claimed item's drafts, read in the claim's transaction
 
     async def more(self) -> list[ItemView]:
         view = await asyncio.to_thread(self._claim)
@@ -129,6 +130,7 @@ class Claims:
             if self.uncertain and not self.marked:  # teachers' labels from here on are not a random sample
                 mark_uncertain_order(session)
                 self.marked = True
+            self.drafts[item_id] = drafts_of(session, self.start, item_id)
             # the claim took only an item this teacher has not rated in this scope: every distractor is to rate
             if self.set_views is not None:
                 return self.set_views[item_id]
@@ -186,6 +188,13 @@ class Claims:
     def _release_now(self, item_ids: list[int]) -> None:
         with session_scope(self.engine) as session:
             self.study.release(session, rater_id=self.start.rater_id, item_ids=item_ids)
+
+
+def drafts_of(session, start: RunStart, item_id: int) -> tuple[Judgement, ...]:
+    """The ticks and reasons this rater left on the item without saving (kept across restarts)."""
+    marks = load_drafts(session, rater_id=start.rater_id, eval_set_id=start.eval_set_id,
+                        item_ids=[item_id]).get(item_id, {})
+    return tuple(Judgement(d, ticked, reason=reason) for d, (ticked, reason) in marks.items())
 
 
 def without_rated(session, start: RunStart, views: list[ItemView]) -> list[ItemView]:
@@ -295,7 +304,9 @@ class Agenda:
         if not self.interactive:
             return item
         history = await self._history()
-        drafts = await asyncio.to_thread(self._drafts, item.id)
+        drafts = self.source.drafts.pop(item.id, None) if isinstance(self.source, Claims) else None
+        if drafts is None:
+            drafts = await asyncio.to_thread(self._drafts, item.id)
         shown = fair_order(item, self.rater_name) if self.own_order else item
         notes, self.notes = self.notes, ()
         return replace(shown, earlier=len(history), draft=drafts, skipped=self.skipped_count(), notes=notes)
@@ -314,9 +325,7 @@ class Agenda:
 
     def _drafts(self, item_id: int) -> tuple[Judgement, ...]:
         with session_scope(self.engine) as session:
-            marks = load_drafts(session, rater_id=self.start.rater_id, eval_set_id=self.start.eval_set_id,
-                                item_ids=[item_id]).get(item_id, {})
-        return tuple(Judgement(d, ticked, reason=reason) for d, (ticked, reason) in marks.items())
+            return drafts_of(session, self.start, item_id)
 
     async def _revisit_view(self, item_id: int) -> ItemView | None:
         """The item as it is now, with this rater's saved judgements; None (and a note for the next item) when it

@@ -35,4 +35,5 @@ def load_drafts(session: Session, *, rater_id: int, eval_set_id: int | None, ite
 def delete_drafts(session: Session, *, rater_id: int, eval_set_id: int | None, item_ids: Iterable[int]) -> None:
     for chunk in in_chunks(item_ids):
         session.execute(delete(Draft).where(col(Draft.rater_id) == rater_id,
-                                            col(Draft.scope) == draft_scope(eval_set_id), col(Draft.item_id).in_(chunk)))
+                                            col(Draft.scope) == draft_scope(eval_set_id), col(Draft.item_id).in_(chunk))
+                        .execution_options(synchronize_session=False))

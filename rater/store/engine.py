@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 from sqlalchemy import Engine, create_engine, event, inspect, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidatePoolError, NoSuchModuleError, SQLAlchemyError
 from sqlmodel import Session
 
 from rater.core.errors import StoreError
@@ -18,6 +18,7 @@ from rater.core.errors import StoreError
 DEFAULT_DB = "rater.db"
 BUSY_TIMEOUT_MS = 30_000
 SUPPORTED = ("sqlite", "postgresql")
+PING_AFTER = 5.0  # seconds a pooled connection may lie unused before it is checked when taken out again
 POSTGRES_DRIVER_HINT = "pip install 'rater[postgres]' (psycopg 3, the driver rater uses for PostgreSQL)"
 
 
@@ -107,7 +108,9 @@ def _engine(url: str, pool_size: int | None = None) -> Engine:
                          "use a file path (SQLite) or postgresql://user@host:5432/database (PostgreSQL)")
     try:
         sizes = {"pool_size": pool_size, "max_overflow": pool_size} if pool_size else {}
-        return create_engine(url, pool_pre_ping=True, **sizes)  # a connection the server dropped is replaced
+        engine = create_engine(url, **sizes)
+        _ping_idle_connections(engine)  # a connection the server dropped is replaced
+        return engine
     except NoSuchModuleError:
         raise StoreError(f"The database driver {scheme.get_driver_name()!r} is not one rater supports.",
                          "use postgresql://... (rater picks psycopg 3) or a SQLite file path") from None
@@ -300,6 +303,27 @@ def _sqlite_migration_engine(engine: Engine) -> Engine:
     event.listen(migrating, "connect", connect)
     event.listen(migrating, "begin", lambda connection: connection.exec_driver_sql("BEGIN IMMEDIATE"))
     return migrating
+
+
+def _ping_idle_connections(engine: Engine) -> None:
+    """Check a pooled connection before use when it has lain unused for PING_AFTER seconds (the server may have
+    restarted, or a firewall dropped it): a dead one is replaced, with every other connection as old, before the
+    caller sees an error. SQLAlchemy's pool_pre_ping checks at every checkout, a round trip more for each of a
+    busy server's many short transactions; a connection in steady use needs none."""
+
+    @event.listens_for(engine, "checkin")
+    def checked_in(_dbapi_connection, record) -> None:
+        record.info["checked_in"] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def checked_out(dbapi_connection, record, _proxy) -> None:
+        since = record.info.get("checked_in")
+        if since is None or time.monotonic() - since < PING_AFTER:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except engine.dialect.loaded_dbapi.Error as error:
+            raise InvalidatePoolError(f"an idle connection was found closed ({type(error).__name__})") from None
 
 
 def dialect_insert(session: Session, table) -> Any:

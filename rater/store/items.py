@@ -67,24 +67,29 @@ def item_views(session: Session, *, item_ids: Sequence[int], where: ItemFilter =
     """Items with their (filtered) distractors, in the order of `item_ids`."""
     if not item_ids:
         return []
-    texts = item_texts(session, item_ids)
+    texts = _item_rows(session, item_ids)
     distractors: dict[int, list[DistractorView]] = {i: [] for i in item_ids}
     for d in session.execute(select(col(Distractor.id), col(Distractor.item_id), col(Distractor.text), col(Distractor.source))
                              .where(col(Distractor.item_id).in_(item_ids), *where.distractor_clauses())
                              .order_by(col(Distractor.item_id), col(Distractor.source), col(Distractor.position), col(Distractor.id))):
         distractors[d.item_id].append(DistractorView(d.id, d.text, d.source))
-    unsure = dict(session.execute(select(col(Item.id), col(Item.uncertainty)).where(col(Item.id).in_(item_ids))).all())
-    return [ItemView(i, *texts[i], tuple(distractors[i]), uncertainty=unsure.get(i)) for i in item_ids if i in texts]
+    return [ItemView(i, *texts[i][:3], tuple(distractors[i]), uncertainty=texts[i][3]) for i in item_ids if i in texts]
 
 
 def item_texts(session: Session, item_ids: Iterable[int]) -> dict[int, tuple[str, str, str]]:
     """(context, question, answer) by item id."""
-    texts: dict[int, tuple[str, str, str]] = {}
+    return {i: row[:3] for i, row in _item_rows(session, item_ids).items()}
+
+
+def _item_rows(session: Session, item_ids: Iterable[int]) -> dict[int, tuple[str, str, str, float | None]]:
+    """(context, question, answer, uncertainty) by item id."""
+    found: dict[int, tuple[str, str, str, float | None]] = {}
     for chunk in in_chunks(item_ids):
-        rows = session.execute(select(col(Item.id), col(Context.text), col(Item.question), col(Item.answer))
+        rows = session.execute(select(col(Item.id), col(Context.text), col(Item.question), col(Item.answer),
+                                      col(Item.uncertainty))
                                .join(Context, col(Context.id) == col(Item.context_id)).where(col(Item.id).in_(chunk)))
-        texts.update((r[0], (r[1], r[2], r[3])) for r in rows)
-    return texts
+        found.update((r[0], (r[1], r[2], r[3], r[4])) for r in rows)
+    return found
 
 
 def eval_set_views(session: Session, *, eval_set_id: int) -> list[ItemView]:

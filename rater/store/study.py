@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import Integer, bindparam, case, delete, distinct, func, literal_column, select, update
+from sqlalchemy import Integer, bindparam, case, delete, distinct, event, func, literal_column, select, update
+from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col
 
 from rater.core.domain import RaterKind
@@ -40,6 +41,14 @@ RENEW_SECONDS = 30  # how often a screen that shows an item renews its hold
 CANDIDATES = 32  # items read per claim attempt
 LOCK_RETRIES = 500  # PostgreSQL: rounds of looking again while other claims hold the only candidates
 PREFERENCE_OVERLAP = "preference.overlap"
+OVERLAP_READ = "rater.overlap"  # session.info: K as read in the current transaction, by scope
+
+
+@event.listens_for(OrmSession, "after_transaction_end")
+def _forget_overlap(session: OrmSession, transaction) -> None:
+    """K is read again in the next transaction: a change by `rater study overlap` applies to every teacher at once."""
+    if transaction.parent is None:
+        session.info.pop(OVERLAP_READ, None)
 
 
 # counting ---------------------------------------------------------------------------------------------------------
@@ -63,6 +72,12 @@ def _holding(eval_set_id: int | None, now, other_than=None):
     if other_than is not None:
         query = query.where(col(Lease.rater_id) != other_than)
     return query.scalar_subquery()
+
+
+def _leases_gone(*where) -> Any:
+    """A DELETE of leases as plain SQL: no lease object is loaded in a session that deletes leases, so the ORM need
+    not look for ones to update (a busy server's claims and saves each run one)."""
+    return delete(Lease).where(*where).execution_options(synchronize_session=False)
 
 
 def _lease_scope(eval_set_id: int | None):
@@ -133,9 +148,9 @@ def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, whe
     now = utcnow()
     postgres = session.get_bind().dialect.name == "postgresql"
     if postgres:  # only one's own expired leases: deleting others' could deadlock two claims
-        session.execute(delete(Lease).where(col(Lease.rater_id) == rater_id, col(Lease.expires_at) <= now))
+        session.execute(_leases_gone(col(Lease.rater_id) == rater_id, col(Lease.expires_at) <= now))
     else:  # a write first: the transaction holds SQLite's write lock from here to its commit
-        session.execute(delete(Lease).where(col(Lease.expires_at) <= now))
+        session.execute(_leases_gone(col(Lease.expires_at) <= now))
     values = {"rater_id": rater_id, "now": now, "overlap": overlap, "after": after, "skipped": sorted(set(passed_over))}
     scans = ["all"]
     if after is not None and eval_set_id is None and not uncertain:  # the queue's order is the item id's
@@ -163,7 +178,7 @@ def _claim_first(session: Session, candidates, values: dict, eval_set_id: int | 
                 busy = busy or state is None
                 if not state:
                     continue
-            session.execute(delete(Lease).where(col(Lease.item_id) == item_id, col(Lease.rater_id) == rater_id,
+            session.execute(_leases_gone(col(Lease.item_id) == item_id, col(Lease.rater_id) == rater_id,
                                                 _lease_scope(eval_set_id)))
             return item_id
         if not busy:
@@ -187,7 +202,7 @@ def release_leases(session: Session, *, rater_id: int, item_ids: Iterable[int], 
     """End this teacher's leases on these items (also used by the save path, in the ratings' transaction)."""
     ids = list(item_ids)
     if ids:
-        session.execute(delete(Lease).where(col(Lease.rater_id) == rater_id, col(Lease.item_id).in_(ids),
+        session.execute(_leases_gone(col(Lease.rater_id) == rater_id, col(Lease.item_id).in_(ids),
                                             _lease_scope(eval_set_id)))
 
 
@@ -207,10 +222,11 @@ def recount_need(session: Session, item_ids: Iterable[int] | None = None) -> Non
         left = overlap - _teachers_done(None)
         value = case((left > 0, left), else_=0)
     if item_ids is None:
-        session.execute(update(Item).values(need=value))
+        session.execute(update(Item).values(need=value).execution_options(synchronize_session=False))
         return
     for chunk in in_chunks(item_ids):  # always in one order: two saves never lock rows crosswise
-        session.execute(update(Item).where(col(Item.id).in_(chunk)).values(need=value))
+        session.execute(update(Item).where(col(Item.id).in_(chunk)).values(need=value)
+                        .execution_options(synchronize_session=False))
 
 
 # teachers' labels as a sample ---------------------------------------------------------------------------------
@@ -283,16 +299,24 @@ class Study:
         return cls(eval_set_id_of(session, eval_set), where if eval_set is None else ItemFilter())
 
     def overlap(self, session: Session) -> int | None:
-        """K: each item goes to teachers until K have rated it; None: everyone rates everything."""
-        if self.eval_set_id is not None:
-            return session.execute(select(col(EvalSet.overlap)).where(col(EvalSet.id) == self.eval_set_id)).scalar()
-        value = session.execute(select(col(StudySetting.value)).where(col(StudySetting.name) == PREFERENCE_OVERLAP)).scalar()
-        return int(value) if value else None
+        """K: each item goes to teachers until K have rated it; None: everyone rates everything. Read once per
+        session (a save reads it twice; every read is a round trip to a busy server)."""
+        known = session.info.setdefault(OVERLAP_READ, {})
+        if self.eval_set_id not in known:
+            if self.eval_set_id is not None:
+                value = session.execute(select(col(EvalSet.overlap)).where(col(EvalSet.id) == self.eval_set_id)).scalar()
+            else:
+                setting = session.execute(select(col(StudySetting.value))
+                                          .where(col(StudySetting.name) == PREFERENCE_OVERLAP)).scalar()
+                value = int(setting) if setting else None
+            known[self.eval_set_id] = value
+        return known[self.eval_set_id]
 
     def set_overlap(self, session: Session, overlap: int | None) -> None:
         if overlap is not None and overlap < 1:
             raise InputError(f"An overlap of {overlap} teachers per item is impossible.",
                              "give 1 or more teachers per item (`rater study overlap 2`), or end sharing out with --off")
+        session.info.pop(OVERLAP_READ, None)
         if self.eval_set_id is not None:
             session.execute(update(EvalSet).where(col(EvalSet.id) == self.eval_set_id).values(overlap=overlap))
             return
@@ -321,6 +345,7 @@ class Study:
                          "`rater study overlap K` (add --set NAME for an evaluation set)")
 
     def _set_if_unset(self, session: Session, overlap: int) -> None:
+        session.info.pop(OVERLAP_READ, None)
         if self.eval_set_id is not None:
             session.execute(update(EvalSet).where(col(EvalSet.id) == self.eval_set_id, col(EvalSet.overlap).is_(None))
                             .values(overlap=overlap))

@@ -55,6 +55,8 @@ from rater.web.sessions import REASONS, Answer, Marks, Sessions, TeacherSession
 
 COOKIE, LANG_COOKIE = "rater_token", "rater_lang"
 MAX_FORM = 64 * 1024  # bytes of a posted answer or draft
+KNOWN_FOR = 2.0  # seconds a valid link's name is kept after a lookup (a page's answer and the next page it asks
+# for share one); a revoked link is refused within this time, and its open session closed within --recheck
 WORKERS = 24  # threads for store calls (asyncio's default of cores + 4 queues a school's teachers behind 6)
 STATIC = {"rater.css": "text/css; charset=utf-8", "rater.js": "text/javascript; charset=utf-8"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -249,6 +251,7 @@ class RatingSite:
                                      autoescape=select_autoescape(["html"]), trim_blocks=True, lstrip_blocks=True)
         self.markdown = MarkdownIt("commonmark", {"html": False})
         self.ended: dict[str, str] = {}  # teachers whose sessions were closed (revoked), and why
+        self.known: dict[tuple[str, bool], tuple[str, float]] = {}  # (token hash, organizer) -> (name, looked up at)
         self.watcher: asyncio.Task | None = None
 
     # the app --------------------------------------------------------------------------------------------------
@@ -290,6 +293,7 @@ class RatingSite:
                 if name not in valid:
                     self.ended[name] = "revoked"
                     self.sessions.end(name)
+                    self.known = {k: v for k, v in self.known.items() if v[0] != name}
 
     def _still_valid(self, names: list[str]) -> set[str]:
         from sqlmodel import col, select
@@ -315,13 +319,27 @@ class RatingSite:
         return WebTexts("sv" if accept.startswith("sv") else "en")
 
     async def teacher(self, token: str | None, organizer: bool = False) -> str | None:
+        """The name behind a valid link (None for any other token). A name found is kept for KNOWN_FOR seconds;
+        a token found invalid is looked up again every time."""
         if not token:
             return None
+        key = (hashlib.sha256(token.encode()).hexdigest(), organizer)
+        known = self.known.get(key)
+        now = self.config.clock()
+        if known is not None and now - known[1] < min(KNOWN_FOR, self.config.recheck):
+            return known[0]
 
         def look_up() -> str | None:
             with session_scope(self.config.engine) as session:
                 return teacher_for_token(session, token, organizer=organizer)
-        return await asyncio.to_thread(look_up)
+        name = await asyncio.to_thread(look_up)
+        if name is None:
+            self.known.pop(key, None)
+            return None
+        if len(self.known) >= 10_000:  # only valid links are kept, each for a moment: drop the old ones
+            self.known = {k: v for k, v in self.known.items() if now - v[1] < KNOWN_FOR}
+        self.known[key] = (name, now)
+        return name
 
     def csrf(self, token: str) -> str:
         return hmac.new(self.config.secret, token.encode(), hashlib.sha256).hexdigest()[:40]
