@@ -300,7 +300,7 @@ class Study:
 
     def overlap(self, session: Session) -> int | None:
         """K: each item goes to teachers until K have rated it; None: everyone rates everything. Read once per
-        session (a save reads it twice; every read is a round trip to a busy server)."""
+        transaction (a save reads it twice; every read is a round trip to a busy server)."""
         known = session.info.setdefault(OVERLAP_READ, {})
         if self.eval_set_id not in known:
             if self.eval_set_id is not None:
