@@ -73,7 +73,7 @@ def test_the_csrf_token_belongs_to_the_teacher_and_the_process(tmp_path):
     assert "token-a" not in one.csrf("token-a")
 
 
-def test_a_valid_link_is_looked_up_once_for_an_answer_and_its_next_page_and_a_revoked_one_fails_soon(tmp_path,
+def test_a_valid_link_is_looked_up_once_for_an_answer_and_its_next_page_and_a_revoked_one_writes_nothing(tmp_path,
                                                                                                       monkeypatch):
     import asyncio
 
@@ -99,7 +99,9 @@ def test_a_valid_link_is_looked_up_once_for_an_answer_and_its_next_page_and_a_re
     assert len(lookups) == 4
     with session_scope(engine) as session:
         revoke_teacher(session, name="anna")
+    assert asyncio.run(site.teacher(token, fresh=True)) is None  # a write looks the link up: refused at once
+    assert len(lookups) == 5
     now[0] += web.KNOWN_FOR
     assert asyncio.run(site.teacher(token)) is None  # revoked: refused once the name kept has run out
     assert asyncio.run(site.teacher(token)) is None
-    assert len(lookups) == 6
+    assert len(lookups) == 7

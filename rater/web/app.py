@@ -55,8 +55,9 @@ from rater.web.sessions import REASONS, Answer, Marks, Sessions, TeacherSession
 
 COOKIE, LANG_COOKIE = "rater_token", "rater_lang"
 MAX_FORM = 64 * 1024  # bytes of a posted answer or draft
-KNOWN_FOR = 2.0  # seconds a valid link's name is kept after a lookup (a page's answer and the next page it asks
-# for share one); a revoked link is refused within this time, and its open session closed within --recheck
+KNOWN_FOR = 2.0  # seconds a valid link's name is kept for pages that only show (the page after an answer uses the
+# answer's lookup); every write looks the link up, so a revoked link writes nothing from the next request on
+DRAFT_WAIT = 5.0  # seconds a draft's request waits for its write (the database locked or away: the page retries)
 WORKERS = 24  # threads for store calls (asyncio's default of cores + 4 queues a school's teachers behind 6)
 STATIC = {"rater.css": "text/css; charset=utf-8", "rater.js": "text/javascript; charset=utf-8"}
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; "
@@ -108,6 +109,10 @@ STUDY_TEXTS: dict[str, dict[str, str]] = {  # the organizer's page (/study)
 }
 
 WEB_TEXTS: dict[str, dict[str, str]] = {
+    "draft_unsaved": {"sv": "Dina markeringar är inte sparade än: servern svarade inte. De skickas igen om en stund; "
+                            "Spara skickar dem i alla fall.",
+                      "en": "Your ticks are not kept yet: the server did not answer. They are sent again shortly; "
+                            "Save sends them in any case."},
     "not_allowed": {"sv": "Inte tillåtet", "en": "Not allowed"},
     "not_allowed_body": {"sv": "Länken är ogiltig eller återkallad. Be den som leder studien om en ny länk.",
                          "en": "This link is not valid or has been revoked. Ask the study's organizer for a new one."},
@@ -318,15 +323,16 @@ class RatingSite:
         accept = request.headers.get("accept-language", "").lower()
         return WebTexts("sv" if accept.startswith("sv") else "en")
 
-    async def teacher(self, token: str | None, organizer: bool = False) -> str | None:
-        """The name behind a valid link (None for any other token). A name found is kept for KNOWN_FOR seconds;
-        a token found invalid is looked up again every time."""
+    async def teacher(self, token: str | None, organizer: bool = False, fresh: bool = False) -> str | None:
+        """The name behind a valid link (None for any other token). A name found is kept for KNOWN_FOR seconds
+        for pages that only show (`fresh` looks it up all the same: every request that writes does); a token
+        found invalid is looked up again every time."""
         if not token:
             return None
         key = (hashlib.sha256(token.encode()).hexdigest(), organizer)
         known = self.known.get(key)
         now = self.config.clock()
-        if known is not None and now - known[1] < min(KNOWN_FOR, self.config.recheck):
+        if not fresh and known is not None and now - known[1] < min(KNOWN_FOR, self.config.recheck):
             return known[0]
 
         def look_up() -> str | None:
@@ -353,7 +359,7 @@ class RatingSite:
         if writing and not self.same_origin(request):
             return self.message(request, "refused", "refused_body", 403)
         token = request.cookies.get(COOKIE)
-        name = await self.teacher(token)
+        name = await self.teacher(token, fresh=writing)  # a write is checked against the database itself
         if name is None or token is None:
             if await self.teacher(token, organizer=True) is not None:  # a valid link, for another page
                 return self.message(request, "not_allowed", "organizer_link", 403)
@@ -643,8 +649,15 @@ class RatingSite:
         if session.item is not None:
             for d in session.item.distractors:
                 marks[d.id] = (d.id in ticked, None if d.id in ticked else reasons.get(d.id))
-        kept = session.draft(seq, marks)
-        return Response(status_code=204 if kept else 409)
+        if not session.draft(seq, marks):
+            return Response(status_code=409)
+        if session.draft_written is not None:  # said only once it is kept: else the page says so and sends it again
+            try:
+                await asyncio.wait_for(asyncio.shield(session.draft_written), DRAFT_WAIT)
+            except (TimeoutError, SQLAlchemyError, StoreError) as error:
+                log.warning("a draft was not kept: %s", type(error).__name__)
+                return JSONResponse({"error": "not kept"}, status_code=503)
+        return Response(status_code=204)
 
     async def post_alive(self, request: Request) -> Response:
         got = await self.post_json(request)

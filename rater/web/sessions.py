@@ -61,6 +61,7 @@ class TeacherSession:
         self.changed = asyncio.Event()
         self.error: BaseException | None = None
         self.task: asyncio.Task | None = None
+        self.draft_written: asyncio.Future | None = None  # the last draft's write (done once committed)
 
     # the run ------------------------------------------------------------------------------------------------
 
@@ -141,7 +142,9 @@ class TeacherSession:
             return False
         known = {d.id for d in self.item.distractors}
         self.marks = {d: m for d, m in marks.items() if d in known}
-        self.rater.draft(self.item, self.marks if any(t or r for t, r in self.marks.values()) else {})
+        self.draft_written = self.rater.draft(self.item, self.marks if any(t or r for t, r in self.marks.values()) else {})
+        if self.draft_written is not None:  # its error is read here when the page has stopped waiting for it
+            self.draft_written.add_done_callback(lambda f: f.cancelled() or f.exception())
         return True
 
     def answer(self, answer: Answer) -> str | None:

@@ -66,10 +66,21 @@
                          body: JSON.stringify(data) });
   }
 
+  // a draft the server did not keep (the database away for a moment, the network gone) is said and sent again;
+  // a refusal (409: the item is gone, 403: the link) is not retried
   function saveDraft(keepalive) {
     if (draftTimer) { clearTimeout(draftTimer); draftTimer = null; }
-    if (!form || !options.length || submitting) return;
-    post("/draft", marks(), keepalive).catch(function () {});
+    if (!form || !options.length || submitting || closed) return;
+    const retry = function () {
+      notice(say("draftUnsaved", "Your ticks are not kept yet: the server did not answer."));
+      if (!draftTimer) draftTimer = setTimeout(saveDraft, 3000);
+    };
+    post("/draft", marks(), keepalive).then(function (r) {
+      if (r.status >= 500) { retry(); return; }
+      const box = document.getElementById("notices");
+      const said = say("draftUnsaved", "");
+      if (r.ok && box && said && box.textContent.indexOf(said) >= 0) box.replaceChildren();
+    }).catch(retry);
   }
 
   if (form && options.length) {
