@@ -92,7 +92,8 @@ class PgServer:
 
     def stop(self) -> None:
         try:
-            self._run("pg_ctl", "stop", "-D", str(self.folder / "data"), "-m", "immediate", "-w")
+            if (self.folder / "data" / "postmaster.pid").exists():  # not when a test that halted it failed midway
+                self._run("pg_ctl", "stop", "-D", str(self.folder / "data"), "-m", "immediate", "-w")
         finally:
             shutil.rmtree(self.folder, ignore_errors=True)
 
