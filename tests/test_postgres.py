@@ -6,6 +6,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select
@@ -168,12 +169,56 @@ def test_the_readmes_setup_for_a_school_works_as_written(pg_server, tmp_path):
     assert "│ demo │ test │ 12 │" in rater("db", "stats") and "│ rules │ rule │ 48 │" in rater("db", "stats")
 
 
-def test_a_pooled_connection_the_server_dropped_is_replaced_not_used(pg_url, monkeypatch):
-    """The first request after the database comes back (here: every backend ended by the server) works, once the
-    pooled connection has lain unused for PING_AFTER seconds; a connection in steady use is not checked first."""
+def end_every_backend(pg_url: str) -> None:
+    """What a restart of the server does to the pool's connections."""
     import psycopg
     from sqlalchemy import make_url
 
+    url = make_url(pg_url)
+    with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password, dbname="postgres",
+                         autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (url.database,))
+
+
+def test_a_write_right_after_the_server_dropped_its_connection_is_done_on_a_new_one(pg_url):
+    """Within PING_AFTER of a connection's last use nothing checks it first: the writer (saves, drafts), a claim
+    and a link's lookup run their transaction once more on a live connection instead of failing."""
+    import asyncio
+
+    from sqlalchemy.exc import OperationalError
+
+    from rater.store.engine import again_if_dropped, session_scope
+    from rater.store.items import count_items
+    from rater.store.writer import StoreWriter
+
+    engine = create_store_engine(pg_url)
+
+    def count() -> int:
+        with session_scope(engine) as session:
+            return count_items(session)
+
+    async def write_through_the_writer() -> int:
+        writer = StoreWriter(engine)
+        try:
+            await writer.submit(count_items)  # the pool now holds the writer's connection
+            end_every_backend(pg_url)
+            return await writer.submit(count_items)
+        finally:
+            await writer.close()
+    assert asyncio.run(write_through_the_writer()) == 0
+    count()
+    end_every_backend(pg_url)
+    assert again_if_dropped(count) == 0
+    count()
+    end_every_backend(pg_url)
+    with pytest.raises(OperationalError):  # what the transaction meets without the second run
+        count()
+    engine.dispose()
+
+
+def test_a_pooled_connection_the_server_dropped_is_replaced_not_used(pg_url, monkeypatch):
+    """The first request after the database comes back (here: every backend ended by the server) works, once the
+    pooled connection has lain unused for PING_AFTER seconds; a connection in steady use is not checked first."""
     from rater.store import engine as store
     from rater.store.engine import session_scope
     from rater.store.items import count_items
@@ -187,10 +232,7 @@ def test_a_pooled_connection_the_server_dropped_is_replaced_not_used(pg_url, mon
         with session_scope(engine) as session:
             assert count_items(session) == 0  # the pool now holds a connection
     assert pings == []
-    url = make_url(pg_url)
-    with psycopg.connect(host=url.host, port=url.port, user=url.username, password=url.password, dbname="postgres",
-                         autocommit=True) as admin:
-        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (url.database,))
+    end_every_backend(pg_url)
     time.sleep(0.4)
     with session_scope(engine) as session:
         assert count_items(session) == 0

@@ -13,7 +13,7 @@ from sqlmodel import col
 from rater.core.domain import ItemView, Judgement, RaterKind
 from rater.raters.base import Rater, RunStart
 from rater.store.drafts import load_drafts
-from rater.store.engine import session_scope
+from rater.store.engine import again_if_dropped, session_scope
 from rater.store.items import (
     ItemFilter,
     count_items_with_distractors,
@@ -113,7 +113,7 @@ class Claims:
         self.drafts: dict[int, tuple[Judgement, ...]] = {}  # a claimed item's drafts, read in the claim's transaction
 
     async def more(self) -> list[ItemView]:
-        view = await asyncio.to_thread(self._claim)
+        view = await asyncio.to_thread(again_if_dropped, self._claim)
         return [view] if view is not None else []
 
     def _claim(self) -> ItemView | None:

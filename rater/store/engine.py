@@ -7,7 +7,7 @@ import time
 from contextlib import contextmanager
 from importlib.resources import files
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from sqlalchemy import Engine, create_engine, event, inspect, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, InvalidatePoolError, NoSuchModuleError, SQLAlchemyError
@@ -19,6 +19,7 @@ DEFAULT_DB = "rater.db"
 BUSY_TIMEOUT_MS = 30_000
 SUPPORTED = ("sqlite", "postgresql")
 PING_AFTER = 5.0  # seconds a pooled connection may lie unused before it is checked when taken out again
+T = TypeVar("T")
 POSTGRES_DRIVER_HINT = "pip install 'rater[postgres]' (psycopg 3, the driver rater uses for PostgreSQL)"
 
 
@@ -324,6 +325,19 @@ def _ping_idle_connections(engine: Engine) -> None:
             engine.dialect.do_ping(dbapi_connection)
         except engine.dialect.loaded_dbapi.Error as error:
             raise InvalidatePoolError(f"an idle connection was found closed ({type(error).__name__})") from None
+
+
+def again_if_dropped(work: Callable[[], T]) -> T:
+    """Run `work`, a whole transaction, and once more when its connection turned out to have been dropped by the
+    server (a restart within PING_AFTER seconds of the connection's last use): SQLAlchemy has then replaced every
+    pooled connection as old, so the second run gets a live one. A store write that was committed before the drop
+    is not written twice (the ratings' unique keys, and a save's check of what it replaces, refuse it)."""
+    try:
+        return work()
+    except DBAPIError as error:
+        if not error.connection_invalidated:
+            raise
+        return work()
 
 
 def dialect_insert(session: Session, table) -> Any:

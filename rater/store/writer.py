@@ -17,7 +17,7 @@ from sqlmodel import Session
 
 from rater.core.domain import Judgement
 from rater.store.drafts import Marks, delete_drafts, save_draft
-from rater.store.engine import session_scope
+from rater.store.engine import again_if_dropped, session_scope
 from rater.store.ratings import check_not_stale, mark_beyond_k, save_many_judgements
 from rater.store.study import Study, recount_need, release_leases
 
@@ -101,8 +101,7 @@ class StoreWriter:
 
     def _write(self, batch: list) -> None:
         try:
-            with session_scope(self.engine) as session:
-                results = _apply(session, [work for work, _, _ in batch])
+            results = again_if_dropped(lambda: self._commit([work for work, _, _ in batch]))
         except Exception as error:  # a failing piece spoils its batch: retry each on its own, so only it fails
             if len(batch) > 1:
                 for piece in batch:
@@ -113,6 +112,10 @@ class StoreWriter:
             return
         for (_, future, loop), result in zip(batch, results):
             _hand_back(loop, future, result, None)
+
+    def _commit(self, works: list[Work]) -> list[Any]:
+        with session_scope(self.engine) as session:
+            return _apply(session, works)
 
 
 def _apply(session: Session, works: list[Work]) -> list[Any]:
