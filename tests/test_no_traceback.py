@@ -208,3 +208,21 @@ def test_a_bug_is_one_short_panel_and_a_log_file_without_secrets(cli, folder, mo
     log = logs[0].read_text()
     assert "Traceback" in log and "ZeroDivisionError" in log
     assert "sk-live-abcdefghijklmnop" not in log and "pg-pass-123" not in log and "***" in log
+
+
+@pytest.mark.parametrize("args", [["serve", "--help"], ["--help"], ["judge", "--help"]])
+def test_a_reader_that_goes_away_ends_the_output_quietly(args, tmp_path):
+    """`rater serve --help | head`: the help's reader closes the pipe; no bug panel, no traceback."""
+    code = ("import typer._click.core as core\n"
+            "def gone(self):  # the help's reader has closed the pipe when the help is written\n"
+            "    raise BrokenPipeError(32, 'Broken pipe')\n"
+            "core.Context.get_help = gone\n"
+            "import sys\n"
+            f"sys.argv = ['rater', *{args!r}]\n"
+            "from rater.cli import main\n"
+            "main()\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                            env={**os.environ, "RATER_HOME": str(tmp_path), "PYTHONPATH": str(Path(__file__).parents[1])})
+    assert result.returncode == 1
+    assert "bug" not in result.stderr and "Traceback" not in result.stderr, result.stderr
+    assert not (tmp_path / "logs").exists()  # no bug log written

@@ -1,6 +1,8 @@
 """The `rater` command: one Typer app whose commands live in sibling modules; errors become red panels."""
 
+import os
 import sys
+from typing import NoReturn
 
 import typer
 from rich.console import Console
@@ -63,6 +65,8 @@ class RaterGroup(TyperGroup):
             raise typer.Exit(EXIT_USER_ERROR) from None
         except (typer.TyperException, typer.Exit, typer.Abort):  # usage errors, exits and Ctrl-C: Typer's own way
             raise
+        except BrokenPipeError:  # the reader of the output went away (`rater serve --help | head`): no more to say
+            _reader_gone()
         except Exception as error:  # noqa: BLE001 - a bug: one panel, the traceback in a log file
             show_bug(error, ctx, self.argv)
             raise typer.Exit(EXIT_BUG) from None
@@ -82,7 +86,18 @@ def root(ctx: typer.Context,
 
 
 def main() -> None:
-    sys.exit(app())
+    try:
+        sys.exit(app())
+    except BrokenPipeError:  # the top-level help, printed before any command runs
+        _reader_gone()
+
+
+def _reader_gone() -> NoReturn:
+    """End quietly when the output's reader has gone: Python's own recipe (what is still buffered for stdout would
+    raise again as the interpreter exits, so stdout goes to /dev/null)."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    sys.exit(1)
 
 
 # Commands attach themselves to `app` when their modules load; each module is named after the command it holds,
