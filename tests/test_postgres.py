@@ -181,13 +181,14 @@ def end_every_backend(pg_url: str) -> None:
 
 
 def test_a_write_right_after_the_server_dropped_its_connection_is_done_on_a_new_one(pg_url):
-    """Within PING_AFTER of a connection's last use nothing checks it first: the writer (saves, drafts), a claim
-    and a link's lookup run their transaction once more on a live connection instead of failing."""
+    """Within PING_AFTER of a connection's last use nothing checks it first: the writer (saves, drafts) and every
+    other store call of a run and of the page (`in_thread`: claims, holds, history, a link's lookup) run their
+    transaction once more on a live connection instead of failing."""
     import asyncio
 
     from sqlalchemy.exc import OperationalError
 
-    from rater.store.engine import again_if_dropped, session_scope
+    from rater.store.engine import again_if_dropped, in_thread, session_scope
     from rater.store.items import count_items
     from rater.store.writer import StoreWriter
 
@@ -209,6 +210,9 @@ def test_a_write_right_after_the_server_dropped_its_connection_is_done_on_a_new_
     count()
     end_every_backend(pg_url)
     assert again_if_dropped(count) == 0
+    count()
+    end_every_backend(pg_url)
+    assert asyncio.run(in_thread(count)) == 0
     count()
     end_every_backend(pg_url)
     with pytest.raises(OperationalError):  # what the transaction meets without the second run

@@ -1,7 +1,6 @@
 """What a run presents next: the items a rater has left (`Pending`), or, when teachers share the work out, the
 items it claims (`Claims`); revisits, history, skipped items and drafts on top (`Agenda`)."""
 
-import asyncio
 import random
 from collections import deque
 from dataclasses import dataclass, field, replace
@@ -13,7 +12,7 @@ from sqlmodel import col
 from rater.core.domain import ItemView, Judgement, RaterKind
 from rater.raters.base import Rater, RunStart
 from rater.store.drafts import load_drafts
-from rater.store.engine import again_if_dropped, session_scope
+from rater.store.engine import in_thread, session_scope
 from rater.store.items import (
     ItemFilter,
     count_items_with_distractors,
@@ -61,7 +60,7 @@ class Pending:
     async def more(self) -> list[ItemView]:
         """The next batch with something left to rate; [] at the end."""
         while self.offset < len(self):
-            batch = await asyncio.to_thread(self.load, self.offset)
+            batch = await in_thread(self.load, self.offset)
             self.offset += BATCH
             if batch:
                 return batch
@@ -113,7 +112,7 @@ class Claims:
         self.drafts: dict[int, tuple[Judgement, ...]] = {}  # a claimed item's drafts, read in the claim's transaction
 
     async def more(self) -> list[ItemView]:
-        view = await asyncio.to_thread(again_if_dropped, self._claim)
+        view = await in_thread(self._claim)
         return [view] if view is not None else []
 
     def _claim(self) -> ItemView | None:
@@ -167,7 +166,7 @@ class Claims:
 
     async def renew(self, item: ItemView) -> None:
         if item.id in self.held:
-            await asyncio.to_thread(self._renew_now, item.id)
+            await in_thread(self._renew_now, item.id)
 
     def _renew_now(self, item_id: int) -> None:
         with session_scope(self.engine) as session:
@@ -183,7 +182,7 @@ class Claims:
     async def _release(self, item_ids: list[int]) -> None:
         self.held.difference_update(item_ids)
         if item_ids:
-            await asyncio.to_thread(self._release_now, item_ids)
+            await in_thread(self._release_now, item_ids)
 
     def _release_now(self, item_ids: list[int]) -> None:
         with session_scope(self.engine) as session:
@@ -306,7 +305,7 @@ class Agenda:
         history = await self._history()
         drafts = self.source.drafts.pop(item.id, None) if isinstance(self.source, Claims) else None
         if drafts is None:
-            drafts = await asyncio.to_thread(self._drafts, item.id)
+            drafts = await in_thread(self._drafts, item.id)
         shown = fair_order(item, self.rater_name) if self.own_order else item
         notes, self.notes = self.notes, ()
         return replace(shown, earlier=len(history), draft=drafts, skipped=self.skipped_count(), notes=notes)
@@ -316,7 +315,7 @@ class Agenda:
 
     async def _history(self) -> list[int]:
         if self.history is None:
-            self.history = await asyncio.to_thread(self._load_history)
+            self.history = await in_thread(self._load_history)
         return self.history
 
     def _load_history(self) -> list[int]:
@@ -330,7 +329,7 @@ class Agenda:
     async def _revisit_view(self, item_id: int) -> ItemView | None:
         """The item as it is now, with this rater's saved judgements; None (and a note for the next item) when it
         is gone."""
-        view, saved, drafts = await asyncio.to_thread(self._load_revisit, item_id)
+        view, saved, drafts = await in_thread(self._load_revisit, item_id)
         history = await self._history()
         if view is None:
             self.notes = (*self.notes, "The item you opened is gone: it was deleted since you saw it.")

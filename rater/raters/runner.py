@@ -16,6 +16,7 @@ from rater.raters.agenda import Agenda, Queue, open_run
 __all__ = ["Queue", "RunSummary", "run_rater"]
 from rater.raters.base import Rater, RunStart, StopRun
 from rater.store.drafts import Marks
+from rater.store.engine import in_thread
 from rater.store.study import RENEW_SECONDS
 from rater.store.tables import JudgeRequest
 from rater.store.writer import DraftMarks, Ratings, Row, Saved, StoreWriter
@@ -86,7 +87,7 @@ class Run:
         self.saving: set[asyncio.Task] = set()
 
     async def go(self) -> RunSummary:
-        opened = await asyncio.to_thread(open_run, self.engine, self.rater, self.queue)
+        opened = await in_thread(open_run, self.engine, self.rater, self.queue)
         source = opened.source
         self.writer = writer = self.shared_writer or StoreWriter(self.engine)
         self.start = start = replace(opened.start, records=WriterRecords(writer, opened.start))

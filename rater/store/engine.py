@@ -1,5 +1,7 @@
 """Opening the database: URL resolution, SQLite pragmas and the automatic upgrade to the newest schema."""
 
+import asyncio
+import functools
 import os
 import re
 import sqlite3
@@ -338,6 +340,12 @@ def again_if_dropped(work: Callable[[], T]) -> T:
         if not error.connection_invalidated:
             raise
         return work()
+
+
+async def in_thread(work: Callable[..., T], *args: Any) -> T:
+    """`work(*args)`, a whole transaction, in a worker thread, so the event loop goes on; once more if its
+    connection had been dropped (`again_if_dropped`). Every store call of a run and of the rating page goes here."""
+    return await asyncio.to_thread(again_if_dropped, functools.partial(work, *args))
 
 
 def dialect_insert(session: Session, table) -> Any:

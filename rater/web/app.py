@@ -48,7 +48,7 @@ from rater.evaluation.agreement import wilson
 from rater.evaluation.status import FAST, StudyStatus, study_status
 from rater.raters.agenda import Queue
 from rater.store.access import teacher_for_token
-from rater.store.engine import again_if_dropped, session_scope
+from rater.store.engine import in_thread, session_scope
 from rater.store.flags import flag_item
 from rater.store.ratings import eval_set_id_of, rater_history
 from rater.web.sessions import REASONS, Answer, Marks, Sessions, TeacherSession
@@ -290,7 +290,7 @@ class RatingSite:
                 self.sessions.end(name)
             try:
                 names = list(self.sessions.by_name)
-                valid = await asyncio.to_thread(self._still_valid, names)
+                valid = await in_thread(self._still_valid, names)
             except SQLAlchemyError as error:  # the database is away: the sessions keep going, and say so on save
                 log.warning("cannot check the teachers' links: %s", type(error).__name__)
                 continue
@@ -338,7 +338,7 @@ class RatingSite:
         def look_up() -> str | None:
             with session_scope(self.config.engine) as session:
                 return teacher_for_token(session, token, organizer=organizer)
-        name = await asyncio.to_thread(again_if_dropped, look_up)
+        name = await in_thread(look_up)
         if name is None:
             self.known.pop(key, None)
             return None
@@ -508,7 +508,7 @@ class RatingSite:
                 eval_set_id = eval_set_id_of(session, queue.eval_set) if queue.eval_set else None
                 scope = f"evaluation set {queue.eval_set}" if queue.eval_set else "preference rating"
                 return study_status(session, eval_set_id=eval_set_id, where=queue.where, scope=scope)
-        return await asyncio.to_thread(load)
+        return await in_thread(load)
 
     async def study_page(self, request: Request) -> Response:
         status = await self.organizer_status(request)
@@ -566,7 +566,7 @@ class RatingSite:
                 return []
             with session_scope(self.config.engine) as db:
                 return rater_history(db, rater_id=start.rater_id, eval_set_id=start.eval_set_id, text=text)
-        return self.render(request, "history.html", rows=await asyncio.to_thread(rows), q=text,
+        return self.render(request, "history.html", rows=await in_thread(rows), q=text,
                            csrf=self.csrf(token), seq=session.seq, name=name)
 
     # writes ---------------------------------------------------------------------------------------------------
@@ -612,7 +612,7 @@ class RatingSite:
         def store() -> None:
             with session_scope(self.config.engine) as db:
                 flag_item(db, rater_id=rater_id, item_id=item_id, note=note)
-        await asyncio.to_thread(store)
+        await in_thread(store)
         session.notices.append(("note", "flagged"))
         return RedirectResponse("/rate", status_code=303)
 
