@@ -4,6 +4,7 @@ import os
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from typer.testing import CliRunner
 
 from rater.cli import app
@@ -176,3 +177,30 @@ def any_db(request, tmp_path, monkeypatch) -> str:
     url = database_url(str(tmp_path / "rater.db"))
     monkeypatch.setenv("RATER_DB", url)
     return url
+
+
+def tallies(session) -> tuple[list, list]:
+    """The teachers' tallies (rater.store.tally) as sorted rows."""
+    from rater.store.tables import SourceTally, TeacherTally
+
+    t, s = TeacherTally, SourceTally
+    return (sorted(tuple(r) for r in session.execute(select(
+                t.scope, t.item_id, t.rater_id, t.rated, t.accepted, t.seconds, t.beyond, t.agree_accept,
+                t.accept_reject, t.reject_accept, t.agree_reject)).all()),
+            sorted(tuple(r) for r in session.execute(select(s.scope, s.item_id, s.source, s.rated, s.accepted)).all()))
+
+
+def tallies_recounted(session) -> tuple[list, list]:
+    """The tallies as a count from scratch of every item in every scope gives them (rolled back after)."""
+    from sqlalchemy import delete
+
+    from rater.store.tables import EvalSet, Item, SourceTally, TeacherTally
+    from rater.store.tally import retally
+
+    session.execute(delete(TeacherTally))
+    session.execute(delete(SourceTally))
+    items = list(session.execute(select(Item.id)).scalars())
+    retally(session, {None: items, **{set_id: items for set_id in session.execute(select(EvalSet.id)).scalars()}})
+    fresh = tallies(session)
+    session.rollback()
+    return fresh

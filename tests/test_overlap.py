@@ -19,7 +19,7 @@ from rater.store.engine import create_store_engine, session_scope
 from rater.store.ratings import get_or_create_rater, save_judgements
 from rater.store.study import Study, recount_need
 from rater.store.tables import NEED_UNKNOWN, Distractor, Item, Lease, RaterRecord, Rating, StudySetting, utcnow
-from tests.conftest import Cli, build_app, import_items, press, run_driver
+from tests.conftest import Cli, build_app, import_items, press, run_driver, tallies, tallies_recounted
 
 
 class Teacher(Rater):
@@ -124,6 +124,8 @@ def test_claims_at_the_same_moment_keep_k_exact(study, tmp_path):
     assert max(claimed.values()) == 1  # nobody got an item twice
     per_item = teachers_per_item(engine)
     assert len(per_item) == 40 and set(per_item.values()) == {2}
+    with Session(engine) as session:  # two saves of one item at once: the second's tally counts the first's ratings
+        assert tallies(session) == tallies_recounted(session)
 
 
 def test_an_open_item_is_held_until_its_lease_expires(study, tmp_path):

@@ -218,3 +218,84 @@ def test_the_grouped_counts_equal_a_count_by_hand_of_every_rating(any_db, tmp_pa
             expected["teachers"]), (split, sources)
         assert expected["teachers"] and any(t["kappa_n"] for t in expected["teachers"].values())
     engine.dispose()
+
+
+def test_every_write_keeps_the_tallies_equal_to_a_count_from_scratch(any_db):
+    """The status reads tallies that every save keeps (rater.store.tally). After saves through the writer (a
+    teacher's first save, one beyond K, an evaluation set's), re-ratings that change labels, a direct mark beyond K
+    and a judge's ratings, the tallies equal both a count from scratch and migration 0012's backfill SQL; the judge
+    is in none; and the status equals a count by hand of every rating. On SQLite and PostgreSQL."""
+    import importlib.util
+    from pathlib import Path
+
+    from sqlalchemy import delete, text
+
+    from rater.core.domain import Judgement
+    from rater.store.engine import create_store_engine
+    from rater.store.ratings import eval_set_id_of, get_or_create_rater, mark_beyond_k, save_judgements
+    from rater.store.tables import Distractor, EvalSlot, SourceTally, TeacherTally
+    from rater.store.writer import Ratings, StoreWriter
+    from tests.conftest import Cli, tallies, tallies_recounted
+
+    cli, engine = Cli(any_db), create_store_engine(any_db)
+    asyncio.run(asyncio.to_thread(cli, "demo", "--baseline", "2"))
+    cli("study", "overlap", "2")
+    cli("eval", "build", "blind", "--sources", "human,baseline", "--items", "6", "--seed", "3")
+    rng = random.Random(5)
+    with Session(engine) as session, session.begin():
+        distractors = session.execute(select(Distractor.id, Distractor.item_id)).all()
+        item_ids = sorted({i for _, i in distractors})[:10]
+        teachers = [get_or_create_rater(session, name=n, kind="human").id for n in ("anna", "bo", "cleo")]
+        judge = get_or_create_rater(session, name="judge", kind="llm").id
+        set_id = eval_set_id_of(session, "blind")
+        slots = session.execute(select(EvalSlot.item_id, EvalSlot.distractor_id).where(EvalSlot.eval_set_id == set_id)).all()
+
+    def judgements(item_id, pairs=distractors):
+        return [Judgement(d, rng.random() < 0.5, seconds=rng.choice([None, rng.uniform(1, 60)]))
+                for d, i in pairs if i == item_id]
+
+    async def through_the_writer(raters, eval_set=True):
+        writer = StoreWriter(engine)
+        saves = [writer.submit(Ratings(t, None, i, judgements(i), release_lease=True))
+                 for t in raters for i in item_ids[:6]]
+        if eval_set:
+            saves += [writer.submit(Ratings(t, set_id, i, judgements(i, slots), release_lease=True))
+                      for t in raters for i in sorted({i for i, _ in slots})]
+            saves.append(writer.submit(Ratings(judge, None, item_ids[0], judgements(item_ids[0]))))
+        results = await asyncio.gather(*saves)
+        await writer.close()
+        return results
+
+    asyncio.run(through_the_writer(teachers[:2]))
+    results = asyncio.run(through_the_writer(teachers[2:], eval_set=False))  # after K = 2 others: beyond K
+    assert any(r.beyond_k for r in results if r is not None)
+    with Session(engine) as session, session.begin():
+        for item_id in item_ids[4:]:  # re-rated with other labels, and new items
+            save_judgements(session, rater_id=teachers[0], item_id=item_id, judgements=judgements(item_id))
+        save_judgements(session, rater_id=judge, item_id=item_ids[1], judgements=judgements(item_ids[1]))
+        mark_beyond_k(session, rater_id=teachers[1], item_id=item_ids[5], eval_set_id=None)
+    with Session(engine) as session:
+        kept = tallies(session)
+        assert kept[0] and kept[1] and judge not in {row[2] for row in kept[0]}
+        assert {row[0] for row in kept[0]} == {0, set_id}
+        assert any(row[6] for row in kept[0]) and any(row[7] or row[10] for row in kept[0])  # beyond K; pairs
+        assert tallies_recounted(session) == kept
+        migration = Path(__file__).resolve().parents[1] / "migrations" / "versions" / "0012_tallies.py"
+        spec = importlib.util.spec_from_file_location("tallies_0012", migration)
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        session.execute(delete(TeacherTally))
+        session.execute(delete(SourceTally))
+        session.execute(text(module.TEACHER_TALLY))
+        session.execute(text(module.SOURCE_TALLY))
+        assert tallies(session) == kept
+        session.rollback()
+    expected = direct_count(engine)
+    with Session(engine) as session:
+        got = study_status(session).as_json()
+    assert {k: got[k] for k in ("items", "done", "beyond_k", "by_split")} == {
+        k: expected[k] for k in ("items", "done", "beyond_k", "by_split")}
+    assert rounded(got["by_source"]) == rounded(expected["by_source"])
+    assert rounded({n: {k: t[k] for k in expected["teachers"][n]} for n, t in got["teachers"].items()}) == rounded(
+        expected["teachers"])
+    engine.dispose()

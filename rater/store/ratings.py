@@ -27,6 +27,7 @@ from rater.store.tables import (
     saved_id,
     utcnow,
 )
+from rater.store.tally import is_teacher, retally
 
 
 def get_or_create_rater(session: Session, *, name: str, kind: str, settings: dict | None = None) -> RaterRecord:
@@ -72,14 +73,15 @@ def save_judgements(session: Session, *, rater_id: int, item_id: int, judgements
 
 
 def save_many_judgements(session: Session, *, rater_id: int, eval_set_id: int | None,
-                         items: Sequence[tuple[int, Sequence[Judgement]]]) -> None:
+                         items: Sequence[tuple[int, Sequence[Judgement]]], tally: bool = True) -> None:
     """Write several items' judgements of one rater and scope in the caller's transaction.
 
     New ratings go in with one INSERT ... ON CONFLICT DO NOTHING, so two writers under one rater name never collide
     on the unique key. The ones that already existed (and a distractor given twice) are then locked (PostgreSQL;
     SQLite holds its write lock from the insert on) and replaced: the old values go to rating_history and the
     revision goes up by one. The conflict clause does not update in place because the history must hold the
-    replaced values, which an upsert cannot return."""
+    replaced values, which an upsert cannot return. A teacher's items are then tallied again (rater.store.tally),
+    unless `tally` is False: the caller does it for all its writes at once."""
     now = utcnow()
     first: dict[int, tuple[int, Judgement]] = {}
     again: list[Judgement] = []
@@ -102,6 +104,8 @@ def save_many_judgements(session: Session, *, rater_id: int, eval_set_id: int | 
     replaced = [j for d, (_, j) in first.items() if d not in inserted] + again
     if replaced:
         _replace(session, rater_id, eval_set_id, replaced, now)
+    if tally and is_teacher(session, rater_id):
+        retally(session, {eval_set_id: [item_id for item_id, _ in items]})
 
 
 def _replace(session: Session, rater_id: int, eval_set_id: int | None, judgements: Sequence[Judgement], now) -> None:
@@ -147,10 +151,14 @@ def ratings_of_item(session: Session, *, rater_id: int, item_id: int,
             for r in rows.scalars()}
 
 
-def mark_beyond_k(session: Session, *, rater_id: int, item_id: int, eval_set_id: int | None) -> None:
-    """Flag this rater's ratings of the item as given beyond the study's K."""
+def mark_beyond_k(session: Session, *, rater_id: int, item_id: int, eval_set_id: int | None,
+                  tally: bool = True) -> None:
+    """Flag this rater's ratings of the item as given beyond the study's K, and tally the item again (unless
+    `tally` is False: the caller does it for all its writes at once)."""
     session.execute(update(Rating).where(col(Rating.rater_id) == rater_id, col(Rating.item_id) == item_id,
                                          rating_scope(eval_set_id)).values(beyond_k=True))
+    if tally and is_teacher(session, rater_id):
+        retally(session, {eval_set_id: [item_id]})
 
 
 def check_not_stale(session: Session, *, rater_id: int, item_id: int, eval_set_id: int | None,

@@ -232,6 +232,38 @@ def draft_scope(eval_set_id: int | None) -> str:
     return "preference" if eval_set_id is None else f"set:{eval_set_id}"
 
 
+class TeacherTally(SQLModel, table=True):
+    """One teacher's ratings of one item in one scope (0: preference rating, else the evaluation set's id), summed:
+    what the organizer's status counts from, kept by every save in its transaction (rater.store.tally). The pair
+    counts are the labels the other teachers gave the same distractors beside this teacher's: `agree_accept` accepts
+    beside an accept, `accept_reject` rejects beside an accept, `reject_accept` and `agree_reject` likewise."""
+
+    __tablename__ = "teacher_tally"
+    scope: int = Field(primary_key=True)
+    item_id: int = Field(primary_key=True, foreign_key="item.id")
+    rater_id: int = Field(primary_key=True, foreign_key="rater.id")
+    rated: int
+    accepted: int
+    seconds: float | None = None  # the longest time on the item of its ratings
+    beyond: int  # ratings saved beyond K
+    updated_at: datetime
+    agree_accept: int
+    accept_reject: int
+    reject_accept: int
+    agree_reject: int
+
+
+class SourceTally(SQLModel, table=True):
+    """The teachers' ratings of one item's distractors from one source in one scope, summed (see TeacherTally)."""
+
+    __tablename__ = "source_tally"
+    scope: int = Field(primary_key=True)
+    item_id: int = Field(primary_key=True, foreign_key="item.id")
+    source: str = Field(primary_key=True, max_length=200)
+    rated: int
+    accepted: int
+
+
 class StudySetting(SQLModel, table=True):
     """A rule every teacher of the database follows, such as preference rating's overlap."""
 

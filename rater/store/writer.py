@@ -20,6 +20,7 @@ from rater.store.drafts import Marks, delete_drafts, save_draft
 from rater.store.engine import again_if_dropped, session_scope
 from rater.store.ratings import check_not_stale, mark_beyond_k, save_many_judgements
 from rater.store.study import Study, recount_need, release_leases
+from rater.store.tally import is_teacher, retally
 
 MAX_BATCH = 512
 _STOP = object()
@@ -147,15 +148,22 @@ def _apply(session: Session, works: list[Work]) -> list[Any]:
     for table, values in rows.items():
         session.execute(insert(table), values)
     for (rater_id, eval_set_id), items in ratings.items():
-        save_many_judgements(session, rater_id=rater_id, eval_set_id=eval_set_id, items=items)
+        save_many_judgements(session, rater_id=rater_id, eval_set_id=eval_set_id, items=items, tally=False)
         delete_drafts(session, rater_id=rater_id, eval_set_id=eval_set_id, item_ids=[item_id for item_id, _ in items])
     for work in beyond:
-        mark_beyond_k(session, rater_id=work.rater_id, item_id=work.item_id, eval_set_id=work.eval_set_id)
+        mark_beyond_k(session, rater_id=work.rater_id, item_id=work.item_id, eval_set_id=work.eval_set_id,
+                      tally=False)
     for (rater_id, eval_set_id), item_ids in leases.items():
         release_leases(session, rater_id=rater_id, item_ids=item_ids, eval_set_id=eval_set_id)
     # only a teacher's first save of an item changes how many teachers it still needs (judges never count)
     recount_need(session, [w.item_id for w in works if isinstance(w, Ratings) and w.release_lease
                            and w.eval_set_id is None])
+    tallied: dict[int | None, list[int]] = defaultdict(list)  # the teachers' items, tallied once in id order
+    for (rater_id, eval_set_id), saved in ratings.items():
+        if is_teacher(session, rater_id):
+            tallied[eval_set_id] += [item_id for item_id, _ in saved]
+    if tallied:
+        retally(session, tallied)
     return results
 
 
