@@ -278,8 +278,8 @@ def test_eval_build_validates_every_option(cli):
 
 def test_split_edges(cli):
     cli("demo")
-    assert "train 12, test 0" in flat(cli("split", "--test-fraction", "0"))
-    assert "train 0, test 12" in flat(cli("split", "--test-fraction", "1"))
+    assert "train 12, test 0" in flat(cli("split", "--resplit", "--test-fraction", "0"))
+    assert "train 0, test 12" in flat(cli("split", "--resplit", "--test-fraction", "1"))
     result = cli("split", "--test-fraction", "1.5", ok=False)
     assert result.exit_code == 2 and "from 0 (no test split) to 1 (everything test)" in flat(result)
     result = cli("split", "--dataset", "nosuch", ok=False)

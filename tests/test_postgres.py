@@ -44,7 +44,7 @@ def test_import_exports_runner_and_report_match_sqlite_byte_for_byte(pg_url, tmp
     on_postgres = pipeline(Cli(pg_url), tmp_path / "pg", swequad_files)
     on_sqlite = pipeline(Cli(database_url(str(tmp_path / "rater.db"))), tmp_path / "sqlite", swequad_files)
     assert sorted(on_postgres) == ["kto.jsonl", "pref.jsonl", "report.md", "sft.json"]
-    assert len(json.loads(on_postgres["sft.json"])) > 900
+    assert len(json.loads(on_postgres["sft.json"])) > 800  # SweQUAD-MC's train file (962 items, long texts out)
     for name in on_postgres:
         assert on_postgres[name] == on_sqlite[name], name
 

@@ -24,7 +24,7 @@ def splits_by_context(engine):
 
 def test_split_by_context_reaches_fraction(cli, engine, swequad_files):
     cli("import", *swequad_files)
-    result = cli("split", "--test-fraction", "0.1", "--seed", "3", "--max-context-tokens", "100000")
+    result = cli("split", "--resplit", "--test-fraction", "0.1", "--seed", "3", "--max-context-tokens", "100000")
     assert "excluded 0" in result.output
     found = splits_by_context(engine)
     assert all(len(s) == 1 for s in found.values()), "no context is in two splits"
@@ -37,19 +37,24 @@ def test_split_by_context_reaches_fraction(cli, engine, swequad_files):
 
 def test_split_is_deterministic_per_seed(cli, engine, swequad_files):
     cli("import", *swequad_files)
-    cli("split", "--seed", "1")
+    cli("split", "--resplit", "--seed", "1")
     first = dict(splits_by_context(engine))
-    cli("split", "--seed", "1")
+    cli("split", "--resplit", "--seed", "1")
     assert dict(splits_by_context(engine)) == first
-    cli("split", "--seed", "2")
+    cli("split", "--resplit", "--seed", "2")
     assert dict(splits_by_context(engine)) != first
 
 
 def test_keep_splits_keeps_swequads_official_splits_and_says_what_it_changed(cli, engine, swequad_files):
+    """Items that came with splits (SweQUAD-MC's three files) keep them by default, and the command says so;
+    --resplit splits everything again by context and says how many items changed."""
     cli("import", *swequad_files)
-    result = cli("split", "--keep-splits", "--max-context-tokens", "100000")
+    result = cli("split", "--max-context-tokens", "100000")
     output = " ".join(result.output.split())
     assert "train 962, dev 126, test 102, excluded 0" in output and "0 items changed split, 1190 kept" in output
+    assert "items kept the splits they had; --resplit splits everything again" in output
+    assert "0 items changed split" in " ".join(cli("split", "--keep-splits", "--max-context-tokens",
+                                                   "100000").output.split())
     assert "7 contexts in two splits" in output  # as the published files have them
     with Session(engine) as session:
         assert dict(session.execute(select(Item.split, func.count()).group_by(Item.split)).all()) == {
@@ -57,6 +62,7 @@ def test_keep_splits_keeps_swequads_official_splits_and_says_what_it_changed(cli
     resplit = " ".join(cli("split", "--resplit", "--max-context-tokens", "100000").output.split())
     changed = int(resplit.split(" items changed split")[0].split()[-1])
     assert changed > 100 and "dev" not in resplit.split("(")[0]  # everything split again: no dev split left
+    assert "everything split again by context; --keep-splits keeps" in resplit
 
 
 def test_excluded_items_count_nowhere_unless_asked_for(cli, engine):

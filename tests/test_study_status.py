@@ -29,7 +29,7 @@ async def rate(engine, name: str, keys_per_item: list[str], seconds: float) -> N
 
 async def test_status_counts_pace_agreement_and_holds_from_real_screen_runs(cli, engine):
     cli("demo")
-    result = cli("split", "--max-context-tokens", "70", "--test-fraction", "0.3")
+    result = cli("split", "--resplit", "--max-context-tokens", "70", "--test-fraction", "0.3")
     excluded = int(result.output.split("excluded ")[1].split()[0])
     kept = 12 - excluded
     cli("study", "overlap", "2")
@@ -80,7 +80,7 @@ def test_status_with_overlap_1_says_kappa_needs_two_teachers_and_bad_input_is_re
 async def test_a_flag_from_the_screen_reaches_the_organizer_and_a_majority_keeps_the_item_out_of_exports(cli, engine,
                                                                                                         tmp_path):
     await asyncio.to_thread(cli, "demo", "--baseline", "2")  # the baseline generator runs an event loop of its own
-    cli("split", "--test-fraction", "0")
+    cli("split", "--resplit", "--test-fraction", "0")
     for name in ("anna", "bo"):
         app = build_app(engine, rater_name=name)
         async with app.run_test(size=SIZE, notifications=True) as pilot:
@@ -188,7 +188,7 @@ def test_the_grouped_counts_equal_a_count_by_hand_of_every_rating(any_db, tmp_pa
     cli, engine = Cli(any_db), create_store_engine(any_db)
 
     asyncio.run(asyncio.to_thread(cli, "demo", "--baseline", "2"))
-    cli("split", "--max-context-tokens", "70", "--test-fraction", "0.3")
+    cli("split", "--resplit", "--max-context-tokens", "70", "--test-fraction", "0.3")
     cli("study", "overlap", "2")
     rng = random.Random(3)
     with Session(engine) as session:

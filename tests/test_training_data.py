@@ -64,7 +64,11 @@ def test_an_unsplit_study_is_told_to_split(cli, tmp_path):
     cli("demo")  # the demo's items are all test items: nothing in train
     cli("judge", "--rater", "rules")
     result = cli("export", "kto", "-o", tmp_path / "kto.jsonl", ok=False)
-    assert result.exit_code == 2 and "run `rater split`" in flat(result)
+    assert result.exit_code == 2 and "run `rater split --resplit`" in flat(result)
+    cli("split")  # by default the items keep the test split they came with
+    assert cli("export", "kto", "-o", tmp_path / "kto.jsonl", ok=False).exit_code == 2
+    cli("split", "--resplit")  # as the hint says: now some are train items
+    cli("export", "kto", "-o", tmp_path / "kto.jsonl")
 
 
 def test_a_file_suffix_must_match_its_format(cli, study, tmp_path):

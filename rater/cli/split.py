@@ -20,11 +20,11 @@ def split(ctx: typer.Context,
                                                               "counts; without it 1 token per 3 characters."),
           dataset: Optional[str] = typer.Option(None, help="Only split the contexts of this dataset's items (items "
                                                            "of other datasets on those contexts go along)."),
-          keep_splits: bool = typer.Option(False, "--keep-splits/--resplit",
-                                           help="Keep the splits items have (from their files' names, e.g. "
-                                                "SweQUAD-MC's official test set, or an earlier split) and split only "
-                                                "the others; default: split everything again by context, the "
-                                                "method's rule.")) -> None:
+          keep_splits: Optional[bool] = typer.Option(
+              None, "--keep-splits/--resplit",
+              help="--keep-splits (the default when items have splits): keep the splits items have (from their "
+                   "files' names, e.g. SweQUAD-MC's official dev and test sets, or an earlier split) and split only "
+                   "the others. --resplit: split everything again by context (no context in two splits).")) -> None:
     """Split items into train and test by context, so no context is in both."""
     state = ctx.obj
     counter = tokenizer_counter(tokenizer) if tokenizer else approximate_tokens
@@ -36,11 +36,15 @@ def split(ctx: typer.Context,
     dev = f", dev {counts['dev']}" if counts["dev"] else ""
     state.console.print(f"train {counts['train']}{dev}, test {counts['test']}, excluded {counts['excluded']} "
                         f"(context over {max_context_tokens} tokens, {how})")
-    state.console.print(f"{plural(counts['changed'], 'item')} changed split, {counts['kept']} kept theirs"
-                        + ("" if keep_splits else " (--keep-splits keeps the splits items came with)"))
+    how_split = ""
+    if counts["kept_splits"]:
+        how_split = " (items kept the splits they had; --resplit splits everything again by context)"
+    elif counts["resplit"]:
+        how_split = " (everything split again by context; --keep-splits keeps the splits items had)"
+    state.console.print(f"{plural(counts['changed'], 'item')} changed split, {counts['kept']} kept theirs{how_split}")
     if counts["shared_contexts"]:
         state.console.print(f"[yellow]Note:[/] the kept splits put {plural(counts['shared_contexts'], 'context')} in "
-                            "two splits (as the files had them); without --keep-splits no context is in both")
+                            "two splits (as the files had them); with --resplit no context is in both")
     if counts["shared"]:
         state.console.print(f"{plural(counts['shared'], 'item')} of other datasets share these contexts and went with them, "
                             "so no context is in both splits")

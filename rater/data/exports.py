@@ -258,8 +258,12 @@ def nothing_in_split(what: str, split: str, found: dict[str, int]) -> InputError
         return InputError(f"There are no {what} in this database at all.",
                           "import items, then rate them (or generate distractors) first")
     where = ", ".join(f"{name} {count}" for name, count in found.items())
-    hint = ("run `rater split` to make a train split" if set(found) <= {"none", "test", "excluded"} else
-            f"pass --split with one of the splits that have some ({where})")
+    if set(found) <= {"none", "excluded"}:
+        hint = "run `rater split` to make a train split"
+    elif set(found) <= {"none", "test", "excluded"}:  # `rater split` keeps the splits items have unless told
+        hint = "run `rater split --resplit` to split the items by context into train and test"
+    else:
+        hint = f"pass --split with one of the splits that have some ({where})"
     return InputError(f"No {what} in split {split!r} (there are some in: {where}).", hint +
                       "; test items never become training data unless you pass --split test or --split all")
 

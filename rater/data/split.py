@@ -47,11 +47,12 @@ def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0
     every item of those contexts goes with its context, whatever its dataset (counted as "shared"), so no
     context ever lands in both splits.
 
-    `keep`: items keep the split they have (from their file's name, or an earlier split), and only items without
-    one (or excluded before) are split, each going with its context's split where the context has one; the length
-    filter applies to all, and "shared_contexts" counts contexts the kept splits put in two splits. Without it
-    everything is split again by context (the method's rule: no context in both). The counts say how many items
-    kept their split ("kept") and how many changed ("changed")."""
+    `keep` (the default, None, when any item has a split): items keep the split they have (from their file's name,
+    or an earlier split), and only items without one (or excluded before) are split, each going with its context's
+    split where the context has one; the length filter applies to all, and "shared_contexts" counts contexts the
+    kept splits put in two splits. With `keep` False everything is split again by context (the method's rule: no
+    context in both). The counts say how many items kept their split ("kept") and how many changed ("changed"),
+    and which way it went ("kept_splits" or "resplit", the latter only when items had splits)."""
     if not 0 <= test_fraction <= 1:
         raise InputError(f"--test-fraction must be a share from 0 (no test split) to 1 (everything test), got "
                          f"{test_fraction}.", "use e.g. 0.1")
@@ -73,8 +74,20 @@ def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0
             sizes[context_id] = count_tokens(text)
         (too_long if sizes[context_id] > max_context_tokens else by_context[context_id]).append(item_id)
     given = {i: s for i, s in before.items() if s in (Split.train.value, Split.dev.value, Split.test.value)}
-    if keep and given:
-        return _keep_splits(session, by_context, too_long, before, given, test_fraction, seed, shared)
+    if keep is not False and given:  # by default the splits items have stay (an import's, an earlier split's)
+        counts = _keep_splits(session, by_context, too_long, before, given, test_fraction, seed, shared)
+        counts["kept_splits"] = 1
+        return counts
+    if given:
+        counts = _split_by_context(session, by_context, too_long, before, test_fraction, seed, shared)
+        counts["resplit"] = 1
+        return counts
+    return _split_by_context(session, by_context, too_long, before, test_fraction, seed, shared)
+
+
+def _split_by_context(session: Session, by_context: dict[int, list[int]], too_long: list[int],
+                      before: dict[int, str | None], test_fraction: float, seed: int, shared: int) -> Counter:
+    """Everything split again by context (the method's rule: no context in both splits)."""
     kept = sum(len(ids) for ids in by_context.values())
     contexts = sorted(by_context)
     random.Random(seed).shuffle(contexts)

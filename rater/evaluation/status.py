@@ -148,7 +148,7 @@ def _median(teacher: dict) -> float | None:
 
 def _raw_rows(connection, query) -> list[tuple]:
     """The rows of `query` as the database driver gives them (plain tuples of plain values)."""
-    compiled = query.compile(dialect=connection.dialect)
+    compiled = query.compile(dialect=connection.dialect, compile_kwargs={"render_postcompile": True})
     parameters = compiled.construct_params()
     if compiled.positional:
         parameters = tuple(parameters[name] for name in compiled.positiontup)
