@@ -24,7 +24,7 @@ from rater.evaluation.status import study_status  # noqa: E402
 from rater.store.engine import create_store_engine, session_scope  # noqa: E402
 from rater.store.study import Study  # noqa: E402
 from rater.store.tables import Context, Distractor, Item, RaterRecord, Rating  # noqa: E402
-from rater.store.tally import retally  # noqa: E402
+from rater.store.tally import retally_all  # noqa: E402
 
 PER_ITEM = 3
 TEACHERS = 20
@@ -65,7 +65,7 @@ def build(url: str, items: int):
     # The ratings went in directly, not through a save: their tallies are counted here as a save counts them.
     began = time.perf_counter()
     with session_scope(engine) as session:
-        retally(session, {None: range(1, items + 1)})
+        retally_all(session)
     print(f"  tallies of {items:,} items counted in {time.perf_counter() - began:.1f} s")
     if engine.dialect.name == "postgresql":
         with engine.begin() as c:

@@ -191,16 +191,18 @@ def tallies(session) -> tuple[list, list]:
 
 
 def tallies_recounted(session) -> tuple[list, list]:
-    """The tallies as a count from scratch of every item in every scope gives them (rolled back after)."""
+    """The tallies as a count from scratch gives them, item by item and all at once (rolled back after)."""
     from sqlalchemy import delete
 
     from rater.store.tables import EvalSet, Item, SourceTally, TeacherTally
-    from rater.store.tally import retally
+    from rater.store.tally import retally, retally_all
 
     session.execute(delete(TeacherTally))
     session.execute(delete(SourceTally))
     items = list(session.execute(select(Item.id)).scalars())
     retally(session, {None: items, **{set_id: items for set_id in session.execute(select(EvalSet.id)).scalars()}})
     fresh = tallies(session)
+    retally_all(session)
+    assert tallies(session) == fresh
     session.rollback()
     return fresh

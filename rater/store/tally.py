@@ -13,7 +13,7 @@ from sqlmodel import Session, col
 
 from rater.core.domain import RaterKind
 from rater.store.items import in_chunks
-from rater.store.tables import Distractor, Item, RaterRecord, Rating, SourceTally, TeacherTally
+from rater.store.tables import Distractor, EvalSet, Item, RaterRecord, Rating, SourceTally, TeacherTally
 
 _RATING = Rating.__table__  # type: ignore[attr-defined]  # (SQLModel declares __table__ only at run time)
 
@@ -23,9 +23,11 @@ def tally_scope(eval_set_id: int | None) -> int:
     return 0 if eval_set_id is None else eval_set_id
 
 
-def _teachers_ratings(table, eval_set_id: int | None, item_ids: list[int]) -> list:
+def _teachers_ratings(table, eval_set_id: int | None, item_ids: list[int] | None) -> list:
+    """The teachers' ratings of the scope, of these items (None: all)."""
     c = table.c
-    return [c.item_id.in_(item_ids), c.eval_set_id.is_(None) if eval_set_id is None else c.eval_set_id == eval_set_id,
+    return [*([] if item_ids is None else [c.item_id.in_(item_ids)]),
+            c.eval_set_id.is_(None) if eval_set_id is None else c.eval_set_id == eval_set_id,
             c.rater_id.in_(select(col(RaterRecord.id)).where(col(RaterRecord.kind) == RaterKind.human))]
 
 
@@ -33,7 +35,7 @@ def _ones(condition):
     return case((condition, 1), else_=0)
 
 
-def _teacher_rows(eval_set_id: int | None, item_ids: list[int]):
+def _teacher_rows(eval_set_id: int | None, item_ids: list[int] | None):
     """Per teacher and item: ratings, accepts, the time on the item, ratings beyond K, the last save, and the other
     teachers' labels beside this teacher's on the same distractors (each distractor's accepts `a` of `n` labels,
     less the teacher's own)."""
@@ -51,7 +53,7 @@ def _teacher_rows(eval_set_id: int | None, item_ids: list[int]):
             .where(*_teachers_ratings(r, eval_set_id, item_ids)).group_by(r.c.item_id, r.c.rater_id))
 
 
-def _source_rows(eval_set_id: int | None, item_ids: list[int]):
+def _source_rows(eval_set_id: int | None, item_ids: list[int] | None):
     r = _RATING.alias("r")
     return (select(literal(tally_scope(eval_set_id), Integer), r.c.item_id, col(Distractor.source), func.count(),
                    func.sum(_ones(r.c.accepted)))
@@ -83,6 +85,17 @@ def retally(session: Session, items: Mapping[int | None, Iterable[int]]) -> None
                                 .execution_options(synchronize_session=False))
             session.execute(insert(TeacherTally).from_select(_TEACHER_COLUMNS, _teacher_rows(eval_set_id, chunk)))
             session.execute(insert(SourceTally).from_select(_SOURCE_COLUMNS, _source_rows(eval_set_id, chunk)))
+
+
+def retally_all(session: Session) -> None:
+    """Count every tally again from the ratings, in the caller's transaction: for ratings written around the save
+    path (a bulk load). One pass per scope, with no list of items."""
+    session.flush()
+    session.execute(delete(TeacherTally).execution_options(synchronize_session=False))
+    session.execute(delete(SourceTally).execution_options(synchronize_session=False))
+    for eval_set_id in [None, *session.execute(select(col(EvalSet.id)).order_by(col(EvalSet.id))).scalars()]:
+        session.execute(insert(TeacherTally).from_select(_TEACHER_COLUMNS, _teacher_rows(eval_set_id, None)))
+        session.execute(insert(SourceTally).from_select(_SOURCE_COLUMNS, _source_rows(eval_set_id, None)))
 
 
 def is_teacher(session: Session, rater_id: int) -> bool:
