@@ -156,14 +156,14 @@ def _apply(session: Session, works: list[Work]) -> list[Any]:
     for (rater_id, eval_set_id), item_ids in leases.items():
         release_leases(session, rater_id=rater_id, item_ids=item_ids, eval_set_id=eval_set_id)
     # only a teacher's first save of an item changes how many teachers it still needs (judges never count)
-    recount_need(session, [w.item_id for w in works if isinstance(w, Ratings) and w.release_lease
-                           and w.eval_set_id is None])
+    counted = [w.item_id for w in works if isinstance(w, Ratings) and w.release_lease and w.eval_set_id is None]
+    recount_need(session, counted)
     tallied: dict[int | None, list[int]] = defaultdict(list)  # the teachers' items, tallied once in id order
     for (rater_id, eval_set_id), saved in ratings.items():
         if is_teacher(session, rater_id):
             tallied[eval_set_id] += [item_id for item_id, _ in saved]
     if tallied:
-        retally(session, tallied)
+        retally(session, tallied, locked=counted)  # recount_need's UPDATE has locked those rows
     return results
 
 
