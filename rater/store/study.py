@@ -12,7 +12,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, Iterable
 
-from sqlalchemy import Integer, bindparam, case, delete, distinct, event, func, literal_column, select, update
+from sqlalchemy import (
+    Integer,
+    and_,
+    bindparam,
+    case,
+    delete,
+    distinct,
+    event,
+    func,
+    insert,
+    literal,
+    literal_column,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session as OrmSession
 from sqlmodel import Session, col
 
@@ -144,58 +159,75 @@ def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, whe
 
     `after` (preference rating: the item this teacher claimed last) starts the search behind it, so a claim does
     not read again every item finished since the study began; the items up to it are searched only when nothing
-    is left behind it (an item another teacher released, or whose lease ran out, comes then)."""
+    is left behind it (an item another teacher released, or whose lease ran out, comes then).
+
+    On PostgreSQL a claim is four statements: the search, the candidate's lock, the lease's insert (only while the
+    item is still free, counted in that statement, after the lock), and one delete of this teacher's expired
+    leases and old lease on the item."""
     now = utcnow()
     postgres = session.get_bind().dialect.name == "postgresql"
-    if postgres:  # only one's own expired leases: deleting others' could deadlock two claims
-        session.execute(_leases_gone(col(Lease.rater_id) == rater_id, col(Lease.expires_at) <= now))
-    else:  # a write first: the transaction holds SQLite's write lock from here to its commit
+    if not postgres:  # a write first: the transaction holds SQLite's write lock from here to its commit
         session.execute(_leases_gone(col(Lease.expires_at) <= now))
-    values = {"rater_id": rater_id, "now": now, "overlap": overlap, "after": after, "skipped": sorted(set(passed_over))}
+    values = {"rater_id": rater_id, "now": now, "overlap": overlap, "after": after, "skipped": sorted(set(passed_over)),
+              "expires": now + timedelta(seconds=lease_seconds)}
     scans = ["all"]
     if after is not None and eval_set_id is None and not uncertain:  # the queue's order is the item id's
         scans = ["behind", "up to"]
+    found = None
     for scan in scans:
         search = _search(eval_set_id, where, overlap is not None, scan, uncertain and eval_set_id is None)
-        item_id = _claim_first(session, search, values, eval_set_id, postgres)
-        if item_id is not None:
-            session.add(Lease(item_id=item_id, rater_id=rater_id, eval_set_id=eval_set_id,
-                              expires_at=now + timedelta(seconds=lease_seconds), created_at=now))
-            session.flush()
-            return item_id
-    return None
+        found = _claim_first(session, search, values, eval_set_id, postgres)
+        if found is not None:
+            break
+    item_id, lease_id = found or (None, None)
+    # this teacher's expired leases (only one's own on PostgreSQL: deleting others' could deadlock two claims), and
+    # an old lease of theirs on the item (a second tab's)
+    session.execute(_leases_gone(col(Lease.rater_id) == rater_id, or_(
+        col(Lease.expires_at) <= now,
+        and_(col(Lease.item_id) == item_id, _lease_scope(eval_set_id), col(Lease.id) != lease_id))))
+    return item_id
 
 
-def _claim_first(session: Session, candidates, values: dict, eval_set_id: int | None, postgres: bool) -> int | None:
-    """The first of `candidates` that is still free once locked (PostgreSQL), with this teacher's old lease on it
-    gone; None when there is none."""
+def _claim_first(session: Session, candidates, values: dict, eval_set_id: int | None,
+                 postgres: bool) -> tuple[int, int] | None:
+    """The first of `candidates` that is still free once locked (PostgreSQL), and the new lease on it; None when
+    there is none."""
+    counted = postgres and values["overlap"] is not None
     for _ in range(LOCK_RETRIES):
         busy = False  # a candidate another claim had locked at that moment: look again rather than say "none"
-        rater_id, overlap = values["rater_id"], values["overlap"]
         for item_id in session.execute(candidates, values).scalars():
-            if postgres and overlap is not None:
-                state = _lock_and_recount(session, item_id, rater_id, eval_set_id, overlap, values["now"])
-                busy = busy or state is None
-                if not state:
-                    continue
-            session.execute(_leases_gone(col(Lease.item_id) == item_id, col(Lease.rater_id) == rater_id,
-                                                _lease_scope(eval_set_id)))
-            return item_id
+            if counted and session.execute(select(col(Item.id)).where(col(Item.id) == item_id)
+                                           .with_for_update(skip_locked=True)).scalar() is None:
+                busy = True
+                continue
+            lease_id = session.execute(_take(eval_set_id, counted), {**values, "item_id": item_id}).scalar()
+            if lease_id is not None:
+                return item_id, lease_id
         if not busy:
             return None
         time.sleep(0.01)  # another claim's transaction lasts milliseconds
     return None
 
 
-def _lock_and_recount(session: Session, item_id: int, rater_id: int, eval_set_id: int | None, overlap: int,
-                      now) -> bool | None:
-    """PostgreSQL: lock the item row (None if another claim holds it), then count again in a new statement, whose
-    snapshot sees every claim committed before the lock was granted: True when the item is still free."""
-    if session.execute(select(col(Item.id)).where(col(Item.id) == item_id).with_for_update(skip_locked=True)).scalar() is None:
-        return None
-    taken = session.execute(select(_teachers_done(eval_set_id, rater_id) + _holding(eval_set_id, now, rater_id))
-                            .where(col(Item.id) == item_id)).scalar_one()
-    return taken < overlap
+def _take(eval_set_id: int | None, counted: bool):
+    """The lease's INSERT, built once per kind (its parameters bound at each claim). `counted` (PostgreSQL, with
+    K): only while fewer than K other teachers have rated or hold the item, counted in this statement, whose
+    snapshot, taken after the item's lock was granted, sees every claim committed before."""
+    key = (eval_set_id, counted)
+    if key not in _TAKES:
+        rater_id, now = bindparam("rater_id", type_=Integer), bindparam("now", type_=_LEASE_EXPIRES.type)
+        row = select(col(Item.id), rater_id, literal(eval_set_id, Integer), bindparam("expires", type_=_LEASE_EXPIRES.type),
+                     now).where(col(Item.id) == bindparam("item_id", type_=Integer))
+        if counted:
+            row = row.where(_teachers_done(eval_set_id, rater_id) + _holding(eval_set_id, now, rater_id)
+                            < bindparam("overlap", type_=Integer))
+        table = Lease.__table__  # type: ignore[attr-defined]
+        _TAKES[key] = (insert(table).from_select(["item_id", "rater_id", "eval_set_id", "expires_at", "created_at"], row)
+                       .returning(table.c.id))
+    return _TAKES[key]
+
+
+_TAKES: dict[tuple, Any] = {}
 
 
 def release_leases(session: Session, *, rater_id: int, item_ids: Iterable[int], eval_set_id: int | None) -> None:
