@@ -116,6 +116,9 @@ class Claims:
         return [view] if view is not None else []
 
     def _claim(self) -> ItemView | None:
+        """The claim commits on its own, so the item's row lock (PostgreSQL) is held for its four statements only, not
+        while the item is read: a save of that item (another teacher's) waits on it, and with it every save queued
+        behind in the writer. The item is then read in a second transaction."""
         with session_scope(self.engine) as session:
             item_id = self._next(session, self.passed_over | self.skipped_twice)
             if item_id is None and self.passed_over:  # only skipped items are left: offer them once more
@@ -124,11 +127,12 @@ class Claims:
                 item_id = self._next(session, self.skipped_twice)
             if item_id is None:
                 return None
-            self.held.add(item_id)
-            self.last = item_id
             if self.uncertain and not self.marked:  # teachers' labels from here on are not a random sample
                 mark_uncertain_order(session)
-                self.marked = True
+        self.held.add(item_id)  # held from the commit on (released when the run ends, if the read below fails)
+        self.last = item_id
+        self.marked = self.marked or self.uncertain
+        with session_scope(self.engine) as session:
             self.drafts[item_id] = drafts_of(session, self.start, item_id)
             # the claim took only an item this teacher has not rated in this scope: every distractor is to rate
             if self.set_views is not None:
