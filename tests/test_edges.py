@@ -282,6 +282,9 @@ def test_split_edges(cli):
     assert "train 0, test 12" in flat(cli("split", "--resplit", "--test-fraction", "1"))
     result = cli("split", "--test-fraction", "1.5", ok=False)
     assert result.exit_code == 2 and "from 0 (no test split) to 1 (everything test)" in flat(result)
+    for tokens in ("0", "-5"):  # every item would be excluded
+        result = cli("split", "--max-context-tokens", tokens, ok=False)
+        assert result.exit_code == 2 and "--max-context-tokens must be 1 or more" in flat(result)
     result = cli("split", "--dataset", "nosuch", ok=False)
     assert result.exit_code == 2 and "datasets here: demo" in flat(result)
 

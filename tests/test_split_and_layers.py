@@ -59,6 +59,11 @@ def test_keep_splits_keeps_swequads_official_splits_and_says_what_it_changed(cli
     with Session(engine) as session:
         assert dict(session.execute(select(Item.split, func.count()).group_by(Item.split)).all()) == {
             "train": 962, "dev": 126, "test": 102}
+    # The length filter excludes long texts; a later split that lets them back in gives them their files' splits
+    excluded = " ".join(cli("split").output.split())
+    assert "excluded 120" in excluded and "120 items changed split" in excluded
+    back = " ".join(cli("split", "--max-context-tokens", "100000").output.split())
+    assert "train 962, dev 126, test 102, excluded 0" in back and "120 items changed split" in back
     resplit = " ".join(cli("split", "--resplit", "--max-context-tokens", "100000").output.split())
     changed = int(resplit.split(" items changed split")[0].split()[-1])
     assert changed > 100 and "dev" not in resplit.split("(")[0]  # everything split again: no dev split left

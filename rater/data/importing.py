@@ -78,8 +78,8 @@ class _Ingest:
         for key, item in zip(keys, self.batch.items):
             if key not in self.items and key not in new:
                 new[key] = Item(context_id=self.contexts[sha256(item.context)], question=item.question,
-                                answer=item.answer, split=item.split, dataset=self.batch.dataset, record=item.record,
-                                key=key)
+                                answer=item.answer, split=item.split, file_split=item.split,
+                                dataset=self.batch.dataset, record=item.record, key=key)
         self._flush(new, "items", self.items)
         return [self.items[key] for key in keys]
 

@@ -53,13 +53,17 @@ def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0
     kept splits put in two splits. With `keep` False everything is split again by context (the method's rule: no
     context in both). The counts say how many items kept their split ("kept") and how many changed ("changed"),
     and which way it went ("kept_splits" or "resplit", the latter only when items had splits)."""
+    if max_context_tokens < 1:
+        raise InputError(f"--max-context-tokens must be 1 or more, got {max_context_tokens}: every item would be "
+                         "excluded.", "use e.g. 1024 (the default)")
     if not 0 <= test_fraction <= 1:
         raise InputError(f"--test-fraction must be a share from 0 (no test split) to 1 (everything test), got "
                          f"{test_fraction}.", "use e.g. 0.1")
     if dataset and not session.execute(select(col(Item.id)).where(col(Item.dataset) == dataset).limit(1)).first():
         known = ", ".join(session.execute(select(col(Item.dataset)).distinct().order_by(col(Item.dataset))).scalars())
         raise InputError(f"No items of dataset {dataset!r}.", f"datasets here: {known or 'none (import items first)'}")
-    query = select(col(Item.id), col(Item.context_id), col(Context.text), col(Item.dataset), col(Item.split)).join(Context, col(Context.id) == col(Item.context_id))
+    query = (select(col(Item.id), col(Item.context_id), col(Context.text), col(Item.dataset), col(Item.split),
+                    col(Item.file_split)).join(Context, col(Context.id) == col(Item.context_id)))
     if dataset:
         query = query.where(col(Item.context_id).in_(select(col(Item.context_id)).where(col(Item.dataset) == dataset)))
     by_context: dict[int, list[int]] = defaultdict(list)
@@ -67,13 +71,16 @@ def assign_splits(session: Session, *, test_fraction: float = 0.1, seed: int = 0
     sizes: dict[int, int] = {}
     shared = 0
     before: dict[int, str | None] = {}
-    for item_id, context_id, text, item_dataset, split in session.execute(query):
+    given: dict[int, str] = {}  # the splits items have, or came with from their files (when excluded since)
+    splits = (Split.train.value, Split.dev.value, Split.test.value)
+    for item_id, context_id, text, item_dataset, split, file_split in session.execute(query):
         shared += bool(dataset) and item_dataset != dataset
         before[item_id] = split
+        if split in splits or (split in (None, Split.excluded.value) and file_split in splits):
+            given[item_id] = split if split in splits else file_split
         if context_id not in sizes:
             sizes[context_id] = count_tokens(text)
         (too_long if sizes[context_id] > max_context_tokens else by_context[context_id]).append(item_id)
-    given = {i: s for i, s in before.items() if s in (Split.train.value, Split.dev.value, Split.test.value)}
     if keep is not False and given:  # by default the splits items have stay (an import's, an earlier split's)
         counts = _keep_splits(session, by_context, too_long, before, given, test_fraction, seed, shared)
         counts["kept_splits"] = 1

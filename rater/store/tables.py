@@ -59,6 +59,9 @@ class Item(ItemBase, table=True):
     need: int = Field(default=NEED_UNKNOWN, sa_column_kwargs={"server_default": str(NEED_UNKNOWN)})
     # How unsure the judges are about the item, 0-1 (None: no judge rated it); `rater rate --order uncertain`.
     uncertainty: float | None = None
+    # The split the item came with from its file (None: none), kept when `rater split` excludes the item for its
+    # length, so a later split that lets it back in gives it back its own split.
+    file_split: str | None = Field(default=None, max_length=16)
 
 
 class DistractorBase(SQLModel):
