@@ -352,11 +352,13 @@ def test_a_teacher_flags_a_broken_question_from_the_page(browser, served):
     tab = Page(browser, served.link("anna")).ready()
     try:
         question = tab.question().split(":", 1)[1].strip()
+        tab.page.keyboard.press("1")  # a tick just before flagging (its draft not sent yet) is kept
         tab.page.keyboard.press("f")  # opens the flag box with its note field focused
         tab.page.keyboard.type("fel svar")
         tab.page.keyboard.press("Enter")
         tab.page.wait_for_selector(".notice")
         assert "flagged" in tab.page.inner_text(".notices")
+        assert tab.page.locator("input[name=tick]").first.is_checked()
         with sqlite3.connect(served.db) as connection:
             assert connection.execute("SELECT item.question, flag.note FROM flag JOIN item ON item.id = flag.item_id"
                                       ).fetchall() == [(question, "fel svar")]

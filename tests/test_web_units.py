@@ -105,3 +105,27 @@ def test_a_valid_link_is_looked_up_once_for_an_answer_and_its_next_page_and_a_re
     assert asyncio.run(site.teacher(token)) is None  # revoked: refused once the name kept has run out
     assert asyncio.run(site.teacher(token)) is None
     assert len(lookups) == 7
+
+
+async def test_an_unexpected_error_that_ends_a_teachers_rating_reaches_the_servers_log(caplog):
+    """A teacher's page says "Rating ended (…)"; an error nobody foresaw (a bug) also goes to the server's log with
+    its traceback, so the organizer can see what happened. An expected one (a RaterError) does not."""
+    import asyncio
+    import logging
+
+    from rater.core.errors import RaterError
+    from rater.web.sessions import TeacherSession
+
+    session = TeacherSession(None, "anna", None, None)  # type: ignore[arg-type]  # only the run's end is used
+
+    async def fails(error: Exception) -> None:
+        raise error
+
+    for error in (ValueError("a bug"), RaterError("The link was revoked.", "ask for a new one")):
+        task = asyncio.ensure_future(fails(error))
+        await asyncio.gather(task, return_exceptions=True)
+        with caplog.at_level(logging.ERROR, logger="rater.web"):
+            session._ended(task)
+        assert session.state == "ended" and session.error is error
+    assert "anna's rating ended on an unexpected error" in caplog.text and "ValueError: a bug" in caplog.text
+    assert "revoked" not in caplog.text

@@ -7,6 +7,7 @@ Every answer names the presentation it answers (`seq`): a double tap, a second t
 answers an item that is gone, and nothing is saved for the item that replaced it."""
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -24,6 +25,8 @@ from rater.store.writer import StoreWriter
 MIN_DWELL = 0.5  # seconds an item is shown before an answer to it counts (the terminal's rule)
 REASONS = {reason.value for reason in Reason}
 Marks = dict[int, tuple[bool, str | None]]
+
+log = logging.getLogger("rater.web")
 
 
 @dataclass
@@ -83,6 +86,8 @@ class TeacherSession:
     def _ended(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
             self.error = task.exception()
+            if not isinstance(self.error, RaterError):  # a bug or a failure nobody foresaw: the organizer must see it
+                log.error("%s's rating ended on an unexpected error", self.name, exc_info=self.error)
         self.state = "ended"
         self._changed()
 

@@ -83,6 +83,18 @@
     }).catch(retry);
   }
 
+  // flagging reloads the page: ticks made just before it, whose draft is still waiting, are sent first
+  const flagForm = document.querySelector("#flag form");
+  if (flagForm && form && options.length) {
+    flagForm.addEventListener("submit", function (e) {
+      if (!draftTimer) return;
+      e.preventDefault();
+      clearTimeout(draftTimer);
+      draftTimer = null;
+      post("/draft", marks()).catch(function () {}).finally(function () { flagForm.submit(); });
+    });
+  }
+
   if (form && options.length) {
     form.addEventListener("change", function () {
       marks();
