@@ -129,3 +129,16 @@ async def test_an_unexpected_error_that_ends_a_teachers_rating_reaches_the_serve
         assert session.state == "ended" and session.error is error
     assert "anna's rating ended on an unexpected error" in caplog.text and "ValueError: a bug" in caplog.text
     assert "revoked" not in caplog.text
+
+
+def test_the_serve_banner_names_teachers_and_organizers_apart(cli, monkeypatch):
+    """`rater serve` says who can rate and, apart, who has an organizer's link (found listed as a teacher)."""
+    import uvicorn
+
+    monkeypatch.setattr(uvicorn, "run", lambda *args, **kwargs: None)  # the banner only, nothing served
+    cli("demo")
+    cli("teachers", "add", "anna")
+    cli("teachers", "add", "boss", "--organizer")
+    banner = " ".join(cli("serve", "--port", "8799").output.split())
+    assert "Teachers with a link: anna" in banner and "Teachers with a link: anna, boss" not in banner
+    assert "Organizers (the study's status at /study): boss" in banner

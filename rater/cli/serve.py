@@ -105,7 +105,9 @@ def serve(ctx: typer.Context,
     overlap = run_overlap(ctx.obj.engine, overlap, set_name)  # sets the study's K when asked; sessions read it live
     _check_address(host, port)
     with session_scope(ctx.obj.engine) as session:
-        active = [link.name for link in list_teachers(session) if link.revoked_at is None]
+        links = [link for link in list_teachers(session) if link.revoked_at is None]
+        active = [link.name for link in links if not link.organizer]
+        organizers = [link.name for link in links if link.organizer]
         if set_name is not None:
             eval_set_id_of(session, set_name)  # an unknown set is an error before anything is served
     console = ctx.obj.console
@@ -127,6 +129,8 @@ def serve(ctx: typer.Context,
                   "Ctrl-C stops.")
     console.print(f"Teachers with a link: {', '.join(active)}" if active else
                   "No teacher has a link yet: `rater teachers add NAME` makes one.")
+    if organizers:
+        console.print(f"Organizers (the study's status at /study): {', '.join(organizers)}")
     console.print(f"A new link: rater teachers add NAME --url {url}", highlight=False)
     # no access log: the personal links (/t/TOKEN) must never reach a log
     uvicorn.run(create_app(config), host=host, port=port, access_log=False, log_level="warning",
