@@ -164,11 +164,14 @@ async def test_an_item_opened_from_the_history_that_was_deleted_is_said(cli, eng
     from sqlalchemy import delete
 
     from rater.core.domain import Revisit
+    from rater.store.tables import SourceTally, TeacherTally
     cli("demo")
     app = build_app(engine, rater_name="anna")
     async with app.run_test(size=SIZE) as pilot:
         await press(pilot, "1", "space")
-        with Session(engine) as session:  # the organizer removes item 1 (its ratings first)
+        with Session(engine) as session:  # the organizer removes item 1 (its ratings and their tallies first)
+            session.execute(delete(TeacherTally).where(TeacherTally.item_id == 1))
+            session.execute(delete(SourceTally).where(SourceTally.item_id == 1))
             session.execute(delete(Rating).where(Rating.item_id == 1))
             session.execute(delete(Distractor).where(Distractor.item_id == 1))
             session.execute(delete(Item).where(Item.id == 1))
