@@ -196,3 +196,14 @@ def test_a_first_upgrade_that_fails_leaves_a_new_database_empty(tmp_path):
         upgrade_to_head(engine, scripts=_scripts_with_failing_step(tmp_path))
     assert _schema(engine) == {}
     engine.dispose()
+
+
+def test_items_of_revision_0012_keep_their_split_as_the_one_they_came_with(tmp_path):
+    """Migration 0013 gives items already in the split they have as the one they came with, so `rater split`
+    can give it back after excluding them for their length."""
+    url, old = old_database(tmp_path, "0012")  # one item, split "test"
+    old.dispose()
+    engine = create_store_engine(url)
+    with engine.connect() as c:
+        assert tuple(c.execute(text("SELECT split, file_split FROM item")).one()) == ("test", "test")
+    engine.dispose()

@@ -6,6 +6,7 @@ Every write of ratings keeps them in its own transaction: `retally` counts the c
 ratings (a few rows each). On PostgreSQL it first locks the items' rows in id order, so two saves of one item
 count one after the other and the second sees the first's ratings."""
 
+import weakref
 from typing import Any, Iterable, Mapping
 
 from sqlalchemy import Integer, bindparam, case, cast, delete, func, insert, literal, select
@@ -127,15 +128,16 @@ def retally_all(session: Session) -> None:
         session.execute(insert(SourceTally).from_select(_SOURCE_COLUMNS, _source_rows(eval_set_id, None)))
 
 
-_KINDS: dict[tuple[str, int], bool] = {}  # (database, rater id) -> a teacher? (a rater's kind never changes)
+_KINDS: "weakref.WeakKeyDictionary[Any, dict[int, bool]]" = weakref.WeakKeyDictionary()  # engine -> rater id -> a
+#   teacher? (a rater's kind never changes)
 
 
 def is_teacher(session: Session, rater_id: int) -> bool:
     """Whether the rater is a teacher: only teachers' ratings are tallied. Asked once per rater and database."""
-    key = (session.get_bind().engine.url.render_as_string(hide_password=True), rater_id)
-    if key not in _KINDS:
+    kinds = _KINDS.setdefault(session.get_bind().engine, {})
+    if rater_id not in kinds:
         rater = session.get(RaterRecord, rater_id)
         if rater is None:
             return False
-        _KINDS[key] = rater.kind == RaterKind.human
-    return _KINDS[key]
+        kinds[rater_id] = rater.kind == RaterKind.human
+    return kinds[rater_id]
