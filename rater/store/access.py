@@ -7,11 +7,12 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import String, bindparam, select, update
 from sqlmodel import Session, col
 
 from rater.core.domain import RaterKind
 from rater.core.errors import InputError
+from rater.store.engine import built
 from rater.store.ratings import get_or_create_rater
 from rater.store.tables import RaterRecord, TeacherAccess, saved_id, utcnow
 
@@ -65,10 +66,11 @@ def teacher_for_token(session: Session, token: str | None, *, organizer: bool = 
     else, so an organizer's link rates nothing and a teacher's link never opens the organizer's page."""
     if not token or len(token) > 200:
         return None
-    return session.execute(select(col(RaterRecord.name)).join(TeacherAccess, col(TeacherAccess.rater_id) == col(RaterRecord.id))
-                           .where(col(TeacherAccess.token_sha256) == token_hash(token),
-                                  col(TeacherAccess.revoked_at).is_(None),
-                                  col(TeacherAccess.organizer).is_(organizer))).scalar()
+    statement = built(("teacher for token", organizer), lambda: select(col(RaterRecord.name))
+                      .join(TeacherAccess, col(TeacherAccess.rater_id) == col(RaterRecord.id))
+                      .where(col(TeacherAccess.token_sha256) == bindparam("hash", type_=String),
+                             col(TeacherAccess.revoked_at).is_(None), col(TeacherAccess.organizer).is_(organizer)))
+    return session.execute(statement, {"hash": token_hash(token)}).scalar()
 
 
 @dataclass(frozen=True)

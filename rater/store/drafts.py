@@ -4,9 +4,10 @@ scope so that Esc, a crash, a reload or a closed tab loses nothing; deleted when
 import json
 from typing import Iterable
 
-from sqlalchemy import delete, select
+from sqlalchemy import Integer, String, bindparam, delete, select
 from sqlmodel import Session, col
 
+from rater.store.engine import built
 from rater.store.items import in_chunks
 from rater.store.tables import Draft, draft_scope, utcnow
 
@@ -24,16 +25,23 @@ def save_draft(session: Session, *, rater_id: int, item_id: int, eval_set_id: in
 def load_drafts(session: Session, *, rater_id: int, eval_set_id: int | None, item_ids: Iterable[int]) -> dict[int, Marks]:
     """The drafts of these items, by item id."""
     found: dict[int, Marks] = {}
+    statement = built(("drafts",), lambda: select(col(Draft.item_id), col(Draft.marks)).where(*_OWN))
     for chunk in in_chunks(item_ids):
-        for item_id, marks in session.execute(select(col(Draft.item_id), col(Draft.marks)).where(
-                col(Draft.rater_id) == rater_id, col(Draft.scope) == draft_scope(eval_set_id),
-                col(Draft.item_id).in_(chunk))):
+        for item_id, marks in session.execute(statement, _own(rater_id, eval_set_id, chunk)):
             found[item_id] = {int(d): (bool(ticked), reason) for d, (ticked, reason) in json.loads(marks).items()}
     return found
 
 
 def delete_drafts(session: Session, *, rater_id: int, eval_set_id: int | None, item_ids: Iterable[int]) -> None:
+    statement = built(("drafts gone",), lambda: delete(Draft).where(*_OWN)
+                      .execution_options(synchronize_session=False))
     for chunk in in_chunks(item_ids):
-        session.execute(delete(Draft).where(col(Draft.rater_id) == rater_id,
-                                            col(Draft.scope) == draft_scope(eval_set_id), col(Draft.item_id).in_(chunk))
-                        .execution_options(synchronize_session=False))
+        session.execute(statement, _own(rater_id, eval_set_id, chunk))
+
+
+_OWN = (col(Draft.rater_id) == bindparam("rater_id", type_=Integer), col(Draft.scope) == bindparam("scope", type_=String),
+        col(Draft.item_id).in_(bindparam("item_ids", expanding=True)))
+
+
+def _own(rater_id: int, eval_set_id: int | None, item_ids: list[int]) -> dict:
+    return {"rater_id": rater_id, "scope": draft_scope(eval_set_id), "item_ids": item_ids}

@@ -6,14 +6,14 @@ judgements of its own; every function here takes the scope."""
 import json
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
-from sqlalchemy import case, func, or_, select, update
+from sqlalchemy import Integer, bindparam, case, func, or_, select, update
 from sqlmodel import Session, col
 
 from rater.core.domain import Judgement
 from rater.core.errors import InputError, StaleSave
-from rater.store.engine import dialect_insert
+from rater.store.engine import built, dialect_insert
 from rater.store.items import ItemFilter
 from rater.store.tables import (
     Context,
@@ -95,11 +95,14 @@ def save_many_judgements(session: Session, *, rater_id: int, eval_set_id: int | 
         return
     rows = [dict(distractor_id=d, rater_id=rater_id, item_id=item_id, eval_set_id=eval_set_id, created_at=now,
                  updated_at=now, revision=1, **_rating_fields(j)) for d, (item_id, j) in first.items()]
-    key = ["distractor_id", "rater_id"] + (["eval_set_id"] if eval_set_id is not None else [])
-    where = col(Rating.eval_set_id).is_(None) if eval_set_id is None else col(Rating.eval_set_id).is_not(None)
     table = Rating.__table__  # type: ignore[attr-defined]
-    statement = (dialect_insert(session, table).on_conflict_do_nothing(index_elements=key, index_where=where)
-                 .returning(table.c.distractor_id))
+
+    def new_ones() -> Any:
+        key = ["distractor_id", "rater_id"] + (["eval_set_id"] if eval_set_id is not None else [])
+        where = col(Rating.eval_set_id).is_(None) if eval_set_id is None else col(Rating.eval_set_id).is_not(None)
+        return (dialect_insert(session, table).on_conflict_do_nothing(index_elements=key, index_where=where)
+                .returning(table.c.distractor_id))
+    statement = built(("new ratings", session.get_bind().dialect.name, eval_set_id is None), new_ones)
     inserted = set(session.connection().execute(statement, rows).scalars())
     replaced = [j for d, (_, j) in first.items() if d not in inserted] + again
     if replaced:
@@ -144,11 +147,15 @@ def rated_distractor_ids(session: Session, *, rater_id: int, distractor_ids: Ite
 def ratings_of_item(session: Session, *, rater_id: int, item_id: int,
                     eval_set_id: int | None = None) -> dict[int, Judgement]:
     """This rater's current judgements of one item, by distractor id (with their revisions)."""
-    rows = session.execute(select(Rating).where(col(Rating.rater_id) == rater_id, col(Rating.item_id) == item_id,
-                                                rating_scope(eval_set_id)))
+    rows = session.execute(built(("ratings of item", eval_set_id), lambda: select(
+        col(Rating.distractor_id), col(Rating.accepted), col(Rating.score), col(Rating.limit), col(Rating.reason),
+        col(Rating.rationale), col(Rating.shown_position), col(Rating.seconds), col(Rating.revision)).where(
+        col(Rating.rater_id) == bindparam("rater_id", type_=Integer),
+        col(Rating.item_id) == bindparam("item_id", type_=Integer), rating_scope(eval_set_id))),
+        {"rater_id": rater_id, "item_id": item_id})
     return {r.distractor_id: Judgement(r.distractor_id, r.accepted, r.score, r.limit, r.reason, r.rationale,
                                        position=r.shown_position, seconds=r.seconds, revision=r.revision)
-            for r in rows.scalars()}
+            for r in rows}
 
 
 def mark_beyond_k(session: Session, *, rater_id: int, item_id: int, eval_set_id: int | None,

@@ -34,7 +34,7 @@ from sqlmodel import Session, col
 from rater.core.domain import RaterKind
 from rater.core.errors import InputError
 from rater.core.text import plural
-from rater.store.engine import dialect_insert
+from rater.store.engine import built, dialect_insert
 from rater.store.items import ItemFilter, in_chunks
 from rater.store.ratings import eval_set_id_of
 from rater.store.tables import (
@@ -149,6 +149,7 @@ def _search(eval_set_id: int | None, where: ItemFilter, counted: bool, scan: str
 
 _SEARCHES: dict[tuple, Any] = {}
 _LEASE_EXPIRES = Lease.__table__.c.expires_at  # type: ignore[attr-defined]  # (SQLModel declares __table__ at run time)
+_NOW = bindparam("now", type_=_LEASE_EXPIRES.type)
 
 
 def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, where: ItemFilter, overlap: int | None,
@@ -167,7 +168,7 @@ def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, whe
     now = utcnow()
     postgres = session.get_bind().dialect.name == "postgresql"
     if not postgres:  # a write first: the transaction holds SQLite's write lock from here to its commit
-        session.execute(_leases_gone(col(Lease.expires_at) <= now))
+        session.execute(built(("leases expired",), lambda: _leases_gone(col(Lease.expires_at) <= _NOW)), {"now": now})
     values = {"rater_id": rater_id, "now": now, "overlap": overlap, "after": after, "skipped": sorted(set(passed_over)),
               "expires": now + timedelta(seconds=lease_seconds)}
     scans = ["all"]
@@ -182,9 +183,12 @@ def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, whe
     item_id, lease_id = found or (None, None)
     # this teacher's expired leases (only one's own on PostgreSQL: deleting others' could deadlock two claims), and
     # an old lease of theirs on the item (a second tab's)
-    session.execute(_leases_gone(col(Lease.rater_id) == rater_id, or_(
-        col(Lease.expires_at) <= now,
-        and_(col(Lease.item_id) == item_id, _lease_scope(eval_set_id), col(Lease.id) != lease_id))))
+    session.execute(built(("own leases gone", eval_set_id), lambda: _leases_gone(
+        col(Lease.rater_id) == bindparam("rater_id", type_=Integer), or_(
+            col(Lease.expires_at) <= _NOW,
+            and_(col(Lease.item_id) == bindparam("item_id", type_=Integer), _lease_scope(eval_set_id),
+                 col(Lease.id) != bindparam("lease_id", type_=Integer))))),
+        {"rater_id": rater_id, "now": now, "item_id": item_id, "lease_id": lease_id})
     return item_id
 
 
@@ -234,8 +238,10 @@ def release_leases(session: Session, *, rater_id: int, item_ids: Iterable[int], 
     """End this teacher's leases on these items (also used by the save path, in the ratings' transaction)."""
     ids = list(item_ids)
     if ids:
-        session.execute(_leases_gone(col(Lease.rater_id) == rater_id, col(Lease.item_id).in_(ids),
-                                            _lease_scope(eval_set_id)))
+        statement = built(("release leases", eval_set_id), lambda: _leases_gone(
+            col(Lease.rater_id) == bindparam("rater_id", type_=Integer),
+            col(Lease.item_id).in_(bindparam("item_ids", expanding=True)), _lease_scope(eval_set_id)))
+        session.execute(statement, {"rater_id": rater_id, "item_ids": ids})
 
 
 def recount_need(session: Session, item_ids: Iterable[int] | None = None) -> None:
@@ -249,16 +255,20 @@ def recount_need(session: Session, item_ids: Iterable[int] | None = None) -> Non
         if not item_ids:
             return
     overlap = Study().overlap(session)
-    value: Any = literal_column(str(NEED_UNKNOWN))
-    if overlap is not None:
+
+    def need() -> Any:
+        if overlap is None:
+            return literal_column(str(NEED_UNKNOWN))
         left = overlap - _teachers_done(None)
-        value = case((left > 0, left), else_=0)
+        return case((left > 0, left), else_=0)
     if item_ids is None:
-        session.execute(update(Item).values(need=value).execution_options(synchronize_session=False))
+        session.execute(update(Item).values(need=need()).execution_options(synchronize_session=False))
         return
+    statement = built(("recount need", overlap), lambda: update(Item).where(
+        col(Item.id).in_(bindparam("item_ids", expanding=True))).values(need=need())
+        .execution_options(synchronize_session=False))
     for chunk in in_chunks(item_ids):  # always in one order: two saves never lock rows crosswise
-        session.execute(update(Item).where(col(Item.id).in_(chunk)).values(need=value)
-                        .execution_options(synchronize_session=False))
+        session.execute(statement, {"item_ids": chunk})
 
 
 # teachers' labels as a sample ---------------------------------------------------------------------------------
@@ -336,10 +346,11 @@ class Study:
         known = session.info.setdefault(OVERLAP_READ, {})
         if self.eval_set_id not in known:
             if self.eval_set_id is not None:
-                value = session.execute(select(col(EvalSet.overlap)).where(col(EvalSet.id) == self.eval_set_id)).scalar()
+                value = session.execute(built(("set overlap",), lambda: select(col(EvalSet.overlap)).where(
+                    col(EvalSet.id) == bindparam("id", type_=Integer))), {"id": self.eval_set_id}).scalar()
             else:
-                setting = session.execute(select(col(StudySetting.value))
-                                          .where(col(StudySetting.name) == PREFERENCE_OVERLAP)).scalar()
+                setting = session.execute(built(("overlap",), lambda: select(col(StudySetting.value)).where(
+                    col(StudySetting.name) == PREFERENCE_OVERLAP))).scalar()
                 value = int(setting) if setting else None
             known[self.eval_set_id] = value
         return known[self.eval_set_id]
@@ -414,13 +425,17 @@ class Study:
         overlap = self.overlap(session)
         if overlap is None:
             return False
-        held = session.execute(select(col(Lease.id)).where(
-            col(Lease.rater_id) == rater_id, col(Lease.item_id) == item_id, _lease_scope(self.eval_set_id),
-            col(Lease.expires_at) > utcnow())).first()
+        values = {"rater_id": rater_id, "item_id": item_id, "now": utcnow()}
+        eval_set_id = self.eval_set_id
+        held = session.execute(built(("held", eval_set_id), lambda: select(col(Lease.id)).where(
+            col(Lease.rater_id) == bindparam("rater_id", type_=Integer),
+            col(Lease.item_id) == bindparam("item_id", type_=Integer), _lease_scope(eval_set_id),
+            col(Lease.expires_at) > _NOW)), values).first()
         if held is not None:
             return False
-        others = session.execute(select(_teachers_done(self.eval_set_id, rater_id)).where(col(Item.id) == item_id)
-                                 ).scalar_one()
+        others = session.execute(built(("others done", eval_set_id), lambda: select(
+            _teachers_done(eval_set_id, bindparam("rater_id", type_=Integer)))
+            .where(col(Item.id) == bindparam("item_id", type_=Integer))), values).scalar_one()
         return others >= overlap
 
     def lacking(self, session: Session) -> int | None:
