@@ -364,3 +364,111 @@ def test_a_k_set_while_a_teachers_run_is_open_marks_saves_beyond_it(study, tmp_p
     with Session(engine) as session:
         flags = session.execute(select(Rating.beyond_k).join(RaterRecord).where(RaterRecord.name == "bo")).scalars().all()
     assert flags and all(flags)
+
+
+def _hold_saves_until(monkeypatch, engine, rater_name: str, seen_ahead: list, fail_first: bool = False) -> None:
+    """Make the run's writer wait, before it commits a save, until a claim of this teacher's on another item is in
+    the database (at most 5 s); `seen_ahead` gets, per save, the item ids held then besides the saved one. With
+    `fail_first`, the first save then fails as a database error would."""
+    from sqlalchemy.exc import OperationalError
+
+    from rater.store import writer as writer_module
+    from rater.store.writer import Ratings
+
+    commit = writer_module.StoreWriter._commit
+    failed = []
+
+    def held_besides(item_id: int) -> tuple[set[int], bool]:
+        """Items this teacher holds besides `item_id`, and whether any other item is left for them to rate."""
+        with Session(engine) as session:
+            held = session.execute(select(Lease.item_id).join(RaterRecord, RaterRecord.id == Lease.rater_id)
+                                   .where(RaterRecord.name == rater_name)).scalars().all()
+            rated = select(Rating.item_id).join(RaterRecord).where(RaterRecord.name == rater_name)
+            left = session.execute(select(func.count()).select_from(Item)
+                                   .where(Item.id != item_id, Item.id.not_in(rated))).scalar()
+        return set(held) - {item_id}, bool(left)
+
+    def slow_commit(self, works):
+        saves = [w for w in works if isinstance(w, Ratings)]
+        if saves:
+            deadline = time.monotonic() + 5
+            while True:
+                others, left = held_besides(saves[0].item_id)
+                if others or not left or time.monotonic() > deadline:
+                    break
+                time.sleep(0.02)
+            seen_ahead.append(others)
+            if fail_first and not failed:
+                failed.append(saves[0].item_id)
+                raise OperationalError("INSERT", {}, Exception("the database went away"))
+        return commit(self, works)
+
+    monkeypatch.setattr(writer_module.StoreWriter, "_commit", slow_commit)
+
+
+@pytest.mark.parametrize("uncertain", [False, True], ids=["queue-order", "uncertain-order"])
+def test_the_next_item_is_claimed_while_the_save_is_under_way(study, tmp_path, monkeypatch, uncertain):
+    """A teacher waits for the longer of the save and the next claim, not for both: the claim of the next item runs
+    beside the save. It never takes the item being saved again (uncertainty order would, as that item is the most
+    uncertain one still short of K), and K stays exact."""
+    cli, engine = study
+    import_items(cli, tmp_path, 4)
+    with Session(engine) as session:
+        ids = list(session.execute(select(Item.id).order_by(Item.id)).scalars())
+    if uncertain:
+        with session_scope(engine) as session:
+            for n, item_id in enumerate(ids):
+                session.execute(update(Item).where(Item.id == item_id).values(uncertainty=1.0 - n / 10))
+    ahead: list[set[int]] = []
+    _hold_saves_until(monkeypatch, engine, "anna", ahead)
+    anna = rate_as(engine, "anna", 2, uncertain=uncertain)
+    assert sorted(anna.seen) == sorted(ids)  # each item once: never the item being saved again
+    if uncertain:
+        assert anna.seen == ids  # still the most uncertain first
+    # while each save but the last waited, the next item was already held (the last: nothing was left to claim)
+    assert [len(others) for others in ahead] == [1, 1, 1, 0]
+    assert [next(iter(others)) for others in ahead[:3]] == anna.seen[1:]
+    assert set(teachers_per_item(engine).values()) == {1}
+    with Session(engine) as session:
+        assert session.execute(select(func.count()).select_from(Lease)).scalar() == 0
+
+
+def test_a_failed_save_gives_back_the_item_claimed_beside_it_and_comes_again_first(study, tmp_path, monkeypatch):
+    """When the save beside which the next item was claimed fails, the failed item is shown again first (with the
+    teacher's answer kept by the screen), and the item claimed ahead goes back to the other teachers at once rather
+    than being held unseen while the teacher answers again."""
+    cli, engine = study
+    import_items(cli, tmp_path, 3)
+    with Session(engine) as session:
+        ids = list(session.execute(select(Item.id).order_by(Item.id)).scalars())
+
+    class Retrying(Teacher):
+        def __init__(self, name):
+            super().__init__(name)
+            self.failed: list[int] = []
+            self.held_when_shown: list[set[int]] = []
+
+        def save_failed(self, item, error):
+            self.failed.append(item.id)
+            return True
+
+        async def rate(self, item):
+            def held():
+                with Session(engine) as session:
+                    return set(session.execute(select(Lease.item_id).join(RaterRecord, RaterRecord.id == Lease.rater_id)
+                                               .where(RaterRecord.name == "anna")).scalars())
+            self.held_when_shown.append(await asyncio.to_thread(held))
+            return await super().rate(item)
+
+    ahead: list[set[int]] = []
+    _hold_saves_until(monkeypatch, engine, "anna", ahead, fail_first=True)
+    set_overlap(engine, 2)
+    anna = Retrying("anna")
+    asyncio.run(run_rater(anna, engine, Queue()))
+    first = anna.seen[0]
+    assert anna.failed == [first]
+    assert anna.seen[:2] == [first, first]  # the failed item comes again first
+    assert len(ahead[0]) == 1  # its save had the next item claimed beside it ...
+    assert anna.held_when_shown[1] == {first}  # ... given back when the save failed: only the failed item is held
+    assert sorted(set(anna.seen)) == sorted(ids) and len(anna.seen) == 4
+    assert set(teachers_per_item(engine).values()) == {1}

@@ -1,12 +1,15 @@
 """What a run presents next: the items a rater has left (`Pending`), or, when teachers share the work out, the
 items it claims (`Claims`); revisits, history, skipped items and drafts on top (`Agenda`)."""
 
+import asyncio
 import random
 from collections import deque
+from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import SQLAlchemyError
 from sqlmodel import col
 
 from rater.core.domain import ItemView, Judgement, RaterKind
@@ -57,8 +60,9 @@ class Pending:
     def __len__(self) -> int:
         return len(self.fixed) if self.fixed is not None else len(self.ids)
 
-    async def more(self) -> list[ItemView]:
-        """The next batch with something left to rate; [] at the end."""
+    async def more(self, besides: int | None = None) -> list[ItemView]:
+        """The next batch with something left to rate; [] at the end. (`besides`, the item being saved, cannot come
+        again: the batches only go forward.)"""
         while self.offset < len(self):
             batch = await in_thread(self.load, self.offset)
             self.offset += BATCH
@@ -111,20 +115,22 @@ class Claims:
         self.last: int | None = None  # the item claimed last: the next claim searches behind it first
         self.drafts: dict[int, tuple[Judgement, ...]] = {}  # a claimed item's drafts, read in the claim's transaction
 
-    async def more(self) -> list[ItemView]:
-        view = await in_thread(self._claim)
+    async def more(self, besides: int | None = None) -> list[ItemView]:
+        """The next item claimed; [] when none is left. `besides`: an item this teacher holds and is saving now
+        (the claim runs beside the save), which the claim must not take again."""
+        view = await in_thread(self._claim, {besides} if besides is not None else set())
         return [view] if view is not None else []
 
-    def _claim(self) -> ItemView | None:
+    def _claim(self, besides: set[int]) -> ItemView | None:
         """The claim commits on its own, so the item's row lock (PostgreSQL) is held for its four statements only, not
         while the item is read: a save of that item (another teacher's) waits on it, and with it every save queued
         behind in the writer. The item is then read in a second transaction."""
         with session_scope(self.engine) as session:
-            item_id = self._next(session, self.passed_over | self.skipped_twice)
+            item_id = self._next(session, self.passed_over | self.skipped_twice | besides)
             if item_id is None and self.passed_over:  # only skipped items are left: offer them once more
                 self.offered_again |= self.passed_over
                 self.passed_over = set()
-                item_id = self._next(session, self.skipped_twice)
+                item_id = self._next(session, self.skipped_twice | besides)
             if item_id is None:
                 return None
             if self.uncertain and not self.marked:  # teachers' labels from here on are not a random sample
@@ -182,6 +188,10 @@ class Claims:
 
     async def close(self) -> None:
         await self._release(list(self.held))
+
+    async def give_back(self, item_ids: list[int]) -> None:
+        """Release items claimed but not shown (the claim ahead of a save that failed)."""
+        await self._release(item_ids)
 
     async def _release(self, item_ids: list[int]) -> None:
         self.held.difference_update(item_ids)
@@ -281,6 +291,7 @@ class Agenda:
         self.cursor: int | None = None  # index into `history` while revisiting
         self.showing_revisit = False
         self.notes: tuple[str, ...] = ()  # said with the next item shown (an item opened from history was deleted)
+        self.ahead: asyncio.Task | None = None  # the next item's claim, running beside a save (`claim_ahead`)
 
     async def next(self) -> ItemView | None:
         self.showing_revisit = False
@@ -293,6 +304,10 @@ class Agenda:
             else:
                 assert isinstance(entry, ItemView)
                 return await self._fresh(entry)
+        if not self.buffer and self.ahead is not None:
+            ahead, self.ahead = self.ahead, None
+            with suppress(SQLAlchemyError):  # (the database was away for a moment: the claim below tries again)
+                self.buffer.extend(await ahead)
         if not self.buffer:
             self.buffer.extend(await self.source.more())
         if self.buffer:
@@ -382,6 +397,35 @@ class Agenda:
             self.left.append(item)  # skipped twice: listed at the end, where it can be opened
         elif outcome == "later":
             self.later.append(item)
+
+    def claim_ahead(self, saving: ItemView) -> None:
+        """While a teacher's answer to `saving` (a new item, not a revisit) is being saved, look for the item after
+        it, so the teacher waits for the longer of the save and the claim, not for both one after the other. Only
+        when the queue's next item is that claim's (nothing revisited or opened waits in front of it)."""
+        if self.interactive and not self.front and not self.buffer and self.ahead is None:
+            self.ahead = asyncio.create_task(self.source.more(besides=saving.id))
+
+    async def give_back_ahead(self) -> None:
+        """The save beside which the next item was claimed failed: that item goes back to the other teachers (the
+        failed item is shown again first, and may be long on screen); a batch of one's own items is kept."""
+        ahead, self.ahead = self.ahead, None
+        if ahead is None:
+            return
+        try:
+            views = await ahead
+        except SQLAlchemyError:
+            return
+        if isinstance(self.source, Claims):
+            with suppress(SQLAlchemyError):  # (else its hold runs out)
+                await self.source.give_back([v.id for v in views])
+        else:
+            self.buffer.extend(views)
+
+    async def settle(self) -> None:
+        """At the run's end: wait for a claim still running ahead, so what it took is among the items released."""
+        if self.ahead is not None:
+            with suppress(Exception):
+                await self.ahead
 
     def left_over(self) -> list[ItemView]:
         """Items skipped and skipped again (listed when nothing else is left), and those a claim will not offer."""

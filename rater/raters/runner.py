@@ -106,6 +106,7 @@ class Run:
             try:
                 await _drain(self.saving, 1)
             finally:
+                await self.agenda.settle()  # (never raises)
                 await source.close()  # leases of items still held go back to the other teachers
                 await self.rater.finished()
                 if writer is not self.shared_writer:
@@ -153,6 +154,8 @@ class Run:
             self.summary.skipped += 1
             await self.agenda.skipped(item)
         elif self.rater.interactive:
+            if not revisited:
+                self.agenda.claim_ahead(item)  # the next item's claim runs beside the save
             await self._save(item, outcome, revisited)  # the next item waits: a failed save is presented again first
         else:  # the slot is free at once; the write goes on in the writer thread (a locked database stalls nothing)
             self.saving.add(asyncio.create_task(self._save(item, outcome, revisited)))
@@ -173,12 +176,14 @@ class Run:
             saved = await _stored(self.writer.submit(ratings), item)
         except StaleSave as stale:  # another window of this teacher saved the item: show its answer and ask
             self.rater.save_failed(item, stale)
+            await self.agenda.give_back_ahead()
             newer = tuple(stale.newer[d.id] for d in item.distractors if d.id in stale.newer)
             self.agenda.again(replace(item, previous=newer))
             return
         except StoreError as error:
             if not self.rater.save_failed(item, error):
                 raise
+            await self.agenda.give_back_ahead()
             self.agenda.again(item)
             return
         if isinstance(saved, Saved) and saved.beyond_k:
