@@ -4,11 +4,12 @@ import hashlib
 from dataclasses import dataclass
 from typing import Iterable, Iterator, Sequence
 
-from sqlalchemy import exists, func, or_, select
+from sqlalchemy import bindparam, exists, func, or_, select
 from sqlmodel import Session, col
 
 from rater.core.domain import DistractorView, ItemView
 from rater.core.errors import InputError
+from rater.store.engine import built
 from rater.store.tables import Context, Distractor, EvalSlot, Item, Rating, rating_scope
 
 IN_CHUNK = 5000  # values per IN list: SQLite caps the parameters of one statement
@@ -69,9 +70,11 @@ def item_views(session: Session, *, item_ids: Sequence[int], where: ItemFilter =
         return []
     texts = _item_rows(session, item_ids)
     distractors: dict[int, list[DistractorView]] = {i: [] for i in item_ids}
-    for d in session.execute(select(col(Distractor.id), col(Distractor.item_id), col(Distractor.text), col(Distractor.source))
-                             .where(col(Distractor.item_id).in_(item_ids), *where.distractor_clauses())
-                             .order_by(col(Distractor.item_id), col(Distractor.source), col(Distractor.position), col(Distractor.id))):
+    statement = built(("distractors of items", where), lambda: select(
+        col(Distractor.id), col(Distractor.item_id), col(Distractor.text), col(Distractor.source))
+        .where(col(Distractor.item_id).in_(bindparam("item_ids", expanding=True)), *where.distractor_clauses())
+        .order_by(col(Distractor.item_id), col(Distractor.source), col(Distractor.position), col(Distractor.id)))
+    for d in session.execute(statement, {"item_ids": list(item_ids)}):
         distractors[d.item_id].append(DistractorView(d.id, d.text, d.source))
     return [ItemView(i, *texts[i][:3], tuple(distractors[i]), uncertainty=texts[i][3]) for i in item_ids if i in texts]
 
@@ -84,10 +87,11 @@ def item_texts(session: Session, item_ids: Iterable[int]) -> dict[int, tuple[str
 def _item_rows(session: Session, item_ids: Iterable[int]) -> dict[int, tuple[str, str, str, float | None]]:
     """(context, question, answer, uncertainty) by item id."""
     found: dict[int, tuple[str, str, str, float | None]] = {}
+    statement = built(("item texts",), lambda: select(
+        col(Item.id), col(Context.text), col(Item.question), col(Item.answer), col(Item.uncertainty))
+        .join(Context, col(Context.id) == col(Item.context_id)).where(col(Item.id).in_(bindparam("item_ids", expanding=True))))
     for chunk in in_chunks(item_ids):
-        rows = session.execute(select(col(Item.id), col(Context.text), col(Item.question), col(Item.answer),
-                                      col(Item.uncertainty))
-                               .join(Context, col(Context.id) == col(Item.context_id)).where(col(Item.id).in_(chunk)))
+        rows = session.execute(statement, {"item_ids": chunk})
         found.update((r[0], (r[1], r[2], r[3], r[4])) for r in rows)
     return found
 
