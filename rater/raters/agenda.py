@@ -15,7 +15,7 @@ from sqlmodel import col
 from rater.core.domain import ItemView, Judgement, RaterKind
 from rater.raters.base import Rater, RunStart
 from rater.store.drafts import load_drafts
-from rater.store.engine import in_thread, session_scope
+from rater.store.engine import in_thread, read_scope, session_scope
 from rater.store.items import (
     ItemFilter,
     count_items_with_distractors,
@@ -138,7 +138,7 @@ class Claims:
         self.held.add(item_id)  # held from the commit on (released when the run ends, if the read below fails)
         self.last = item_id
         self.marked = self.marked or self.uncertain
-        with session_scope(self.engine) as session:
+        with read_scope(self.engine) as session:
             self.drafts[item_id] = drafts_of(session, self.start, item_id)
             # the claim took only an item this teacher has not rated in this scope: every distractor is to rate
             if self.set_views is not None:

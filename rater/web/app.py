@@ -48,7 +48,7 @@ from rater.evaluation.agreement import wilson
 from rater.evaluation.status import FAST, StudyStatus, study_status
 from rater.raters.agenda import Queue
 from rater.store.access import teacher_for_token
-from rater.store.engine import in_thread, session_scope
+from rater.store.engine import in_thread, read_scope, session_scope
 from rater.store.flags import flag_item
 from rater.store.ratings import eval_set_id_of, rater_history
 from rater.web.sessions import REASONS, Answer, Marks, Sessions, TeacherSession
@@ -336,7 +336,7 @@ class RatingSite:
             return known[0]
 
         def look_up() -> str | None:
-            with session_scope(self.config.engine) as session:
+            with read_scope(self.config.engine) as session:
                 return teacher_for_token(session, token, organizer=organizer)
         name = await in_thread(look_up)
         if name is None:
