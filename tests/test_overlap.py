@@ -472,3 +472,41 @@ def test_a_failed_save_gives_back_the_item_claimed_beside_it_and_comes_again_fir
     assert anna.held_when_shown[1] == {first}  # ... given back when the save failed: only the failed item is held
     assert sorted(set(anna.seen)) == sorted(ids) and len(anna.seen) == 4
     assert set(teachers_per_item(engine).values()) == {1}
+
+
+def test_a_save_that_fails_with_the_database_away_shows_the_item_again_without_reading_it(study, tmp_path, monkeypatch):
+    """The database goes away during a save: the item is shown again as it was (the screen keeps the teacher's
+    answer) without reading anything from the store, which is still away, so the run does not end; once the
+    database is back the save lands and the run goes on."""
+    from sqlalchemy.exc import OperationalError
+
+    from rater.raters import agenda as agenda_module
+
+    cli, engine = study
+    import_items(cli, tmp_path, 3)
+    down: list[bool] = []
+    read_drafts = agenda_module.Agenda._drafts
+
+    def drafts(self, item_id):
+        if down:
+            raise OperationalError("SELECT", {}, Exception("the database went away"))
+        return read_drafts(self, item_id)
+
+    monkeypatch.setattr(agenda_module.Agenda, "_drafts", drafts)
+
+    class Retrying(Teacher):
+        def save_failed(self, item, error):
+            down.append(True)  # the store stays away until the item is on screen again
+            return True
+
+        async def rate(self, item):
+            if item.id in self.seen:
+                down.clear()  # back, while the teacher answers again
+            return await super().rate(item)
+
+    _hold_saves_until(monkeypatch, engine, "anna", [], fail_first=True)
+    set_overlap(engine, 2)
+    anna = Retrying("anna")
+    asyncio.run(run_rater(anna, engine, Queue()))
+    assert anna.seen[0] == anna.seen[1] and len(anna.seen) == 4  # shown again, then the rest
+    assert set(teachers_per_item(engine).values()) == {1} and len(teachers_per_item(engine)) == 3

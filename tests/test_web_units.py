@@ -131,6 +131,37 @@ async def test_an_unexpected_error_that_ends_a_teachers_rating_reaches_the_serve
     assert "revoked" not in caplog.text
 
 
+async def test_a_rating_ended_by_the_database_going_away_says_so_and_logs_no_traceback(caplog, tmp_path):
+    """The database away when a teacher's run needed it (opening, or closing a run whose save failed) ends the run:
+    the page then says the database cannot be reached (503, in the teacher's language), not the error's class
+    name, and the log has one line without a traceback."""
+    import asyncio
+    import logging
+
+    from sqlalchemy.exc import OperationalError
+
+    from rater.web.sessions import TeacherSession
+
+    site = RatingSite(WebConfig(create_store_engine(f"sqlite:///{tmp_path / 's.db'}")))
+    session = TeacherSession(None, "anna", None, None)  # type: ignore[arg-type]  # only the run's end is used
+
+    async def fails() -> None:
+        raise OperationalError("SELECT", {}, Exception("connection refused"))
+
+    task = asyncio.ensure_future(fails())
+    await asyncio.gather(task, return_exceptions=True)
+    with caplog.at_level(logging.WARNING, logger="rater.web"):
+        session._ended(task)
+    assert "anna's rating ended: the database could not be reached (OperationalError)" in caplog.text
+    assert "Traceback" not in caplog.text and "unexpected" not in caplog.text
+    request = Request({"type": "http", "method": "GET", "path": "/rate", "headers": [(b"accept-language", b"sv")],
+                       "query_string": b""})
+    page = site.rating_page(request, session, "token")
+    assert page.status_code == 503
+    body = page.body.decode()
+    assert "OperationalError" not in body and site.texts(request).say("unavailable") in body
+
+
 def test_the_serve_banner_names_teachers_and_organizers_apart(cli, monkeypatch):
     """`rater serve` says who can rate and, apart, who has an organizer's link (found listed as a teacher)."""
     import uvicorn

@@ -292,9 +292,13 @@ class Agenda:
         self.showing_revisit = False
         self.notes: tuple[str, ...] = ()  # said with the next item shown (an item opened from history was deleted)
         self.ahead: asyncio.Task | None = None  # the next item's claim, running beside a save (`claim_ahead`)
+        self.retry: deque[tuple[ItemView, bool]] = deque()  # (item whose save failed, as a revisit): shown again first
 
     async def next(self) -> ItemView | None:
         self.showing_revisit = False
+        if self.retry:  # as it was shown: nothing is read from the store, which may be why the save failed
+            item, self.showing_revisit = self.retry.popleft()
+            return replace(item, notes=())
         while self.front:
             entry, revisit = self.front.popleft()
             if revisit:
@@ -432,8 +436,9 @@ class Agenda:
         return list(self.left)
 
     def again(self, item: ItemView) -> None:
-        """Present `item` again next (its save failed, or another window saved it first)."""
-        self.front.appendleft((item, self.showing_revisit))
+        """Present `item` again next (its save failed, or another window saved it first), as it was shown; the
+        screen keeps the teacher's answer."""
+        self.retry.append((item, self.showing_revisit))
 
     async def revisit(self, current: ItemView | None, item_id: int | None = None) -> bool:
         """Present the item rated before `current` again (or, with `item_id`, that item of the rater's history),

@@ -449,6 +449,8 @@ class RatingSite:
         if session.state in ("loading", "saving"):  # a save that waits for the database: the page asks again
             title = texts.say("loading" if session.state == "loading" else "saving_slow")
             return self.render(request, "message.html", 503, title=title, body="", refresh="2")
+        if isinstance(session.error, SQLAlchemyError):  # said as the database being away; a reload starts anew
+            return self.message(request, "unavailable", "unavailable_body", 503)
         reason = "revoked" if self.ended.get(session.name) == "revoked" else (
             getattr(session.error, "message", None) or type(session.error).__name__ if session.error else "stopped")
         return self.message(request, "ended", "ended_body", 410 if reason == "revoked" else 503, reason=reason)

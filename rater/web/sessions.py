@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import SQLAlchemyError
 
 from rater.core.domain import ItemView, Judgement, Reason, Revisit
 from rater.core.errors import RaterError, StaleSave
@@ -86,7 +87,10 @@ class TeacherSession:
     def _ended(self, task: asyncio.Task) -> None:
         if not task.cancelled() and task.exception() is not None:
             self.error = task.exception()
-            if not isinstance(self.error, RaterError):  # a bug or a failure nobody foresaw: the organizer must see it
+            if isinstance(self.error, SQLAlchemyError):  # the database away: the next request starts a new run
+                log.warning("%s's rating ended: the database could not be reached (%s)", self.name,
+                            type(self.error).__name__)
+            elif not isinstance(self.error, RaterError):  # a bug or a failure nobody foresaw: the organizer must see it
                 log.error("%s's rating ended on an unexpected error", self.name, exc_info=self.error)
         self.state = "ended"
         self._changed()
