@@ -282,6 +282,29 @@ def test_a_reload_keeps_the_ticks_not_yet_saved(browser, served):
         tab.close()
 
 
+def test_a_tick_followed_at_once_by_a_reload_is_kept(browser, served):
+    """The reload's request can reach the server before the draft the page sent as it went: the tab keeps the
+    ticks on their way and puts them back on the same item, and the save then stores them."""
+    tab = Page(browser, served.link("anna")).ready()
+    try:
+        tab.page.locator("label.tick").nth(2).click()
+        tab.page.locator(".option").nth(0).locator("details.reason summary").click()
+        tab.page.locator(".option").nth(0).locator(".other-text input").type("för lätt")
+        tab.page.reload()  # at once: the draft was still waiting
+        tab.page.wait_for_selector(".option")
+        checked = tab.page.eval_on_selector_all("input[name=tick]", "boxes => boxes.map(b => b.checked)")
+        assert checked == [False, False, True, False]
+        assert tab.page.locator(".other-text input").nth(0).input_value() == "för lätt"
+        tab.page.wait_for_timeout(600)  # the half-second rule
+        tab.page.locator("#save").click()
+        wait_for_ratings(served.db, {"anna": 4})
+        assert [accepted for *_, accepted, _ in rows(served.db, "anna")].count(1) == 1
+        with sqlite3.connect(served.db) as connection:
+            assert connection.execute("SELECT reason FROM rating WHERE shown_position = 0").fetchone() == ("för lätt",)
+    finally:
+        tab.close()
+
+
 def test_a_reason_being_typed_is_kept_through_a_reload(browser, served):
     tab = Page(browser, served.link("anna"), PHONE).ready()
     try:

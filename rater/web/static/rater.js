@@ -95,7 +95,34 @@
     });
   }
 
+  // ticks whose draft was still on its way when the page went (a reload at once: the new page can be asked for
+  // before the draft arrives) are kept in this tab and put back on the same item
+  const PENDING = "rater.pending";
+  function keepPending() {
+    try { sessionStorage.setItem(PENDING, JSON.stringify(marks())); } catch (e) { /* storage off: the draft goes */ }
+  }
+  function restorePending() {
+    let kept = null;
+    try { kept = JSON.parse(sessionStorage.getItem(PENDING) || "null"); sessionStorage.removeItem(PENDING); }
+    catch (e) { return; }
+    if (!kept || kept.seq !== seq) return;
+    options.forEach(function (o) {
+      const box = o.querySelector('input[type="checkbox"]');
+      box.checked = kept.ticked.indexOf(Number(box.value)) >= 0;
+      const reason = kept.reasons[box.value];
+      if (box.checked || !reason) return;
+      const radio = o.querySelector('input[type="radio"][value="' + CSS.escape(reason) + '"]');
+      if (radio) { radio.checked = true; return; }
+      const other = o.querySelector('input[type="radio"][value="other"]');
+      const text = o.querySelector('input[type="text"]');
+      if (other && text) { other.checked = true; text.value = reason; }
+    });
+    marks();
+    draftTimer = setTimeout(saveDraft, 0);  // and the server hears of them (again)
+  }
+
   if (form && options.length) {
+    restorePending();
     form.addEventListener("change", function () {
       marks();
       if (draftTimer) clearTimeout(draftTimer);
@@ -207,7 +234,11 @@
   }
   if (body.classList.contains("rating") || body.classList.contains("done")) setInterval(alive, aliveEvery);
 
-  window.addEventListener("pagehide", function () { if (draftTimer) saveDraft(true); });
+  window.addEventListener("pagehide", function () {
+    if (!draftTimer) return;
+    keepPending();
+    saveDraft(true);
+  });
 
   // the organizer's page updates itself while "Update every 15 s" is ticked (untick it to read at leisure)
   const auto = document.getElementById("auto");
