@@ -99,13 +99,15 @@
   // before the draft arrives) are kept in this tab and put back on the same item
   const PENDING = "rater.pending";
   function keepPending() {
-    try { sessionStorage.setItem(PENDING, JSON.stringify(marks())); } catch (e) { /* storage off: the draft goes */ }
+    // with the page's CSRF token, which is this teacher's: a tab that opens another teacher's link restores nothing
+    const kept = Object.assign(marks(), { teacher: csrf });
+    try { sessionStorage.setItem(PENDING, JSON.stringify(kept)); } catch (e) { /* storage off: the draft goes */ }
   }
   function restorePending() {
     let kept = null;
     try { kept = JSON.parse(sessionStorage.getItem(PENDING) || "null"); sessionStorage.removeItem(PENDING); }
     catch (e) { return; }
-    if (!kept || kept.seq !== seq) return;
+    if (!kept || kept.seq !== seq || kept.teacher !== csrf) return;
     options.forEach(function (o) {
       const box = o.querySelector('input[type="checkbox"]');
       box.checked = kept.ticked.indexOf(Number(box.value)) >= 0;
