@@ -28,7 +28,7 @@ from synthetic import header  # noqa: E402
 
 from rater.evaluation.agreement import cohen_kappa  # noqa: E402
 from rater.evaluation.calibration import THRESHOLDS, Case, predict  # noqa: E402
-from rater.evaluation.estimate import ppi, teachers_only  # noqa: E402
+from rater.evaluation.estimate import Estimate, Z, ppi, teachers_only  # noqa: E402
 from rater.evaluation.uncertainty import closeness  # noqa: E402
 from rater.judge.scoring import Acceptance  # noqa: E402
 
@@ -36,29 +36,71 @@ TRUE_RATE = 0.426  # the teachers' acceptance in the study this project follows 
 
 
 def coverage_and_width(repetitions: int, judged: int, rated: int, good: float, bad: float, seed: int = 1) -> None:
-    """The judge accepts `good` of what teachers accept and `bad` of what they reject."""
+    """The judge accepts `good` of what teachers accept and `bad` of what they reject (labels only, no scores)."""
     rng = random.Random(seed)
-    held, held_alone, se_combined, se_alone = 0, 0, [], []
+    runs = []
     for _ in range(repetitions):
         truth = [rng.random() < TRUE_RATE for _ in range(judged)]
         labels = [1.0 if rng.random() < (good if t else bad) else 0.0 for t in truth]
         labelled = set(rng.sample(range(judged), rated))
         y = [float(truth[i]) for i in sorted(labelled)]
-        estimate = ppi(y, [labels[i] for i in sorted(labelled)], [labels[i] for i in range(judged) if i not in labelled])
+        runs.append((ppi(y, [labels[i] for i in sorted(labelled)],
+                         [labels[i] for i in range(judged) if i not in labelled]), teachers_only(y)))
+    summary(f"a judge giving labels only, accepting {good:.0%} of the good and {bad:.0%} of the bad distractors",
+            runs, TRUE_RATE, rated)
+
+
+def summary(title: str, runs: list[tuple[Estimate, Estimate]], truth: float, rated: int) -> None:
+    """Coverage of both intervals, mean widths, and the teacher ratings the teachers-only figure needs for the
+    combined width (its variance falls as 1 / n)."""
+    held = sum(e.ci95 is not None and e.ci95[0] <= truth <= e.ci95[1] for e, _ in runs)
+    held_alone = sum(a.ci95 is not None and a.ci95[0] <= truth <= a.ci95[1] for _, a in runs)
+    se, se_alone = statistics.mean(e.se or 0.0 for e, _ in runs), statistics.mean(a.se or 0.0 for _, a in runs)
+    needed = math.ceil(rated * (se_alone / se) ** 2)
+    print(f"   {title}:")
+    print(f"     1. coverage over {len(runs)} repetitions: combined {held / len(runs):.1%}, teachers only "
+          f"{held_alone / len(runs):.1%}")
+    print(f"     2. mean width: combined {2 * Z * se:.1%} with {rated} teacher ratings, teachers only "
+          f"{2 * Z * se_alone:.1%}; the teachers-only figure needs about {needed} teacher ratings for the combined "
+          f"width: {rated} is {1 - rated / needed:.1%} fewer")
+
+
+LATENT_RATE = 0.5 * math.erfc(0.19 / math.sqrt(2))  # P(quality > 0.19): the simulated teachers' acceptance, 42.5 %
+
+
+def scored_judges(repetitions: int, items: int, rated_items: int, noise: float, members: int, seed: int = 2) -> None:
+    """A lenient judge (or a panel of `members` such judges, their mean score) scoring every distractor as in
+    `simulated_items` and accepting by the SPEC's weighted limit; teachers rate `rated_items` whole items. The
+    same data estimated from the judge's labels alone and from its labels and scores."""
+    rng = random.Random(seed)
+    runs: dict[str, list[tuple[Estimate, Estimate]]] = {"label": [], "label and score": []}
+    kappas, rates = [], []
+    rule = Acceptance()
+    for _ in range(repetitions):
+        truth, label, score = [], [], []
+        for _ in range(items):
+            qualities = [rng.gauss(0, 1) for _ in range(4)]
+            scores = [statistics.mean(min(5.0, max(1.0, round((4.2 + q + rng.gauss(0, noise)) * 2) / 2))
+                                      for _ in range(members)) for q in qualities]
+            limit = rule.limit(scores)
+            truth += [q > 0.19 for q in qualities]
+            score += scores
+            label += [1.0 if s > limit else 0.0 for s in scores]
+        rated = set(rng.sample(range(items), rated_items))
+        mine = [d for d in range(4 * items) if d // 4 in rated]
+        others = [d for d in range(4 * items) if d // 4 not in rated]
+        y = [float(truth[d]) for d in mine]
         alone = teachers_only(y)
-        assert estimate.ci95 is not None and alone.ci95 is not None and estimate.se is not None and alone.se is not None
-        held += estimate.ci95[0] <= TRUE_RATE <= estimate.ci95[1]
-        held_alone += alone.ci95[0] <= TRUE_RATE <= alone.ci95[1]
-        se_combined.append(estimate.se)
-        se_alone.append(alone.se)
-    print(f"   a judge accepting {good:.0%} of the good and {bad:.0%} of the bad distractors:")
-    print(f"   1. coverage over {repetitions} repetitions: combined {held / repetitions:.1%}, teachers only "
-          f"{held_alone / repetitions:.1%}")
-    width, width_alone = 2 * 1.959964 * statistics.mean(se_combined), 2 * 1.959964 * statistics.mean(se_alone)
-    needed = math.ceil(rated * (statistics.mean(se_alone) / statistics.mean(se_combined)) ** 2)
-    print(f"   2. mean width: combined {width:.1%} with {rated} teacher ratings, teachers only {width_alone:.1%}; the "
-          f"teachers-only figure needs about {needed} teacher ratings for the combined width: {rated} is "
-          f"{1 - rated / needed:.1%} fewer")
+        runs["label"].append((ppi(y, [label[d] for d in mine], [label[d] for d in others]), alone))
+        runs["label and score"].append((ppi(y, [(label[d], score[d]) for d in mine],
+                                            [(label[d], score[d]) for d in others]), alone))
+        kappas.append(cohen_kappa([bool(x) for x in label], truth))
+        rates.append(statistics.mean(label))
+    who = "a judge" if members == 1 else f"a panel of {members} such judges (mean score)"
+    print(f"   {who}, score noise sd {noise}: accepts {statistics.mean(rates):.1%}, kappa against the teachers "
+          f"{statistics.mean(k for k in kappas if k is not None):.2f}")
+    for predictors, pairs in runs.items():
+        summary(f"estimated from its {predictors}", pairs, LATENT_RATE, 4 * rated_items)
 
 
 def simulated_items(rng: random.Random, items: int, noise: float, per_item: int = 4) -> list[list[tuple[float, bool]]]:
@@ -138,6 +180,10 @@ def main() -> None:
           f"acceptance {TRUE_RATE:.1%}")
     for good, bad in ((0.90, 0.45), (0.90, 0.10)):
         coverage_and_width(args.repetitions, 2000, 200, good, bad)
+    print("   judges that score 1-5 (scores 1.2 points too high, the SPEC's weighted limit: lenient like GPT-4 in the "
+          "study), 500 items x 4 distractors, teachers rating 50 whole items:")
+    for noise, members in ((1.0, 1), (0.8, 1), (1.2, 3)):
+        scored_judges(args.repetitions, 500, 50, noise, members)
     print(f"3. calibrating a judge (scores 1.2 points too high) to kappa 0.41, {args.studies} studies of 300 items x 4 "
           "distractors, teachers rating one item at a time:")
     for noise in (1.0, 1.2, 1.3):

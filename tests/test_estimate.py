@@ -116,3 +116,73 @@ def test_the_combined_interval_holds_the_truth_at_its_nominal_rate_in_a_small_si
         estimate = ppi([float(t) for t in truth[:60]], labels[:60], labels[60:])
         held += estimate.ci95[0] <= truth_rate <= estimate.ci95[1]
     assert 0.92 <= held / 300 <= 0.98
+
+
+SCORED_Y = [1, 0, 1, 1, 0, 0]  # the teachers' labels of the first six distractors of source w
+SCORED_F = [(1, 4.5), (1, 3), (1, 4), (0, 2.5), (0, 1.5), (1, 3.5),  # the judge's (label, score): six shared,
+            (1, 5), (0, 2), (1, 4), (0, 3), (1, 3.5), (0, 1), (1, 4.5), (0, 2.5)]  # eight judge-only
+
+
+def scored_study(engine, missing_score: bool = False) -> None:
+    with Session(engine) as session:
+        (w,) = add_items(session, [[(f"w{k}", "w") for k in range(len(SCORED_F))]])
+        teacher = get_or_create_rater(session, name="anna", kind="human").id
+        judge = get_or_create_rater(session, name="gpt", kind="llm").id
+        save_judgements(session, rater_id=teacher, item_id=1,
+                        judgements=[Judgement(d, bool(y)) for d, y in zip(w, SCORED_Y)])
+        save_judgements(session, rater_id=judge, item_id=1, judgements=[
+            Judgement(d, bool(f), score=None if missing_score and d == w[-1] else s, limit=2.75)
+            for d, (f, s) in zip(w, SCORED_F)])
+        session.commit()
+
+
+def test_a_judge_that_scored_every_distractor_lends_its_scores_to_the_estimate(cli, engine):
+    """Its label says nothing here (accepted alike by the teachers or not: cov 0), its score does. By hand (numpy,
+    sample covariances): cov(f) over all 14 = [[.263736, .505495], [.505495, 1.407967]], cov_L(f, y) = (0, .3);
+    lam = ((1 + 6/8) cov(f))^-1 cov_L(f, y) = (-.748279, .390407); rate = mean_L(y) + lam . (mean_U(f) - mean_L(f))
+    = .632847; se^2 = var_L(y - lam . f) / 6 + lam' cov_U(f) lam / 8 = .0296308."""
+    scored_study(engine)
+    e = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)["sources"]["w"]["estimate"]
+    assert e["predictors"] == "label and score" and (e["teacher_n"], e["judge_n"]) == (6, 8)
+    assert e["lam"] == pytest.approx(-0.748279, abs=1e-6) and e["lam_score"] == pytest.approx(0.390407, abs=1e-6)
+    assert e["rate"] == pytest.approx(0.632847, abs=1e-6) and e["se"] == pytest.approx(math.sqrt(0.0296308), abs=1e-6)
+    assert e["ci95"] == pytest.approx([0.632847 - Z * math.sqrt(0.0296308), 0.632847 + Z * math.sqrt(0.0296308)],
+                                      abs=1e-6)
+    assert e["se"] < e["teachers_only"]["se"]  # the label alone gives lam 0: the teachers' own interval
+    labels_only = ppi([float(y) for y in SCORED_Y], [f for f, _ in SCORED_F[:6]], [f for f, _ in SCORED_F[6:]])
+    assert labels_only.lam == 0.0 and labels_only.se == pytest.approx(e["teachers_only"]["se"])
+    table = cli("report", "--estimate-with", "gpt", "--format", "markdown").output
+    assert "| from the judge's labels and scores |" in table
+    # rater plan with the scores: residual var_L(y - lam . f) = .120231, judge-only part .0095922; for a width of .6
+    # (se^2 = (.6 / 2z)^2): .120231 / (se^2 - .0095922) = 9 teacher-rated distractors, against 13 = .3 / se^2 alone
+    plan = json.loads(cli("plan", "--target-width", "0.6", "--estimate-with", "gpt", "--format", "json").stdout)
+    assert plan["sources"]["w"]["teachers_only"]["need"] == 13 and plan["sources"]["w"]["with_judge"]["need"] == 9
+
+
+def test_a_judge_that_left_a_score_out_is_estimated_from_its_labels(cli, engine):
+    scored_study(engine, missing_score=True)
+    e = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)["sources"]["w"]["estimate"]
+    assert e["predictors"] == "label" and e["lam_score"] is None and e["lam"] == 0.0 and e["rate"] == 0.5
+
+
+def test_the_scores_narrow_the_interval_of_a_lenient_judge_and_it_still_holds_the_truth():
+    """The benchmark's scored judge at a small size (benchmarks/bench_estimate.py: 500 repetitions of 2,000
+    distractors): scores 1.2 points too high with noise, labels by the SPEC's weighted limit (it accepts about 78 %,
+    the teachers 42.5 %); 240 judge-only and 80 teacher-labelled distractors per repetition, seeded."""
+    import random
+
+    from rater.judge.scoring import Acceptance
+
+    rng, rule, truth_rate = random.Random(9), Acceptance(), 0.5 * math.erfc(0.19 / math.sqrt(2))
+    held, narrower = 0, 0
+    for _ in range(300):
+        truth, f = [], []
+        for _ in range(80):
+            qualities = [rng.gauss(0, 1) for _ in range(4)]
+            scores = [min(5.0, max(1.0, round((4.2 + q + rng.gauss(0, 0.8)) * 2) / 2)) for q in qualities]
+            truth += [float(q > 0.19) for q in qualities]
+            f += [(1.0 if s > rule.limit(scores) else 0.0, s) for s in scores]
+        combined = ppi(truth[:80], f[:80], f[80:])
+        held += combined.ci95[0] <= truth_rate <= combined.ci95[1]
+        narrower += combined.se < ppi(truth[:80], [x for x, _ in f[:80]], [x for x, _ in f[80:]]).se
+    assert 0.92 <= held / 300 <= 0.98 and narrower / 300 > 0.9

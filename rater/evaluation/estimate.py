@@ -3,12 +3,17 @@ labels where they exist: prediction-powered inference in its power-tuned form (P
 Its 95 % interval stays valid however biased the judge is, and is narrower than the teachers' labels alone when the
 judge's labels follow the teachers'.
 
-Per distractor, y is the share of its teachers who accepted it and f the judge's label (1 accepted, 0 rejected).
-With n distractors labelled by both (L) and N labelled by the judge only (U):
+Per distractor, y is the share of its teachers who accepted it and f the judge's predictors: its label (1 accepted,
+0 rejected), and its 1-5 score (a panel's: the members' share accepting or mean score) when it gave one for every
+distractor of the source. A score says how sure the judge was, which a label throws away: a lenient judge's label
+barely follows the teachers', its score much more (benchmarks/bench_estimate.py). With n distractors labelled by
+both (L) and N labelled by the judge only (U):
 
-    rate = mean_L(y) + lam * (mean_U(f) - mean_L(f))
-    se^2 = var_L(y - lam f) / n + lam^2 var_U(f) / N
-    lam  = cov_L(y, f) / ((1 + n / N) var(f)), within [0, 1]    (lam = 0: the teachers' mean alone)
+    rate = mean_L(y) + lam . (mean_U(f) - mean_L(f))
+    se^2 = var_L(y - lam . f) / n + lam' cov_U(f) lam / N
+    lam  = ((1 + n / N) cov(f))^-1 cov_L(f, y)        (lam = 0: the teachers' mean alone)
+
+With the label alone, lam is kept within [0, 1]. Any lam gives a valid interval; this one makes it narrowest.
 
 The teachers-only figure beside it is mean_L(y) with se^2 = var_L(y) / n (over all distractors the teachers
 labelled, with the judge or not)."""
@@ -32,8 +37,10 @@ class Estimate:
     judge_n: int  # distractors with the judge's label only
     method: str
     se: float | None = None
-    lam: float | None = None
+    lam: float | None = None  # the weight on the judge's label
     reason: str | None = None  # why there is no estimate
+    lam_score: float | None = None  # the weight on its score, when the score is used
+    predictors: str = "label"  # what of the judge's the estimate uses: "label", or "label and score"
 
     def as_json(self) -> dict:
         data = asdict(self)
@@ -70,51 +77,121 @@ def teachers_only(y: Sequence[float]) -> Estimate:
     return Estimate(rate, _interval(rate, se), len(y), 0, "teachers", se=se)
 
 
-def ppi(y_labeled: Sequence[float], f_labeled: Sequence[float], f_unlabeled: Sequence[float],
+Predictors = float | Sequence[float]  # the judge's label, or (label, score)
+
+
+def _vectors(values: Sequence[Predictors]) -> list[tuple[float, ...]]:
+    return [(float(v),) if isinstance(v, (int, float)) else tuple(v) for v in values]
+
+
+def _covariances(rows: Sequence[tuple[float, ...]]) -> list[list[float]]:
+    columns = list(zip(*rows))
+    return [[_cov(a, b) for b in columns] for a in columns]
+
+
+def _solve(matrix: list[list[float]], vector: list[float]) -> list[float] | None:
+    """matrix^-1 vector by Gaussian elimination with pivoting; None when the matrix is (nearly) singular."""
+    size = len(vector)
+    rows = [list(matrix[i]) + [vector[i]] for i in range(size)]
+    for col_ in range(size):
+        pivot = max(range(col_, size), key=lambda r: abs(rows[r][col_]))
+        if abs(rows[pivot][col_]) < 1e-12:
+            return None
+        rows[col_], rows[pivot] = rows[pivot], rows[col_]
+        for r in range(size):
+            if r != col_:
+                factor = rows[r][col_] / rows[col_][col_]
+                rows[r] = [x - factor * y for x, y in zip(rows[r], rows[col_])]
+    return [rows[i][size] / rows[i][i] for i in range(size)]
+
+
+@dataclass(frozen=True)
+class Fit:
+    """PPI++'s weights and the two parts of its variance: the teachers' residual spread (per labelled distractor)
+    and the judge-only part (already divided by N)."""
+
+    lam: list[float]
+    residual: float
+    judge_part: float
+
+
+def fit(y_labeled: Sequence[float], f_labeled: Sequence[Predictors], f_unlabeled: Sequence[Predictors],
+        tuned: bool = True) -> Fit:
+    f_l, f_u = _vectors(f_labeled), _vectors(f_unlabeled)
+    n, big_n, size = len(y_labeled), len(f_u), len(f_l[0])
+    lam = [1.0] + [0.0] * (size - 1)
+    if tuned:
+        spread = _covariances(f_l + f_u)
+        usable = [j for j in range(size) if spread[j][j] > 0]  # a predictor that never varies says nothing
+        lam = [0.0] * size
+        towards = [_cov([v[j] for v in f_l], y_labeled) for j in range(size)]
+        solved = _solve([[(1 + n / big_n) * spread[i][j] for j in usable] for i in usable], [towards[j] for j in usable])
+        if solved is None and 0 in usable:  # the score adds nothing beyond the label (two values, the same split)
+            usable = [0]
+            solved = _solve([[(1 + n / big_n) * spread[0][0]]], [towards[0]])
+        for j, weight in zip(usable, solved or []):
+            lam[j] = weight
+        if size == 1:
+            lam[0] = min(1.0, max(0.0, lam[0]))
+    residual = _var([y - sum(w * x for w, x in zip(lam, v)) for y, v in zip(y_labeled, f_l)])
+    unlabeled = _covariances(f_u) if big_n >= 2 else [[0.0] * size for _ in range(size)]
+    judge_part = sum(lam[i] * lam[j] * unlabeled[i][j] for i in range(size) for j in range(size)) / big_n
+    return Fit(lam, residual, judge_part)
+
+
+def ppi(y_labeled: Sequence[float], f_labeled: Sequence[Predictors], f_unlabeled: Sequence[Predictors],
         tuned: bool = True) -> Estimate:
-    """The prediction-powered estimate from labelled pairs (y, f) and the judge-only labels f."""
+    """The prediction-powered estimate from the teachers' labels y with the judge's predictors f where both exist,
+    and the judge's predictors f on the distractors the teachers did not label."""
     n, big_n = len(y_labeled), len(f_unlabeled)
     if n == 0:
         return Estimate(None, None, 0, big_n, "ppi++", reason="no distractor has both the teachers' and the judge's label")
     if big_n == 0:
         only = teachers_only(y_labeled)
         return Estimate(only.rate, only.ci95, n, 0, "ppi++", se=only.se, lam=0.0)
-    variance_f = _var(list(f_labeled) + list(f_unlabeled))
-    lam = 1.0
-    if tuned:
-        lam = _cov(y_labeled, f_labeled) / ((1 + n / big_n) * variance_f) if variance_f > 0 else 0.0
-        lam = min(1.0, max(0.0, lam))
-    rate = _mean(y_labeled) + lam * (_mean(f_unlabeled) - _mean(f_labeled))
-    residual = [y - lam * f for y, f in zip(y_labeled, f_labeled)]
-    se = math.sqrt(_var(residual) / n + lam * lam * _var(f_unlabeled) / big_n)
+    weights = fit(y_labeled, f_labeled, f_unlabeled, tuned)
+    f_l, f_u = _vectors(f_labeled), _vectors(f_unlabeled)
+    shift = sum(w * (_mean([v[j] for v in f_u]) - _mean([v[j] for v in f_l])) for j, w in enumerate(weights.lam))
+    rate = _mean(y_labeled) + shift
+    se = math.sqrt(weights.residual / n + weights.judge_part)
+    scored = len(weights.lam) > 1
     return Estimate(min(1.0, max(0.0, rate)), _interval(rate, se), n, big_n, "ppi++" if tuned else "ppi", se=se,
-                    lam=lam)
+                    lam=weights.lam[0], lam_score=weights.lam[1] if scored else None,
+                    predictors="label and score" if scored else "label")
 
 
 @dataclass(frozen=True)
 class Labels:
-    """One source's labels: teachers' share accepting per distractor, and the judge's label per distractor."""
+    """One source's labels: teachers' share accepting per distractor, and the judge's predictors per distractor
+    (its label, and its score where it scored every distractor of the source)."""
 
     teachers: dict[int, float]
-    judge: dict[int, float]
+    judge: dict[int, tuple[float, ...]]
 
-    def split(self) -> tuple[list[float], list[float], list[float]]:
+    def split(self) -> tuple[list[float], list[tuple[float, ...]], list[tuple[float, ...]]]:
         both = [d for d in self.teachers if d in self.judge]
         return ([self.teachers[d] for d in both], [self.judge[d] for d in both],
                 [f for d, f in self.judge.items() if d not in self.teachers])
 
 
 def labels_by_source(rows, judge: str) -> dict[str, Labels]:
-    """From report rows (RatingRow): per source, the teachers' share of accepts and the judge's label."""
+    """From report rows (RatingRow): per source, the teachers' share of accepts and the judge's predictors: its
+    label, with its score beside it when it scored every distractor of the source and not all alike."""
     votes: dict[str, dict[int, list[bool]]] = defaultdict(lambda: defaultdict(list))
-    judged: dict[str, dict[int, float]] = defaultdict(dict)
+    judged: dict[str, dict[int, tuple[float, float | None]]] = defaultdict(dict)
     for r in rows:
         if r.kind == RaterKind.human:
             votes[r.source][r.distractor_id].append(bool(r.accepted))
         elif r.rater == judge:
-            judged[r.source][r.distractor_id] = 1.0 if r.accepted else 0.0
-    return {source: Labels({d: sum(v) / len(v) for d, v in votes.get(source, {}).items()}, judged.get(source, {}))
-            for source in sorted(set(votes) | set(judged))}
+            judged[r.source][r.distractor_id] = (1.0 if r.accepted else 0.0, r.score)
+    found = {}
+    for source in sorted(set(votes) | set(judged)):
+        pairs = judged.get(source, {})
+        scores = {s for _, s in pairs.values()}
+        scored = None not in scores and len(scores) > 1
+        found[source] = Labels({d: sum(v) / len(v) for d, v in votes.get(source, {}).items()},
+                               {d: (f, float(s)) if scored and s is not None else (f,) for d, (f, s) in pairs.items()})
+    return found
 
 
 def estimate_source(labels: Labels) -> dict:
@@ -158,12 +235,11 @@ def teachers_needed(labels: Labels, width: float, with_judge: bool, pool: int | 
     need: int | None = alone
     if with_judge:
         y_l, f_l, f_u = labels.split()
-        if f_u:
-            lam = ppi(y_l, f_l, f_u).lam or 0.0
-            residual = _var([a - lam * b for a, b in zip(y_l, f_l)]) if len(y_l) >= 2 else 0.25
-            floor = lam * lam * _var(f_u) / len(f_u)
-            if floor < target_se ** 2:
-                combined = math.ceil(residual / (target_se ** 2 - floor)) if residual > 0 else 1
+        if f_u and y_l:
+            weights = fit(y_l, f_l, f_u)
+            residual = weights.residual if len(y_l) >= 2 else 0.25
+            if weights.judge_part < target_se ** 2:
+                combined = math.ceil(residual / (target_se ** 2 - weights.judge_part)) if residual > 0 else 1
                 need = min(alone, combined + (have - len(y_l)))  # teachers' labels without the judge's count too
     more = max(0, need - have) if need is not None else None
     reachable = pool is None or need is None or need <= pool

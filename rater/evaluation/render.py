@@ -132,8 +132,14 @@ def _interval(entry: dict) -> str:
 
 def estimate_rows(data: dict) -> list[tuple[str, ...]]:
     return [(source, _interval(e["estimate"]["teachers_only"]), _interval(e["estimate"]),
-             f"{e['estimate']['teacher_n']} / {e['estimate']['judge_n']}", e["estimate"].get("reason") or "")
+             f"{e['estimate']['teacher_n']} / {e['estimate']['judge_n']}", _estimate_note(e["estimate"]))
             for source, e in data["sources"].items() if "estimate" in e]
+
+
+def _estimate_note(estimate: dict) -> str:
+    if estimate.get("reason"):
+        return estimate["reason"]
+    return "from the judge's labels and scores" if estimate.get("predictors") == "label and score" else ""
 
 
 def difference_rows(data: dict) -> list[tuple[str, ...]]:

@@ -27,13 +27,14 @@ class RatingRow:
     kind: str
     accepted: bool
     reason: str | None
+    score: float | None = None  # a judge's 1-5 score (a panel's share or mean), None for teachers and rules
 
 
 def load_rows(session: Session, *, eval_set: str | None = None, sources: Sequence[str] = (),
               raters: Sequence[str] = ()) -> list[RatingRow]:
     """The ratings of one scope: an evaluation set's own judgements with `eval_set`, else preference rating."""
     query = (select(col(Rating.distractor_id), col(Rating.item_id), col(Distractor.source), col(Distractor.text), col(RaterRecord.name), col(RaterRecord.kind),
-                    col(Rating.accepted), col(Rating.reason))
+                    col(Rating.accepted), col(Rating.reason), col(Rating.score))
              .join(Distractor, col(Distractor.id) == col(Rating.distractor_id)).join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id))
              .where(rating_scope(eval_set_id_of(session, eval_set))))
     if sources:
