@@ -27,7 +27,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 from synthetic import header  # noqa: E402
 
 from rater.evaluation.agreement import cohen_kappa  # noqa: E402
-from rater.evaluation.calibration import THRESHOLDS, Case, predict  # noqa: E402
+from rater.evaluation.calibration import THRESHOLDS, Case, best_rule, predict  # noqa: E402
 from rater.evaluation.estimate import Estimate, Z, ppi, teachers_only  # noqa: E402
 from rater.evaluation.uncertainty import closeness  # noqa: E402
 from rater.judge.scoring import Acceptance  # noqa: E402
@@ -120,7 +120,8 @@ def simulated_items(rng: random.Random, items: int, noise: float, per_item: int 
 RULES = [Acceptance(rule="threshold", threshold=t) for t in THRESHOLDS]  # fixed limits: the grid's fast half
 
 
-def fit(cases: list[Case]) -> Acceptance:
+def fit_on_sample(cases: list[Case], population) -> Acceptance:
+    """The rule fitting before 2026-11-30: the highest kappa on the teacher-rated sample itself."""
     truth = [c.truth for c in cases]
     best, best_kappa = RULES[0], -2.0
     for rule in RULES:
@@ -130,65 +131,87 @@ def fit(cases: list[Case]) -> Acceptance:
     return best
 
 
-def ratings_to_reach(study, order: str, rng: random.Random, target: float = 0.41, batch: int = 1) -> int:
-    """Teacher-rated distractors until the rule fitted to them reaches `target` kappa on the whole study (items
-    taken `batch` at a time; the study's size when it never does)."""
+def fit_expected(cases: list[Case], population) -> Acceptance:
+    """`rater calibrate`'s fit: the highest kappa expected over every distractor the judge scored."""
+    return best_rule(cases, population, RULES)[0]
+
+
+FITS = {"kappa on the rated sample (before)": fit_on_sample, "kappa expected over the study (now)": fit_expected}
+
+
+def ratings_to_reach(study, order: str, fit, rng: random.Random, target: float = 0.41) -> tuple[int, int]:
+    """Teachers rate one item at a time, the rule is fitted after each and the uncertainty measured against it:
+    teacher-rated distractors until the fitted rule first reaches `target` kappa on the whole study, and from
+    when on it never falls below it again (the study's size when it never does)."""
     cases = [[Case(i, s, [x for x, _ in row], False, t) for s, t in row] for i, row in enumerate(study)]
     everything = [c for row in cases for c in row]
+    population = [(c.score, c.item_scores) for c in everything]
     truth = [c.truth for c in everything]
     left = list(range(len(study)))
     rng.shuffle(left)
     labelled: list[Case] = []
     rule = Acceptance()  # the judge's default weighted limit until a rule is fitted
+    first, last_below = None, 0
     while left:
         if order == "uncertain" and labelled:
             left.sort(key=lambda i: -max(closeness(c.score, rule.limit(c.item_scores)) for c in cases[i]))
-        taken, left = left[:batch], left[batch:]
-        labelled += [c for i in taken for c in cases[i]]
-        rule = fit(labelled)
+        labelled += cases[left.pop(0)]
+        if len({c.truth for c in labelled}) == 2:
+            rule = fit(labelled, population)
         kappa = cohen_kappa([predict(rule, c) for c in everything], truth)
         if kappa is not None and kappa >= target:
-            return len(labelled)
-    return len(labelled)
+            first = first or len(labelled)
+        else:
+            last_below = len(labelled)
+    return first or len(labelled), min(len(labelled), last_below + len(study[0]))
 
 
 def calibration_order(seeds: int, items: int, noise: float) -> None:
-    needed: dict[str, list[int]] = {"random": [], "uncertain": []}
     start, best = [], []
+    needed: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for seed in range(seeds):
         study = simulated_items(random.Random(seed), items, noise)
         cases = [Case(i, s, [x for x, _ in row], False, t) for i, row in enumerate(study) for s, t in row]
         truth = [c.truth for c in cases]
         start.append(cohen_kappa([predict(Acceptance(), c) for c in cases], truth))
-        best.append(cohen_kappa([predict(fit(cases), c) for c in cases], truth))
-        for order in needed:
-            needed[order].append(ratings_to_reach(study, order, random.Random(1000 + seed)))
-    random_n, uncertain_n = statistics.median(needed["random"]), statistics.median(needed["uncertain"])
+        best.append(max(cohen_kappa([predict(rule, c) for c in cases], truth) or -1.0 for rule in RULES))
+        for name, fit in FITS.items():
+            for order in ("random", "uncertain"):
+                needed.setdefault((name, order), []).append(
+                    ratings_to_reach(study, order, fit, random.Random(1000 + seed)))
     print(f"   score noise sd {noise}: default rule kappa {statistics.median(start):.2f}, best fixed limit "
-          f"{statistics.median(best):.2f}; median teacher-rated distractors random order {random_n:.0f} (mean "
-          f"{statistics.mean(needed['random']):.0f}), uncertain first {uncertain_n:.0f} (mean "
-          f"{statistics.mean(needed['uncertain']):.0f}): {1 - uncertain_n / random_n:.1%} fewer by the median")
+          f"{statistics.median(best):.2f}")
+    for name in FITS:
+        figures = {order: needed[name, order] for order in ("random", "uncertain")}
+        stays = {order: statistics.median(s for _, s in runs) for order, runs in figures.items()}
+        print(f"     fit by {name}: teacher-rated distractors until kappa 0.41 is reached for good, median (mean): "
+              + ", ".join(f"{order} {stays[order]:.0f} ({statistics.mean(s for _, s in runs):.0f})"
+                          for order, runs in figures.items())
+              + f": uncertain first {1 - stays['uncertain'] / stays['random']:.1%} fewer by the median; first reached "
+              + ", ".join(f"{order} {statistics.median(f for f, _ in runs):.0f}" for order, runs in figures.items()))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--repetitions", type=int, default=500)
-    parser.add_argument("--studies", type=int, default=40)
+    parser.add_argument("--repetitions", type=int, default=500, help="of parts 1-2 (0: skip them)")
+    parser.add_argument("--studies", type=int, default=40, help="of part 3 (0: skip it)")
     args = parser.parse_args()
     print(header("estimate"))
-    print("1-2. combined estimates: 2,000 distractors rated by the judge, 200 of them also by teachers, true "
-          f"acceptance {TRUE_RATE:.1%}")
-    for good, bad in ((0.90, 0.45), (0.90, 0.10)):
-        coverage_and_width(args.repetitions, 2000, 200, good, bad)
-    print("   judges that score 1-5 (scores 1.2 points too high, the SPEC's weighted limit: lenient like GPT-4 in the "
-          "study), 500 items x 4 distractors, teachers rating 50 whole items:")
-    for noise, members in ((1.0, 1), (0.8, 1), (1.2, 3)):
-        scored_judges(args.repetitions, 500, 50, noise, members)
-    print(f"3. calibrating a judge (scores 1.2 points too high) to kappa 0.41, {args.studies} studies of 300 items x 4 "
-          "distractors, teachers rating one item at a time:")
-    for noise in (1.0, 1.2, 1.3):
-        calibration_order(args.studies, 300, noise)
-
+    if args.repetitions:
+        print("1-2. combined estimates: 2,000 distractors rated by the judge, 200 of them also by teachers, true "
+              f"acceptance {TRUE_RATE:.1%}")
+        for good, bad in ((0.90, 0.45), (0.90, 0.10)):
+            coverage_and_width(args.repetitions, 2000, 200, good, bad)
+        print("   judges that score 1-5 (scores 1.2 points too high, the SPEC's weighted limit: lenient like GPT-4 in the "
+              "study), 500 items x 4 distractors, teachers rating 50 whole items:")
+        for noise, members in ((1.0, 1), (0.8, 1), (1.2, 3)):
+            scored_judges(args.repetitions, 500, 50, noise, members)
+    if args.studies:
+        print(f"3. calibrating a judge (scores 1.2 points too high) to kappa 0.41, {args.studies} studies of 300 items x 4 "
+              "distractors, teachers rating one item at a time:")
+        for noise in (1.1, 1.2):
+            calibration_order(args.studies, 300, noise)
+    
 
 if __name__ == "__main__":
     main()

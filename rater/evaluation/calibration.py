@@ -1,10 +1,11 @@
 """Calibrating an LLM judge's acceptance rule against teachers: grid search, cross-validated by item."""
 
 import json
+import math
 import random
 from collections import defaultdict
-from dataclasses import dataclass
-from typing import Sequence
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
 
 from sqlalchemy import select
 from sqlmodel import Session, col
@@ -63,19 +64,94 @@ def predict(rule: Acceptance, case: Case) -> bool:
 
 TIE = 1e-9  # kappas closer than this are equal: floating-point noise never picks a rule
 
+Population = Sequence[tuple[float, Sequence[float]]]  # every distractor the judge scored: (score, its item's scores)
 
-def best_rule(cases: Sequence[Case]) -> tuple[Acceptance, float | None]:
-    """The rule with the highest kappa against the teachers, and that kappa. Ties go to the simplest rule, the
-    first in `candidate_rules()` order: a fixed threshold before a weighted limit, and among those the lowest
-    threshold (or centre, then weight)."""
-    truth = [c.truth for c in cases]
+
+def acceptance_model(cases: Sequence[Case], ridge: float = 0.05) -> Callable[[float, float], float]:
+    """P(the teachers accept | the judge's score, the mean score of its item): a logistic regression fitted to the
+    cases by Newton's method, with a weak ridge so that cases one threshold separates perfectly still give finite
+    weights. Which distractors teachers rated may depend on the judge's scores (`--order uncertain` asks about those
+    near the limit first) without biasing it: it models the teachers' decision given the scores."""
+    counted: dict[tuple[float, float], list[float]] = {}  # (score, item mean) -> [accepted, rated]
+    for c in cases:
+        entry = counted.setdefault((c.score - 3.0, sum(c.item_scores) / len(c.item_scores) - 3.0), [0.0, 0.0])
+        entry[0] += c.truth
+        entry[1] += 1
+    rows = [((1.0, score, mean), yes, n) for (score, mean), (yes, n) in sorted(counted.items())]
+    beta = [0.0, 0.0, 0.0]
+    for _ in range(50):
+        gradient = [-ridge * b for b in beta]
+        hessian = [[ridge if i == j else 0.0 for j in range(3)] for i in range(3)]
+        for x, yes, n in rows:
+            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, sum(b * v for b, v in zip(beta, x))))))
+            for i in range(3):
+                gradient[i] += (yes - n * p) * x[i]
+                for j in range(3):
+                    hessian[i][j] += n * p * (1 - p) * x[i] * x[j]
+        step = _solve3(hessian, gradient)
+        beta = [b + d for b, d in zip(beta, step)]
+        if max(abs(d) for d in step) < 1e-9:
+            break
+
+    def model(score: float, mean: float) -> float:
+        z = beta[0] + beta[1] * (score - 3.0) + beta[2] * (mean - 3.0)
+        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+    return model
+
+
+def _solve3(matrix: list[list[float]], vector: list[float]) -> list[float]:
+    """matrix^-1 vector for the (positive definite, ridged) 3 x 3 Hessian, by Cramer's rule."""
+    def det(m: list[list[float]]) -> float:
+        return (m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
+                + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]))
+    whole = det(matrix)
+    return [det([[vector[r] if c == k else matrix[r][c] for c in range(3)] for r in range(3)]) / whole for k in range(3)]
+
+
+def _expected_kappa(groups: Sequence[tuple[float, float, float, float]], rule: Acceptance) -> float | None:
+    """Kappa expected over the population when teachers accept each distractor with its modelled probability.
+    groups: (score, item mean, distractors, their summed probability)."""
+    total = accepted = agree_yes = predicted_yes = 0.0
+    for score, mean, count, probability in groups:
+        total += count
+        accepted += probability
+        if score > rule.limit([mean]):
+            predicted_yes += count
+            agree_yes += probability
+    agree = agree_yes + (total - predicted_yes) - (accepted - agree_yes)
+    chance = (predicted_yes * accepted + (total - predicted_yes) * (total - accepted)) / (total * total)
+    if chance >= 1:
+        return None
+    return (agree / total - chance) / (1 - chance)
+
+
+def best_rule(cases: Sequence[Case], population: Population | None = None,
+              rules: Sequence[Acceptance] | None = None) -> tuple[Acceptance, float | None]:
+    """The rule with the highest kappa against the teachers expected over every distractor the judge scored
+    (`population`; the cases themselves without it), teachers' acceptance taken from `acceptance_model`; and that
+    rule's kappa on the cases. Ties go to the simplest rule, the first in `candidate_rules()` order: a fixed
+    threshold before a weighted limit, and among those the lowest threshold (or centre, then weight). `rules`: a
+    narrower list to choose from (default: `candidate_rules()`).
+
+    Choosing by the kappa expected over the whole study rather than the kappa on the rated sample matters when the
+    sample is not random: teachers shown the items nearest the limit first (`--order uncertain`) rate a sample where
+    every rule looks poor, and the rule best on it is not the best on the study."""
+    model = acceptance_model(cases)
+    grouped: dict[tuple[float, float], list[float]] = {}
+    for score, item_scores in (population if population else [(c.score, c.item_scores) for c in cases]):
+        mean = sum(item_scores) / len(item_scores)
+        entry = grouped.setdefault((score, mean), [0.0, 0.0])
+        entry[0] += 1
+        entry[1] += model(score, mean)
+    groups = [(score, mean, count, probability) for (score, mean), (count, probability) in sorted(grouped.items())]
     best: tuple[Acceptance, float | None] | None = None
-    for rule in candidate_rules():
-        kappa = cohen_kappa([predict(rule, c) for c in cases], truth)
-        if best is None or (kappa is not None and (best[1] is None or kappa > best[1] + TIE)):
-            best = (rule, kappa)
+    for rule in rules or candidate_rules():
+        expected = _expected_kappa(groups, rule)
+        if best is None or (expected is not None and (best[1] is None or expected > best[1] + TIE)):
+            best = (rule, expected)
     assert best is not None
-    return best
+    truth = [c.truth for c in cases]
+    return best[0], cohen_kappa([predict(best[0], c) for c in cases], truth)
 
 
 @dataclass
@@ -84,6 +160,7 @@ class Cases:
 
     cases: list[Case]
     ties: int = 0
+    population: list[tuple[float, list[float]]] = field(default_factory=list)  # every distractor the judge scored
 
 
 def check_kinds(session: Session, *, judge: str, against: Sequence[str]) -> dict[str, int]:
@@ -124,7 +201,7 @@ def load_cases(session: Session, *, judge: str, against: Sequence[str], eval_set
             select(col(Rating.distractor_id), col(RaterRecord.name), col(Rating.accepted)).join(RaterRecord, col(RaterRecord.id) == col(Rating.rater_id))
             .where(col(RaterRecord.name).in_(against), rating_scope(eval_set_id))):
         labels[d_id][name] = accepted
-    found = Cases([])
+    found = Cases([], population=[(score, item_scores[item_id]) for _, item_id, score, _ in judged])
     for d_id, item_id, score, accepted in judged:
         truth = human_majority(labels.get(d_id, {}), against)
         if truth is not None:
@@ -157,6 +234,7 @@ def calibrate(found: Cases | Sequence[Case], *, folds: int = 5, seed: int = 0, m
     """Fit the rule on every case and report it cross-validated; refuses when there is nothing to fit."""
     cases = found.cases if isinstance(found, Cases) else list(found)
     ties = found.ties if isinstance(found, Cases) else 0
+    population = found.population if isinstance(found, Cases) else None
     if len(cases) < min_shared:
         tied = (f"; {ties} more are shared, but the teachers split evenly on them (no majority label)" if ties
                 else "")
@@ -171,7 +249,7 @@ def calibrate(found: Cases | Sequence[Case], *, folds: int = 5, seed: int = 0, m
         raise InputError(f"The judge gave every shared distractor the same score ({cases[0].score:g}): no rule can "
                          "tell them apart, so there is nothing to fit.",
                          "check the judge's answers (`rater browse`); a judge that never varies cannot be calibrated")
-    rule, kappa = best_rule(cases)
+    rule, kappa = best_rule(cases, population)
     if kappa is None or kappa <= TIE:
         raise InputError(f"No acceptance rule agrees with the teachers better than chance (best kappa "
                          f"{'-' if kappa is None else f'{kappa:.3f}'}): the judge's scores do not follow the teachers' "
@@ -179,7 +257,7 @@ def calibrate(found: Cases | Sequence[Case], *, folds: int = 5, seed: int = 0, m
     predicted = [False] * len(cases)
     for held_out in folds_by_item(cases, folds, seed):
         held = set(held_out)
-        fold_rule, _ = best_rule([c for i, c in enumerate(cases) if i not in held])
+        fold_rule, _ = best_rule([c for i, c in enumerate(cases) if i not in held], population)
         for i in held_out:
             predicted[i] = predict(fold_rule, cases[i])
     return Calibration(len(cases), scorecard([c.judge_accepted for c in cases], truth), scorecard(predicted, truth),
