@@ -510,3 +510,28 @@ def test_a_save_that_fails_with_the_database_away_shows_the_item_again_without_r
     asyncio.run(run_rater(anna, engine, Queue()))
     assert anna.seen[0] == anna.seen[1] and len(anna.seen) == 4  # shown again, then the rest
     assert set(teachers_per_item(engine).values()) == {1} and len(teachers_per_item(engine)) == 3
+
+
+def test_a_lapsed_save_in_one_batch_with_a_holders_save_of_the_item_comes_beyond_k(study, tmp_path):
+    """K 1: bo holds item 1's lease, anna's hold on it has lapsed. Their saves reach the writer in one batch: bo's
+    is the one of the K, anna's comes beyond it (the check counts the teachers saving beside it); the item counts
+    one teacher, not two."""
+    from rater.store.writer import Ratings, Saved, _apply
+
+    cli, engine = study
+    import_items(cli, tmp_path, 2)
+    set_overlap(engine, 1)
+    with session_scope(engine) as session:
+        anna, bo = (get_or_create_rater(session, name=n, kind="human").id for n in ("anna", "bo"))
+        distractors = session.execute(select(Distractor.id).where(Distractor.item_id == 1)).scalars().all()
+        session.add(Lease(item_id=1, rater_id=bo, expires_at=utcnow() + timedelta(minutes=2)))
+        session.add(Lease(item_id=1, rater_id=anna, expires_at=utcnow() - timedelta(seconds=1)))  # lapsed
+    saves = [Ratings(rater_id=r, eval_set_id=None, item_id=1, judgements=[Judgement(d, True) for d in distractors],
+                     release_lease=True, expected={d: None for d in distractors}) for r in (anna, bo)]
+    with session_scope(engine) as session:
+        assert _apply(session, saves) == [Saved(beyond_k=True), Saved(beyond_k=False)]
+    with Session(engine) as session:
+        flagged = dict(session.execute(select(Rating.rater_id, Rating.beyond_k).distinct()).all())
+        assert flagged == {anna: True, bo: False}
+        assert session.execute(select(Item.need).where(Item.id == 1)).scalar_one() == 0
+        assert session.execute(select(func.count()).select_from(Lease)).scalar_one() == 0

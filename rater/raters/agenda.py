@@ -14,7 +14,7 @@ from sqlmodel import col
 
 from rater.core.domain import ItemView, Judgement, RaterKind
 from rater.raters.base import Rater, RunStart
-from rater.store.drafts import load_drafts
+from rater.store.drafts import item_and_draft, load_drafts
 from rater.store.engine import in_thread, read_scope, session_scope
 from rater.store.items import (
     ItemFilter,
@@ -139,11 +139,16 @@ class Claims:
         self.last = item_id
         self.marked = self.marked or self.uncertain
         with read_scope(self.engine) as session:
-            self.drafts[item_id] = drafts_of(session, self.start, item_id)
             # the claim took only an item this teacher has not rated in this scope: every distractor is to rate
             if self.set_views is not None:
+                self.drafts[item_id] = drafts_of(session, self.start, item_id)
                 return self.set_views[item_id]
-            return item_views(session, item_ids=[item_id], where=self.where)[0]
+            view, marks = item_and_draft(session, item_id=item_id, rater_id=self.start.rater_id,
+                                         eval_set_id=self.start.eval_set_id, where=self.where)
+        if view is None:
+            raise LookupError(f"item {item_id} was claimed but has no distractor to rate")
+        self.drafts[item_id] = tuple(Judgement(d, ticked, reason=reason) for d, (ticked, reason) in marks.items())
+        return view
 
     def _next(self, session, passed_over: Iterable[int]) -> int | None:
         if self.uncertain:  # always from the most uncertain item still free

@@ -17,6 +17,7 @@ from sqlalchemy import (
     and_,
     bindparam,
     case,
+    cast,
     delete,
     distinct,
     event,
@@ -34,6 +35,7 @@ from sqlmodel import Session, col
 from rater.core.domain import RaterKind
 from rater.core.errors import InputError
 from rater.core.text import plural
+from rater.store.drafts import delete_drafts, drafts_gone, own_drafts
 from rater.store.engine import built, dialect_insert
 from rater.store.items import ItemFilter, in_chunks
 from rater.store.ratings import eval_set_id_of
@@ -162,8 +164,8 @@ def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, whe
     not read again every item finished since the study began; the items up to it are searched only when nothing
     is left behind it (an item another teacher released, or whose lease ran out, comes then).
 
-    On PostgreSQL a claim is four statements: the search, the candidate's lock, the lease's insert (only while the
-    item is still free, counted in that statement, after the lock), and one delete of this teacher's expired
+    On PostgreSQL a claim is three statements: the search, the candidate's lock, and the lease's insert (only while
+    the item is still free, counted in that statement, after the lock) with a delete of this teacher's expired
     leases and old lease on the item."""
     now = utcnow()
     postgres = session.get_bind().dialect.name == "postgresql"
@@ -181,6 +183,8 @@ def _claim_next(session: Session, *, rater_id: int, eval_set_id: int | None, whe
         if found is not None:
             break
     item_id, lease_id = found or (None, None)
+    if postgres and found:
+        return item_id  # the lease's INSERT has tidied up (`_take`)
     # this teacher's expired leases (only one's own on PostgreSQL: deleting others' could deadlock two claims), and
     # an old lease of theirs on the item (a second tab's)
     session.execute(built(("own leases gone", eval_set_id), lambda: _leases_gone(
@@ -204,7 +208,7 @@ def _claim_first(session: Session, candidates, values: dict, eval_set_id: int | 
                                            .with_for_update(skip_locked=True)).scalar() is None:
                 busy = True
                 continue
-            lease_id = session.execute(_take(eval_set_id, counted), {**values, "item_id": item_id}).scalar()
+            lease_id = session.execute(_take(eval_set_id, counted, postgres), {**values, "item_id": item_id}).scalar()
             if lease_id is not None:
                 return item_id, lease_id
         if not busy:
@@ -213,11 +217,13 @@ def _claim_first(session: Session, candidates, values: dict, eval_set_id: int | 
     return None
 
 
-def _take(eval_set_id: int | None, counted: bool):
+def _take(eval_set_id: int | None, counted: bool, tidy: bool):
     """The lease's INSERT, built once per kind (its parameters bound at each claim). `counted` (PostgreSQL, with
     K): only while fewer than K other teachers have rated or hold the item, counted in this statement, whose
-    snapshot, taken after the item's lock was granted, sees every claim committed before."""
-    key = (eval_set_id, counted)
+    snapshot, taken after the item's lock was granted, sees every claim committed before. `tidy` (PostgreSQL): the
+    statement also deletes this teacher's expired leases and any other lease of theirs on the item (a DELETE in
+    a WITH, which sees the table as it was before the insert): a round trip less for every claim."""
+    key = (eval_set_id, counted, tidy)
     if key not in _TAKES:
         rater_id, now = bindparam("rater_id", type_=Integer), bindparam("now", type_=_LEASE_EXPIRES.type)
         row = select(col(Item.id), rater_id, literal(eval_set_id, Integer), bindparam("expires", type_=_LEASE_EXPIRES.type),
@@ -226,8 +232,15 @@ def _take(eval_set_id: int | None, counted: bool):
             row = row.where(_teachers_done(eval_set_id, rater_id) + _holding(eval_set_id, now, rater_id)
                             < bindparam("overlap", type_=Integer))
         table = Lease.__table__  # type: ignore[attr-defined]
-        _TAKES[key] = (insert(table).from_select(["item_id", "rater_id", "eval_set_id", "expires_at", "created_at"], row)
-                       .returning(table.c.id))
+        take = insert(table).from_select(["item_id", "rater_id", "eval_set_id", "expires_at", "created_at"], row)
+        if not tidy:
+            _TAKES[key] = take.returning(table.c.id)
+        else:  # and in the same statement, this teacher's expired leases and old lease on the item (a second tab's)
+            taken = take.returning(table.c.id, table.c.item_id).cte("taken")
+            gone = _leases_gone(col(Lease.rater_id) == rater_id, or_(
+                col(Lease.expires_at) <= now,
+                and_(col(Lease.item_id).in_(select(taken.c.item_id)), _lease_scope(eval_set_id)))).cte("gone")
+            _TAKES[key] = select(taken.c.id).add_cte(gone)
     return _TAKES[key]
 
 
@@ -254,17 +267,16 @@ def recount_need(session: Session, item_ids: Iterable[int] | None = None) -> Non
         item_ids = sorted(set(item_ids))
         if not item_ids:
             return
-    overlap = Study().overlap(session)
 
-    def need() -> Any:
-        if overlap is None:
-            return literal_column(str(NEED_UNKNOWN))
+    def need() -> Any:  # K read within the statement: no round trip of its own on every save
+        overlap = select(cast(col(StudySetting.value), Integer)).where(
+            col(StudySetting.name) == PREFERENCE_OVERLAP).scalar_subquery()
         left = overlap - _teachers_done(None)
-        return case((left > 0, left), else_=0)
+        return case((overlap.is_(None), literal_column(str(NEED_UNKNOWN))), (left > 0, left), else_=0)
     if item_ids is None:
         session.execute(update(Item).values(need=need()).execution_options(synchronize_session=False))
         return
-    statement = built(("recount need", overlap), lambda: update(Item).where(
+    statement = built(("recount need",), lambda: update(Item).where(
         col(Item.id).in_(bindparam("item_ids", expanding=True))).values(need=need())
         .execution_options(synchronize_session=False))
     for chunk in in_chunks(item_ids):  # always in one order: two saves never lock rows crosswise
@@ -419,23 +431,39 @@ class Study:
             .returning(col(Lease.id))).first()
         return held is not None
 
+    def end_holds(self, session: Session, *, rater_id: int, item_ids: list[int]) -> set[int]:
+        """A save's end of this teacher's hold on its items, in the ratings' transaction: its leases on them and
+        its drafts of them go. Returns the items whose lease was still live. On PostgreSQL this is one statement
+        (the drafts' DELETE in a WITH): a round trip less for every save on a busy server."""
+        eval_set_id, now, live = self.eval_set_id, utcnow(), set()
+
+        def leases_gone() -> Any:
+            return _leases_gone(col(Lease.rater_id) == bindparam("rater_id", type_=Integer),
+                                col(Lease.item_id).in_(bindparam("item_ids", expanding=True)),
+                                _lease_scope(eval_set_id)).returning(col(Lease.item_id),
+                                                                     (col(Lease.expires_at) > _NOW).label("live"))
+        together = session.get_bind().dialect.name == "postgresql"
+        statement = built(("holds end", eval_set_id, together), lambda: leases_gone().add_cte(
+            drafts_gone().cte("drafts_gone")) if together else leases_gone())
+        for chunk in in_chunks(sorted(set(item_ids))):
+            if not together:
+                delete_drafts(session, rater_id=rater_id, eval_set_id=eval_set_id, item_ids=chunk)
+            for item_id, held in session.execute(statement, {**own_drafts(rater_id, eval_set_id, chunk), "now": now}):
+                if held:
+                    live.add(item_id)
+        return live
+
     def lapsed_beyond_k(self, session: Session, *, rater_id: int, item_id: int) -> bool:
-        """Whether a save of this teacher's comes beyond K: its hold on the item lapsed, and K other teachers have
-        rated the item meanwhile."""
+        """Whether a save of this teacher's whose hold on the item had lapsed (`end_holds`) comes beyond K: K other
+        teachers have rated the item meanwhile (those saving in the same transaction included)."""
         overlap = self.overlap(session)
         if overlap is None:
             return False
-        values = {"rater_id": rater_id, "item_id": item_id, "now": utcnow()}
         eval_set_id = self.eval_set_id
-        held = session.execute(built(("held", eval_set_id), lambda: select(col(Lease.id)).where(
-            col(Lease.rater_id) == bindparam("rater_id", type_=Integer),
-            col(Lease.item_id) == bindparam("item_id", type_=Integer), _lease_scope(eval_set_id),
-            col(Lease.expires_at) > _NOW)), values).first()
-        if held is not None:
-            return False
         others = session.execute(built(("others done", eval_set_id), lambda: select(
             _teachers_done(eval_set_id, bindparam("rater_id", type_=Integer)))
-            .where(col(Item.id) == bindparam("item_id", type_=Integer))), values).scalar_one()
+            .where(col(Item.id) == bindparam("item_id", type_=Integer))), {"rater_id": rater_id, "item_id": item_id}
+        ).scalar_one()
         return others >= overlap
 
     def lacking(self, session: Session) -> int | None:

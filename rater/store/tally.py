@@ -74,18 +74,22 @@ def _scope_of(eval_set_id):
 _TEACHER_COLUMNS = ["scope", "item_id", "rater_id", "rated", "accepted", "seconds", "beyond", "updated_at",
                     "agree_accept", "accept_reject", "reject_accept", "agree_reject"]
 _SOURCE_COLUMNS = ["scope", "item_id", "source", "rated", "accepted"]
-_UPSERTS: dict[tuple[str, bool], tuple[Any, Any]] = {}
+_UPSERTS: dict[tuple[str, bool], tuple[Any, ...]] = {}
 
 
-def _upserts(session: Session, preference: bool) -> tuple[Any, Any]:
+def _upserts(session: Session, preference: bool) -> tuple[Any, ...]:
     """The two upserts of a scope's items, built once per backend and kind of scope, their parameters (`items`,
-    `set_id`) bound at each call: a busy server's saves reuse the compiled statements instead of building them."""
-    key = (session.get_bind().dialect.name, preference)
+    `set_id`) bound at each call: a busy server's saves reuse the compiled statements instead of building them. On
+    PostgreSQL they are one statement (the teachers' upsert in a WITH): a round trip less for every save."""
+    dialect = session.get_bind().dialect.name
+    key = (dialect, preference)
     if key not in _UPSERTS:
         set_id = None if preference else bindparam("set_id", type_=Integer)
         items: Any = bindparam("items", expanding=True)
-        _UPSERTS[key] = (_upsert(session, TeacherTally, _TEACHER_COLUMNS, 3, _teacher_rows(set_id, items)),
-                         _upsert(session, SourceTally, _SOURCE_COLUMNS, 3, _source_rows(set_id, items)))
+        teachers = _upsert(session, TeacherTally, _TEACHER_COLUMNS, 3, _teacher_rows(set_id, items))
+        sources = _upsert(session, SourceTally, _SOURCE_COLUMNS, 3, _source_rows(set_id, items))
+        _UPSERTS[key] = ((sources.add_cte(teachers.cte("teacher_tallies")),) if dialect == "postgresql"
+                         else (teachers, sources))
     return _UPSERTS[key]
 
 

@@ -19,7 +19,7 @@ from rater.core.domain import Judgement
 from rater.store.drafts import Marks, delete_drafts, save_draft
 from rater.store.engine import again_if_dropped, session_scope
 from rater.store.ratings import check_not_stale, mark_beyond_k, save_many_judgements
-from rater.store.study import Study, recount_need, release_leases
+from rater.store.study import Study, recount_need
 from rater.store.tally import is_teacher, retally
 
 MAX_BATCH = 512
@@ -123,8 +123,7 @@ def _apply(session: Session, works: list[Work]) -> list[Any]:
     """Everything of one batch in the caller's transaction; the result of each piece, in order."""
     rows: dict[Any, list[dict]] = defaultdict(list)
     ratings: dict[tuple[int, int | None], list[tuple[int, Sequence[Judgement]]]] = defaultdict(list)
-    leases: dict[tuple[int, int | None], list[int]] = defaultdict(list)
-    beyond: list[Ratings] = []
+    lapsing: list[tuple[int, Ratings]] = []  # saves that end a hold: beyond K if it had lapsed and K others rated
     results: list[Any] = [None] * len(works)
     for index, work in enumerate(works):
         if isinstance(work, Row):
@@ -133,13 +132,11 @@ def _apply(session: Session, works: list[Work]) -> list[Any]:
             if work.expected is not None:
                 check_not_stale(session, rater_id=work.rater_id, item_id=work.item_id, eval_set_id=work.eval_set_id,
                                 expected=work.expected)
-            if work.release_lease and Study(work.eval_set_id).lapsed_beyond_k(session, rater_id=work.rater_id,
-                                                                             item_id=work.item_id):
-                beyond.append(work)
             ratings[work.rater_id, work.eval_set_id].append((work.item_id, work.judgements))
             if work.release_lease:
-                leases[work.rater_id, work.eval_set_id].append(work.item_id)
-            results[index] = Saved(beyond_k=work in beyond)
+                lapsing.append((index, work))
+            else:
+                results[index] = Saved()
         elif isinstance(work, DraftMarks):
             save_draft(session, rater_id=work.rater_id, item_id=work.item_id, eval_set_id=work.eval_set_id,
                        marks=work.marks)
@@ -147,14 +144,25 @@ def _apply(session: Session, works: list[Work]) -> list[Any]:
             results[index] = work(session)
     for table, values in rows.items():
         session.execute(insert(table), values)
+    releasing: dict[tuple[int, int | None], set[int]] = defaultdict(set)
+    for _, work in lapsing:
+        releasing[work.rater_id, work.eval_set_id].add(work.item_id)
+    live: dict[tuple[int, int | None], set[int]] = {}
     for (rater_id, eval_set_id), items in ratings.items():
         save_many_judgements(session, rater_id=rater_id, eval_set_id=eval_set_id, items=items, tally=False)
-        delete_drafts(session, rater_id=rater_id, eval_set_id=eval_set_id, item_ids=[item_id for item_id, _ in items])
-    for work in beyond:
-        mark_beyond_k(session, rater_id=work.rater_id, item_id=work.item_id, eval_set_id=work.eval_set_id,
-                      tally=False)
-    for (rater_id, eval_set_id), item_ids in leases.items():
-        release_leases(session, rater_id=rater_id, item_ids=item_ids, eval_set_id=eval_set_id)
+        ending = releasing.get((rater_id, eval_set_id), set())
+        if others := [item_id for item_id, _ in items if item_id not in ending]:
+            delete_drafts(session, rater_id=rater_id, eval_set_id=eval_set_id, item_ids=others)
+        if ending:  # their drafts and leases go together
+            live[rater_id, eval_set_id] = Study(eval_set_id).end_holds(session, rater_id=rater_id,
+                                                                       item_ids=sorted(ending))
+    for index, work in lapsing:
+        beyond = (work.item_id not in live[work.rater_id, work.eval_set_id]
+                  and Study(work.eval_set_id).lapsed_beyond_k(session, rater_id=work.rater_id, item_id=work.item_id))
+        if beyond:
+            mark_beyond_k(session, rater_id=work.rater_id, item_id=work.item_id, eval_set_id=work.eval_set_id,
+                          tally=False)
+        results[index] = Saved(beyond_k=beyond)
     # only a teacher's first save of an item changes how many teachers it still needs (judges never count)
     counted = [w.item_id for w in works if isinstance(w, Ratings) and w.release_lease and w.eval_set_id is None]
     recount_need(session, counted)
