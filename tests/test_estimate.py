@@ -186,3 +186,54 @@ def test_the_scores_narrow_the_interval_of_a_lenient_judge_and_it_still_holds_th
         held += combined.ci95[0] <= truth_rate <= combined.ci95[1]
         narrower += combined.se < ppi(truth[:80], [x for x, _ in f[:80]], [x for x, _ in f[80:]]).se
     assert 0.92 <= held / 300 <= 0.98 and narrower / 300 > 0.9
+
+
+def partly_judged(engine, rest: list[int]) -> None:
+    """Source p, eight distractors: the judge labels the first six (1, 0, 1, 1, 0, 1), anna the first two (1, 0)
+    and of the last two, which the judge left out, `rest`."""
+    with Session(engine) as session:
+        (p,) = add_items(session, [[(f"p{k}", "p") for k in range(8)]])
+        label(session, "gpt", "llm", {d: (1, bool(f)) for d, f in zip(p, [1, 0, 1, 1, 0, 1])})
+        label(session, "anna", "human", {d: (1, bool(y)) for d, y in zip(p[:2] + p[6:6 + len(rest)], [1, 0] + rest)})
+        session.commit()
+
+
+def test_a_judge_that_rated_part_of_a_source_speaks_for_that_part_only(cli, engine):
+    """By hand: judged part (6 of 8): n 2, N 4, var f (six) .26667, cov_L(y, f) .5, lam .5 / (1.5 * .26667) = 1.25,
+    kept at 1; rate .5 + (.75 - .5) = .75; se^2 = 0 + var_U(f) / 4 = .25 / 4. The other 2: the teachers' (1, 0):
+    .5, se^2 = .5 / 2. Weighted 6/8 and 2/8: rate .6875, se^2 = (.75 * .25)^2 + (.25 * .5)^2 = .05078125."""
+    partly_judged(engine, [1, 0])
+    e = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)["sources"]["p"]["estimate"]
+    assert e["method"] == "ppi++, stratified" and (e["teacher_n"], e["judge_n"]) == (4, 4)
+    assert e["rate"] == pytest.approx(0.6875) and e["se"] == pytest.approx(math.sqrt(0.05078125))
+    assert "the judge rated 6 of the source's 8 distractors" in e["note"]
+    assert e["teachers_only"]["rate"] == 0.5  # every teacher label counts in the combined figure too
+    table = cli("report", "--estimate-with", "gpt", "--format", "markdown").output
+    assert "the other 2 are estimated from the teachers' 2 labels of them alone" in table
+    plan = json.loads(cli("plan", "--target-width", "0.5", "--estimate-with", "gpt", "--format", "json").stdout)
+    assert plan["sources"]["p"]["with_judge"]["need"] == plan["sources"]["p"]["teachers_only"]["need"]
+    assert "the judge rated 6 of the source's 8 distractors" in plan["sources"]["p"]["with_judge"]["note"]
+
+
+def test_without_teacher_labels_of_the_part_the_judge_left_out_there_is_no_estimate(cli, engine):
+    partly_judged(engine, [1])
+    e = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)["sources"]["p"]["estimate"]
+    assert e["rate"] is None and "teachers rated 1 of the other 2" in e["reason"]
+
+
+def test_the_estimate_uses_the_teachers_of_the_acceptance_figures(cli, study, engine):
+    """--rater anna: the acceptance per source is anna's, and so are the teachers of the estimate beside it."""
+    with Session(engine) as session:
+        label(session, "bo", "human", {1: (1, False), 2: (1, False), 3: (1, False), 4: (1, False)})
+        session.commit()
+    both = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)["sources"]["s"]
+    alone = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt", "--rater", "anna").stdout)
+    assert both["estimate"]["teachers_only"]["rate"] == pytest.approx((0.75 + 0.0) / 2)  # each distractor's share
+    assert alone["sources"]["s"]["estimate"]["teachers_only"]["rate"] == 0.75
+    assert alone["sources"]["s"]["estimate"]["rate"] == pytest.approx(0.8125)  # as with anna alone, by hand above
+
+
+def test_a_score_that_only_repeats_the_label_is_not_said_to_be_used():
+    y, f = [1.0, 0.0, 1.0, 1.0], [(1.0, 4.0), (0.0, 2.0), (1.0, 4.0), (0.0, 2.0)]
+    estimate = ppi(y, f, [(1.0, 4.0), (0.0, 2.0)] * 3)
+    assert estimate.predictors == "label" and estimate.lam_score is None

@@ -6,6 +6,7 @@ from typing import List, Optional
 import typer
 
 from rater.cli import app
+from rater.core.domain import RaterKind
 from rater.core.errors import InputError
 from rater.evaluation.panels import refresh_panels
 from rater.evaluation.render import as_csv, as_json, as_markdown, as_tables, write_plot
@@ -35,11 +36,18 @@ def check_estimator(session, judge: str | None) -> None:
                          "the teachers' own figures are the report's; name a judge (`rater raters`)")
 
 
-def add_estimates(data: dict, rows, judge: str) -> None:
+def estimate_rows(rows, raters: list[str]) -> list:
+    """With --rater: the judges' rows, and the named teachers' (all teachers' when it names none), so the estimate's
+    teachers are those of the acceptance figures beside it."""
+    named = {r.rater for r in rows if r.kind == RaterKind.human and r.rater in raters}
+    return [r for r in rows if r.kind != RaterKind.human or not named or r.rater in named]
+
+
+def add_estimates(data: dict, rows, judge: str, pools: dict[str, int]) -> None:
     """sources.LABEL.estimate and estimate_differences (rater/evaluation/estimate.py)."""
     from rater.evaluation.estimate import estimates
 
-    per_source, differences = estimates(rows, judge)
+    per_source, differences = estimates(rows, judge, pools)
     for label, estimate in per_source.items():
         if label in data["sources"]:
             data["sources"][label]["estimate"] = {**estimate, "judge": judge}
@@ -109,8 +117,10 @@ def report(ctx: typer.Context,
     data = report_data(rows, rater, overlap)
     with session_scope(ctx.obj.engine) as session:
         if estimate_with:
-            every = rows if not rater else load_rows(session, eval_set=set_name, sources=source)
-            add_estimates(data, every, estimate_with)
+            from rater.cli.plan import distractors_per_source  # (plan imports this module)
+
+            every = rows if not rater else estimate_rows(load_rows(session, eval_set=set_name, sources=source), rater)
+            add_estimates(data, every, estimate_with, distractors_per_source(session, set_name, source))
             if uncertain_order_used(session):
                 data["estimate_note"] = NOT_RANDOM
         add_judge_trust(session, data)

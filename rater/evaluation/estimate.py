@@ -41,6 +41,7 @@ class Estimate:
     reason: str | None = None  # why there is no estimate
     lam_score: float | None = None  # the weight on its score, when the score is used
     predictors: str = "label"  # what of the judge's the estimate uses: "label", or "label and score"
+    note: str | None = None  # how it was made, when not plainly (a judge that rated part of the source)
 
     def as_json(self) -> dict:
         data = asdict(self)
@@ -113,6 +114,7 @@ class Fit:
     lam: list[float]
     residual: float
     judge_part: float
+    used_score: bool = False  # the score had a weight of its own (not dropped as saying nothing beyond the label)
 
 
 def fit(y_labeled: Sequence[float], f_labeled: Sequence[Predictors], f_unlabeled: Sequence[Predictors],
@@ -136,7 +138,7 @@ def fit(y_labeled: Sequence[float], f_labeled: Sequence[Predictors], f_unlabeled
     residual = _var([y - sum(w * x for w, x in zip(lam, v)) for y, v in zip(y_labeled, f_l)])
     unlabeled = _covariances(f_u) if big_n >= 2 else [[0.0] * size for _ in range(size)]
     judge_part = sum(lam[i] * lam[j] * unlabeled[i][j] for i in range(size) for j in range(size)) / big_n
-    return Fit(lam, residual, judge_part)
+    return Fit(lam, residual, judge_part, used_score=tuned and size > 1 and 1 in usable)
 
 
 def ppi(y_labeled: Sequence[float], f_labeled: Sequence[Predictors], f_unlabeled: Sequence[Predictors],
@@ -154,7 +156,7 @@ def ppi(y_labeled: Sequence[float], f_labeled: Sequence[Predictors], f_unlabeled
     shift = sum(w * (_mean([v[j] for v in f_u]) - _mean([v[j] for v in f_l])) for j, w in enumerate(weights.lam))
     rate = _mean(y_labeled) + shift
     se = math.sqrt(weights.residual / n + weights.judge_part)
-    scored = len(weights.lam) > 1
+    scored = len(weights.lam) > 1 and weights.used_score
     return Estimate(min(1.0, max(0.0, rate)), _interval(rate, se), n, big_n, "ppi++" if tuned else "ppi", se=se,
                     lam=weights.lam[0], lam_score=weights.lam[1] if scored else None,
                     predictors="label and score" if scored else "label")
@@ -194,23 +196,56 @@ def labels_by_source(rows, judge: str) -> dict[str, Labels]:
     return found
 
 
-def estimate_source(labels: Labels) -> dict:
-    """`{rate, ci95, teacher_n, judge_n, method, ...}` and the teachers-only figure beside it, or why not."""
+def estimate_source(labels: Labels, pool: int | None = None) -> dict:
+    """`{rate, ci95, teacher_n, judge_n, method, ...}` and the teachers-only figure beside it, or why not. `pool`:
+    the source's distractors in all (default: those anyone rated).
+
+    When the judge rated only part of the source, its labels speak for that part only: the estimate is then
+    stratified, PPI++ on the judged part and the teachers' mean on the rest, weighted by their sizes, and needs
+    teacher labels in both. (Without this, the teachers' labels of the unjudged part would be left out and the
+    estimate would answer for the judged part alone, which may differ: a judge's failures cluster on some items.)"""
     only = teachers_only(list(labels.teachers.values()))
+    total = max(pool or 0, len(set(labels.teachers) | set(labels.judge)))
+    rest = [y for d, y in labels.teachers.items() if d not in labels.judge]
+    unjudged = total - len(labels.judge)
     if not labels.teachers:
         combined = Estimate(None, None, 0, len(labels.judge), "ppi++",
                             reason="no teacher has rated this source: the judge's labels alone would carry its bias")
     elif not labels.judge:
         combined = Estimate(None, None, len(labels.teachers), 0, "ppi++",
                             reason="the judge rated none of this source's distractors")
-    else:
+    elif unjudged == 0:
         combined = ppi(*labels.split())
+    else:
+        combined = _stratified(labels, total, unjudged, rest)
     return {**combined.as_json(), "teachers_only": only.as_json()}
 
 
-def estimates(rows, judge: str) -> tuple[dict[str, dict], dict[str, dict]]:
-    """Per source its estimate; and per pair of sources the difference with its 95 % interval ("is it real?")."""
-    per_source = {source: estimate_source(labels) for source, labels in labels_by_source(rows, judge).items()}
+def _stratified(labels: Labels, total: int, unjudged: int, rest: list[float]) -> Estimate:
+    judged = total - unjudged
+    part = ppi(*labels.split())
+    covers = f"the judge rated {judged} of the source's {total} distractors"
+    if part.rate is None or part.se is None or len(rest) < 2:
+        return Estimate(None, None, len(labels.teachers), part.judge_n, "ppi++, stratified", reason=(
+            f"{covers}, and its labels speak for those only; teachers rated {len(rest)} of the other {unjudged} (an "
+            f"estimate needs 2 or more there) and {part.teacher_n} of the judged ones (it needs 1 or more): have "
+            "teachers rate more of the part the judge left out, or judge all of it"))
+    other = teachers_only(rest)
+    assert other.rate is not None and other.se is not None
+    share = judged / total
+    rate = share * part.rate + (1 - share) * other.rate
+    se = math.sqrt((share * part.se) ** 2 + ((1 - share) * other.se) ** 2)
+    return Estimate(rate, _interval(rate, se), len(labels.teachers), part.judge_n, "ppi++, stratified", se=se,
+                    lam=part.lam, lam_score=part.lam_score, predictors=part.predictors,
+                    note=f"{covers}: the other {unjudged} are estimated from the teachers' {len(rest)} labels of them "
+                         "alone, and the two parts weighted by their sizes")
+
+
+def estimates(rows, judge: str, pools: dict[str, int] | None = None) -> tuple[dict[str, dict], dict[str, dict]]:
+    """Per source its estimate; and per pair of sources the difference with its 95 % interval ("is it real?").
+    `pools`: each source's distractors in all."""
+    per_source = {source: estimate_source(labels, (pools or {}).get(source))
+                  for source, labels in labels_by_source(rows, judge).items()}
     differences = {}
     for a, b in combinations(sorted(per_source), 2):
         ea, eb = per_source[a], per_source[b]
@@ -233,7 +268,7 @@ def teachers_needed(labels: Labels, width: float, with_judge: bool, pool: int | 
     spread = _var(y) if len(y) >= 2 else 0.25  # unknown: the widest a share can spread
     alone = math.ceil(spread / target_se ** 2) if spread > 0 else 1
     need: int | None = alone
-    if with_judge:
+    if with_judge and (pool is None or len(labels.judge) >= pool):  # a judge of part of the source: see estimate_source
         y_l, f_l, f_u = labels.split()
         if f_u and y_l:
             weights = fit(y_l, f_l, f_u)

@@ -139,7 +139,8 @@ def estimate_rows(data: dict) -> list[tuple[str, ...]]:
 def _estimate_note(estimate: dict) -> str:
     if estimate.get("reason"):
         return estimate["reason"]
-    return "from the judge's labels and scores" if estimate.get("predictors") == "label and score" else ""
+    notes = ["from the judge's labels and scores"] if estimate.get("predictors") == "label and score" else []
+    return "; ".join(notes + ([estimate["note"]] if estimate.get("note") else []))
 
 
 def difference_rows(data: dict) -> list[tuple[str, ...]]:
