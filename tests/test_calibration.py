@@ -163,3 +163,28 @@ def test_the_fit_falls_short_of_the_best_rule_by_less_than_a_fit_to_the_sample()
         shortfall.append(best - kappa(fitted, everything))
         on_sample.append(best - kappa(sampled, everything))
     assert statistics.mean(shortfall) < 0.6 * statistics.mean(on_sample)
+
+
+def test_a_fitted_rule_worse_than_the_judges_own_decisions_is_not_saved(cli, engine, tmp_path, monkeypatch):
+    """The judge's stored decisions follow the teacher (kappa 1), its scores are noise: any rule fitted to the
+    scores agrees less, so --save refuses it and changes nothing; without --save a warning says so."""
+    monkeypatch.setenv("RATER_HOME", str(tmp_path))
+    rng = random.Random(3)
+    with Session(engine) as session:
+        ids = add_items(session, [[(f"d{n}-{i}", "sft") for i in range(4)] for n in range(40)])
+        judge = get_or_create_rater(session, name="gpt", kind="llm").id
+        teacher = get_or_create_rater(session, name="anna", kind="human").id
+        for item_id, distractors in enumerate(ids, 1):
+            labels = [rng.random() < 0.5 for _ in distractors]
+            save_judgements(session, rater_id=judge, item_id=item_id, judgements=[
+                Judgement(d, y, score=rng.choice([1, 2, 3, 4, 5]), limit=3) for d, y in zip(distractors, labels)])
+            save_judgements(session, rater_id=teacher, item_id=item_id,
+                            judgements=[Judgement(d, y) for d, y in zip(distractors, labels)])
+        session.commit()
+    shown = " ".join(cli("calibrate", "--judge", "gpt", "--against", "anna").output.split())
+    assert "before: kappa 1.000" in shown and "--save would refuse it" in shown
+    refused = cli("calibrate", "--judge", "gpt", "--against", "anna", "--save", ok=False)
+    assert refused.exit_code == 2 and "nothing was saved" in " ".join(refused.output.split())
+    assert not (tmp_path / "calibrations.yaml").exists()
+    with Session(engine) as session:
+        assert not session.execute(select(RatingHistory.rating_id)).first()  # no stored decision changed

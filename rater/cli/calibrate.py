@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from rater.cli import app
+from rater.core.errors import InputError
 from rater.evaluation.panels import refresh_panels
 from rater.evaluation.render import number
 from rater.store.engine import session_scope
@@ -98,6 +99,16 @@ def calibrate(ctx: typer.Context,
                 judge_vs[teacher] = (cohen_kappa([predict(result.rule, c) for c in alone], [c.truth for c in alone])
                                      if alone else None)
     console.print(teachers_line(between, judge_vs))
+    worse = (result.after.kappa is not None and result.before.kappa is not None
+             and result.after.kappa < result.before.kappa)
+    if save and worse:
+        raise InputError(f"The fitted rule agrees with the teachers less than {judge}'s own decisions do (kappa "
+                         f"{number(result.after.kappa)} cross-validated, against {number(result.before.kappa)}): "
+                         "nothing was saved.", "rate more shared distractors and calibrate again; a judge whose "
+                                               "scores do not follow the teachers cannot be calibrated")
+    if worse:
+        console.print(f"Warning: the fitted rule agrees with the teachers less than {judge}'s own decisions "
+                      "(cross-validated); --save would refuse it.", style="yellow")
     if save:
         with session_scope(ctx.obj.engine) as session:
             record = find_rater(session, name=judge)  # (load_cases checked that it exists)
