@@ -209,7 +209,7 @@ def test_the_overlap_is_stored_with_the_study_and_shown_in_progress(study, tmp_p
     cli("study", "overlap", "1", "--set", "blind")
     rate_as(engine, "bo", 1, eval_set="blind")
     listed = " ".join(cli("eval", "list").output.split())
-    assert "bo 4/4" in listed and "overlap 1: every item has 1 teachers' ratings" in listed
+    assert "bo 4/4" in listed and "overlap 1: every item has 1 teacher's ratings" in listed
     assert "anna: 4 items rated" in cli("study", "overlap").output
     cli("study", "overlap", "--off")
     assert "no overlap" in cli("study", "overlap").output
@@ -535,3 +535,27 @@ def test_a_lapsed_save_in_one_batch_with_a_holders_save_of_the_item_comes_beyond
         assert flagged == {anna: True, bo: False}
         assert session.execute(select(Item.need).where(Item.id == 1)).scalar_one() == 0
         assert session.execute(select(func.count()).select_from(Lease)).scalar_one() == 0
+
+
+def test_a_lapsed_save_of_an_item_another_teacher_holds_comes_beyond_k(study, tmp_path):
+    """K 1: anna's hold on item 1 lapsed and bo claimed it. anna saves first: bo's coming save is the one of the K,
+    so anna's is beyond it; then bo's counts. The item ends with one teacher of its K, not two."""
+    from rater.store.writer import Ratings, Saved, _apply
+
+    cli, engine = study
+    import_items(cli, tmp_path, 2)
+    set_overlap(engine, 1)
+    with session_scope(engine) as session:
+        anna, bo = (get_or_create_rater(session, name=n, kind="human").id for n in ("anna", "bo"))
+        distractors = session.execute(select(Distractor.id).where(Distractor.item_id == 1)).scalars().all()
+        session.add(Lease(item_id=1, rater_id=bo, expires_at=utcnow() + timedelta(minutes=2)))
+
+    def save(rater_id: int) -> list:
+        with session_scope(engine) as session:
+            return _apply(session, [Ratings(rater_id=rater_id, eval_set_id=None, item_id=1, release_lease=True,
+                                            judgements=[Judgement(d, True) for d in distractors])])
+    assert save(anna) == [Saved(beyond_k=True)]
+    assert save(bo) == [Saved(beyond_k=False)]
+    with Session(engine) as session:
+        assert session.execute(select(Item.need).where(Item.id == 1)).scalar_one() == 0
+        assert dict(session.execute(select(Rating.rater_id, Rating.beyond_k).distinct()).all()) == {anna: True, bo: False}

@@ -941,3 +941,36 @@ def test_the_page_in_uncertain_order_shows_the_items_the_judges_are_least_sure_a
     finally:
         output = server.stop()
     assert "Ordered by the judges' uncertainty: 5 items scored" in " ".join(output.split())
+
+
+def test_nothing_left_looks_again_and_gets_an_item_another_teacher_let_go(browser, tmp_path):
+    """K 1, three items. bo holds one and closes his tab; anna rates the other two and is told nothing is left
+    for her, on a page that reloads itself. Once bo's hold has gone (the idle time), her next load looks again and
+    gives her bo's item."""
+    db = tmp_path / "three.db"
+    items = tmp_path / "items.jsonl"
+    items.write_text("".join(json.dumps({"context": "T.", "question": f"Fråga {n}?", "answer": f"s {n}",
+                                         "distractors": [f"d {n}"]}) + "\n" for n in range(3)))
+    rater(db, "import", str(items))
+    server = Served(db, "--overlap", "1", "--idle", "3")
+    try:
+        bo = Page(browser, server.link("bo")).ready()
+        held = bo.question()
+        anna = Page(browser, server.link("anna")).ready()
+        for _ in range(2):
+            with anna.page.expect_navigation(url="**/rate", timeout=60_000):
+                anna.page.keyboard.press("1")
+                anna.page.keyboard.press("Space")
+            anna.page.wait_for_timeout(700)
+        text = " ".join(anna.page.inner_text("main").split())
+        assert "Nothing is left for you" in text and "This page looks again every 30 seconds" in text
+        assert anna.page.locator('meta[http-equiv="refresh"]').get_attribute("content") == "30"
+        bo.close()  # no goodbye: his hold ends after the idle time
+        deadline = time.monotonic() + 30
+        while not anna.page.locator(".option").count():
+            assert time.monotonic() < deadline, "the freed item never came to anna"
+            anna.page.wait_for_timeout(1000)
+            anna.page.reload()
+        assert anna.question() == held
+    finally:
+        server.stop()

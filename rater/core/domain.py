@@ -86,6 +86,12 @@ class ItemView:
 
 
 @dataclass(frozen=True)
+class LookAgain:
+    """A teacher's answer to "nothing is left for you" while work is shared out: look for an item again (one whose
+    lease lapsed or that another teacher released or skipped meanwhile)."""
+
+
+@dataclass(frozen=True)
 class Revisit:
     """A rater's answer to `rate(item)` asking to see an item it rated again: the one before (teachers going back,
     also across sessions), or `item_id` (opened from the rater's history). The runner presents it with `previous`

@@ -46,7 +46,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "too_small": {"sv": "Terminalen är för liten för bedömning.\nGör den minst {width} x {height} tecken.",
                   "en": "The terminal is too small for rating.\nMake it at least {width} x {height} characters."},
     "not_seen": {"sv": "Alternativ {numbers} har inte visats än: rulla ned eller byt sida (→) innan du sparar.",
-                 "en": "Options {numbers} have not been shown yet: scroll down or turn the page (→) before saving."},
+                 "en": "Not shown yet: option {numbers}. Scroll down or turn the page (→) before saving."},
     "just_shown": {"sv": "Objektet visades nyss: titta på det och tryck igen.",
                    "en": "This item was just shown: look at it, then press again."},
     "first_item": {"sv": "Det finns ingen tidigare bedömning att gå tillbaka till.",
@@ -71,10 +71,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "rated_but_left": {"sv": "{rated} objekt är bedömda; {left} har du hoppat över två gånger och de är inte bedömda.",
                        "en": "{rated} items are rated; {left} you skipped twice are not rated yet."},
     "all_rated": {"sv": "Alla {total} objekt är bedömda.", "en": "All {total} items are rated."},
-    "nothing_left": {"sv": "Inget är kvar åt dig. Varje annat objekt har {k} lärares bedömningar, eller är öppet hos "
-                           "andra lärare.",
-                     "en": "Nothing is left for you. Every other item has {k} teachers' ratings, or other teachers "
-                           "have it open."},
+    "nothing_left": {"sv": "Inget är kvar åt dig. Varje annat objekt har alla lärare det behöver ({k}), eller är "
+                           "öppet hos andra lärare.",
+                     "en": "Nothing is left for you. Every other item has all the teachers it needs ({k}), or other "
+                           "teachers have it open."},
     "session": {"sv": "Den här gången: {items} objekt, {judgements} distraktorer, {share} godtagna.",
                 "en": "This session: {items} items, {judgements} distractors, {share} accepted."},
     "all_saved": {"sv": "Allt är sparat. Esc avslutar, Backspace går tillbaka, h visar din historik.",

@@ -4,7 +4,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, ClassVar, Sequence
 
-from rater.core.domain import ItemView, Judgement, Records, Revisit
+from rater.core.domain import ItemView, Judgement, LookAgain, Records, Revisit
 from rater.core.errors import RaterError
 
 
@@ -51,9 +51,10 @@ class Rater(ABC):
     def started(self, run: RunStart) -> None:
         """Called by the runner before the first item."""
 
-    async def exhausted(self, left: Sequence[ItemView] = ()) -> Revisit | None:
+    async def exhausted(self, left: Sequence[ItemView] = ()) -> Revisit | LookAgain | None:
         """Called when nothing is left to rate but `left`, the items an interactive rater skipped twice; it may
-        still go back or open one (`Revisit()`, `Revisit(item_id)`)."""
+        still go back or open one (`Revisit()`, `Revisit(item_id)`), or, work being shared out, look for an item
+        again (`LookAgain()`)."""
         return None
 
     def beyond_k(self, item: ItemView) -> None:

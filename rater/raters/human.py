@@ -8,7 +8,7 @@ revisits, history, skips, drafts, option order and saves are the same code for b
 import asyncio
 from typing import Any, ClassVar, Protocol, Sequence
 
-from rater.core.domain import ItemView, Judgement, RaterKind, Revisit
+from rater.core.domain import ItemView, Judgement, LookAgain, RaterKind, Revisit
 from rater.core.errors import FatalRaterError, RaterError
 from rater.raters.base import Rater, RunStart, StopRun
 
@@ -47,11 +47,13 @@ class HumanRater(Rater):
         self.run = run
 
     async def rate(self, item: ItemView) -> list[Judgement] | Revisit:
-        return await self._ask(lambda presenter: presenter.present(item))
+        while isinstance(outcome := await self._ask(lambda presenter: presenter.present(item)), LookAgain):
+            pass  # (only an answer to "nothing is left": never given while an item is up)
+        return outcome
 
-    async def exhausted(self, left: Sequence[ItemView] = ()) -> Revisit | None:
+    async def exhausted(self, left: Sequence[ItemView] = ()) -> Revisit | LookAgain | None:
         outcome = await self._ask(lambda presenter: presenter.exhausted(left))
-        return outcome if isinstance(outcome, Revisit) else None
+        return outcome if isinstance(outcome, (Revisit, LookAgain)) else None
 
     def save_failed(self, item: ItemView, error: RaterError) -> bool:
         if self.presenter is not None:
@@ -69,7 +71,7 @@ class HumanRater(Rater):
             return None
         return self.run.records.draft(item.id, marks)
 
-    async def _ask(self, show) -> list[Judgement] | Revisit:
+    async def _ask(self, show) -> list[Judgement] | Revisit | LookAgain:
         if self.presenter is None:
             raise FatalRaterError("The human rater needs a screen to show the items on.",
                                   "rate with `rater rate` or `rater eval rate`")
@@ -87,8 +89,9 @@ class HumanRater(Rater):
         """Whether the runner is waiting for the teacher (an item or the summary is on screen)."""
         return self._decision is not None and not self._decision.done()
 
-    def decide(self, outcome: list[Judgement] | Revisit) -> bool:
-        """The teacher's answer to what is on screen: judgements (submit), [] (skip) or Revisit() (go back).
+    def decide(self, outcome: list[Judgement] | Revisit | LookAgain) -> bool:
+        """The teacher's answer to what is on screen: judgements (submit), [] (skip), Revisit() (go back) or, with
+        nothing left, LookAgain().
         False when nothing is being asked (a save is still running)."""
         decision = self._decision
         if decision is None or decision.done():

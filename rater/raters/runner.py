@@ -9,7 +9,7 @@ from typing import Callable
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from rater.core.domain import ItemView, Judgement, Revisit
+from rater.core.domain import ItemView, Judgement, LookAgain, Revisit
 from rater.core.errors import FatalRaterError, RaterError, StaleSave, StoreError
 from rater.raters.agenda import Agenda, Queue, open_run
 
@@ -123,6 +123,8 @@ class Run:
                 answer = await self.rater.exhausted(self.agenda.left_over())
                 if isinstance(answer, Revisit):
                     await self.agenda.revisit(None, answer.item_id)
+                    continue
+                if isinstance(answer, LookAgain):  # work shared out: an item may have come free meanwhile
                     continue
                 return
             done, self.rating = await asyncio.wait(self.rating, return_when=asyncio.FIRST_COMPLETED)

@@ -316,10 +316,11 @@ class OverlapProgress:
 
     @property
     def summary(self) -> str:
-        if not self.lacking:
-            return f"overlap {self.overlap}: every item has {self.overlap} teachers' ratings"
         whose = f"{self.overlap} teacher's" if self.overlap == 1 else f"{self.overlap} teachers'"
-        return f"overlap {self.overlap}: {self.lacking} of {plural(self.items, 'item')} still lack {whose} ratings"
+        if not self.lacking:
+            return f"overlap {self.overlap}: every item has {whose} ratings"
+        lack = "still lacks" if self.lacking == 1 else "still lack"
+        return f"overlap {self.overlap}: {self.lacking} of {plural(self.items, 'item')} {lack} {whose} ratings"
 
 
 def _overlap_progress(session: Session, *, eval_set_id: int | None, where: ItemFilter, overlap: int) -> OverlapProgress:
@@ -455,15 +456,17 @@ class Study:
 
     def lapsed_beyond_k(self, session: Session, *, rater_id: int, item_id: int) -> bool:
         """Whether a save of this teacher's whose hold on the item had lapsed (`end_holds`) comes beyond K: K other
-        teachers have rated the item meanwhile (those saving in the same transaction included)."""
+        teachers have rated the item meanwhile (those saving in the same transaction included) or hold it now, as
+        a claim counts them (a holder's save would otherwise make K + 1)."""
         overlap = self.overlap(session)
         if overlap is None:
             return False
         eval_set_id = self.eval_set_id
-        others = session.execute(built(("others done", eval_set_id), lambda: select(
-            _teachers_done(eval_set_id, bindparam("rater_id", type_=Integer)))
-            .where(col(Item.id) == bindparam("item_id", type_=Integer))), {"rater_id": rater_id, "item_id": item_id}
-        ).scalar_one()
+        others = session.execute(built(("others done or holding", eval_set_id), lambda: select(
+            _teachers_done(eval_set_id, bindparam("rater_id", type_=Integer))
+            + _holding(eval_set_id, _NOW, bindparam("rater_id", type_=Integer)))
+            .where(col(Item.id) == bindparam("item_id", type_=Integer))),
+            {"rater_id": rater_id, "item_id": item_id, "now": utcnow()}).scalar_one()
         return others >= overlap
 
     def lacking(self, session: Session) -> int | None:

@@ -108,6 +108,8 @@ STUDY_TEXTS: dict[str, dict[str, str]] = {  # the organizer's page (/study)
     "st_nobody_holds": {"sv": "Ingen har ett objekt öppet.", "en": "Nobody has an item open."},
 }
 
+LOOK_AGAIN_SECONDS = 30  # how often "nothing is left for you" reloads itself to look for an item again (work shared out)
+
 WEB_TEXTS: dict[str, dict[str, str]] = {
     "draft_unsaved": {"sv": "Dina markeringar är inte sparade än: servern svarade inte. De skickas igen om en stund; "
                             "Spara skickar dem i alla fall.",
@@ -142,10 +144,13 @@ WEB_TEXTS: dict[str, dict[str, str]] = {
     "loading": {"sv": "Hämtar nästa objekt…", "en": "Fetching the next item…"},
     "saving_slow": {"sv": "Sparar… databasen svarar långsamt; sidan försöker igen av sig själv.",
                     "en": "Saving… the database is slow to answer; this page tries again by itself."},
+    "looks_again": {"sv": "Sidan tittar efter igen var {seconds}:e sekund: ett objekt som en annan lärare släpper "
+                          "kommer hit.",
+                    "en": "This page looks again every {seconds} seconds: an item another teacher lets go comes here."},
     "web_all_saved": {"sv": "Allt är sparat. Tillbaka går till din senaste bedömning; Historik visar alla.",
                       "en": "Every rating is saved. Back goes to your last rating; History shows them all."},
     "web_not_seen": {"sv": "Alternativ {numbers} har inte visats än: rulla ned innan du sparar.",
-                     "en": "Options {numbers} have not been shown yet: scroll down before saving."},
+                     "en": "Not shown yet: option {numbers}. Scroll down before saving."},
     "revoked_page": {"sv": "Sessionen är avslutad: länken är återkallad. Be den som leder studien om en ny.",
                      "en": "Session ended: this link was revoked. Ask the study's organizer for a new one."},
     "flag_web": {"sv": "Är något fel med själva frågan (fel svar, stavfel)? Skriv gärna vad (valfritt).",
@@ -426,6 +431,8 @@ class RatingSite:
         session = self.sessions.get(name)
         if session.state == "loading":
             await session.wait_for_change(session.seq, "loading", 15)
+        if session.look_again():  # nothing was left, work is shared out: an item may have come free since
+            await session.wait_for_change(session.seq, "done", 5)
         return self.rating_page(request, session, token)
 
     def rating_page(self, request: Request, session: TeacherSession, token: str) -> Response:
@@ -445,6 +452,9 @@ class RatingSite:
                 done = texts.say("rated_but_left", rated=before + session.rated, left=len(session.left))
             elif session.start is not None and session.start.overlap is not None:
                 done = texts.say("nothing_left", k=session.start.overlap)
+            if session.start is not None and session.start.overlap is not None:  # each load looks again (page)
+                return self.render(request, "done.html", done=done, left=left, refresh=str(LOOK_AGAIN_SECONDS),
+                                   looks_again=texts.say("looks_again", seconds=LOOK_AGAIN_SECONDS), **common)
             return self.render(request, "done.html", done=done, left=left, **common)
         if session.state in ("loading", "saving"):  # a save that waits for the database: the page asks again
             title = texts.say("loading" if session.state == "loading" else "saving_slow")

@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from rater.core.domain import ItemView, Judgement, Reason, Revisit
+from rater.core.domain import ItemView, Judgement, LookAgain, Reason, Revisit
 from rater.core.errors import RaterError, StaleSave
 from rater.raters.agenda import Queue
 from rater.raters.base import RunStart
@@ -133,6 +133,13 @@ class TeacherSession:
         self.item, self.left, self.state = None, list(left), "done"
         self.seq += 1
         self._changed()
+
+    def look_again(self) -> bool:
+        """On "nothing is left for you" while work is shared out, look for an item again (the page asks at every
+        load, and reloads itself): True when the run was asked to."""
+        if self.state != "done" or self.start is None or self.start.overlap is None:
+            return False
+        return self.rater.decide(LookAgain())
 
     def save_failed(self, item: ItemView, error: RaterError) -> None:
         if isinstance(error, StaleSave):

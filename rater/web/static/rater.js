@@ -149,7 +149,7 @@
     if (action === "save") {
       const unseen = options.filter(function (o) { return !seen.has(o); });
       if (unseen.length) {
-        notice(say("notSeen", "Options {numbers} have not been shown yet.").replace(
+        notice(say("notSeen", "Not shown yet: option {numbers}.").replace(
           "{numbers}", unseen.map(function (o) { return o.dataset.number; }).join(", ")));
         unseen[0].scrollIntoView({ block: "center" });
         return false;
