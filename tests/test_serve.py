@@ -974,3 +974,17 @@ def test_nothing_left_looks_again_and_gets_an_item_another_teacher_let_go(browse
         assert anna.question() == held
     finally:
         server.stop()
+
+
+def test_a_tick_after_a_revocation_closes_the_page_at_once(browser, demo):
+    """The heartbeat comes every 30 s at most; a tick's draft refused (403) says so at once, not as a tick kept."""
+    server = Served(demo, "--idle", "200")  # a heartbeat every 30 s: too slow to be what closes the page here
+    tab = Page(browser, server.link("anna")).ready()
+    try:
+        rater(demo, "teachers", "revoke", "anna")
+        tab.page.keyboard.press("1")
+        tab.page.wait_for_selector("body.-closed", timeout=5_000)
+        assert tab.page.locator(".closed-dialog").inner_text().strip().startswith("Session ended")
+    finally:
+        tab.close()
+        server.stop()

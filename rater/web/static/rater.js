@@ -77,6 +77,7 @@
     };
     post("/draft", marks(), keepalive).then(function (r) {
       if (r.status >= 500) { retry(); return; }
+      if (r.status === 403 || r.status === 410) { close(say("ended", "Session ended.")); return; }  // revoked
       const box = document.getElementById("notices");
       const said = say("draftUnsaved", "");
       if (r.ok && box && said && box.textContent.indexOf(said) >= 0) box.replaceChildren();
