@@ -213,6 +213,8 @@ def test_a_judge_that_rated_part_of_a_source_speaks_for_that_part_only(cli, engi
     plan = json.loads(cli("plan", "--target-width", "0.5", "--estimate-with", "gpt", "--format", "json").stdout)
     assert plan["sources"]["p"]["with_judge"]["need"] == plan["sources"]["p"]["teachers_only"]["need"]
     assert "the judge rated 6 of the source's 8 distractors" in plan["sources"]["p"]["with_judge"]["note"]
+    shown = " ".join(cli("plan", "--target-width", "0.5", "--estimate-with", "gpt").output.split())
+    assert "p: the judge rated 6 of the source's 8 distractors: the teachers' figure" in shown
 
 
 def test_without_teacher_labels_of_the_part_the_judge_left_out_there_is_no_estimate(cli, engine):

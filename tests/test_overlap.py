@@ -512,12 +512,9 @@ def test_a_save_that_fails_with_the_database_away_shows_the_item_again_without_r
     assert set(teachers_per_item(engine).values()) == {1} and len(teachers_per_item(engine)) == 3
 
 
-def test_a_lapsed_save_in_one_batch_with_a_holders_save_of_the_item_comes_beyond_k(study, tmp_path):
-    """K 1: bo holds item 1's lease, anna's hold on it has lapsed. Their saves reach the writer in one batch: bo's
-    is the one of the K, anna's comes beyond it (the check counts the teachers saving beside it); the item counts
-    one teacher, not two."""
-    from rater.store.writer import Ratings, Saved, _apply
-
+def item_one_held_by_bo(study, tmp_path) -> tuple:
+    """K 1, two items; bo holds item 1 (a live lease). Returns the engine, anna's and bo's ids and item 1's
+    distractors."""
     cli, engine = study
     import_items(cli, tmp_path, 2)
     set_overlap(engine, 1)
@@ -525,6 +522,17 @@ def test_a_lapsed_save_in_one_batch_with_a_holders_save_of_the_item_comes_beyond
         anna, bo = (get_or_create_rater(session, name=n, kind="human").id for n in ("anna", "bo"))
         distractors = session.execute(select(Distractor.id).where(Distractor.item_id == 1)).scalars().all()
         session.add(Lease(item_id=1, rater_id=bo, expires_at=utcnow() + timedelta(minutes=2)))
+    return engine, anna, bo, distractors
+
+
+def test_a_lapsed_save_in_one_batch_with_a_holders_save_of_the_item_comes_beyond_k(study, tmp_path):
+    """K 1: bo holds item 1's lease, anna's hold on it has lapsed. Their saves reach the writer in one batch: bo's
+    is the one of the K, anna's comes beyond it (the check counts the teachers saving beside it); the item counts
+    one teacher, not two."""
+    from rater.store.writer import Ratings, Saved, _apply
+
+    engine, anna, bo, distractors = item_one_held_by_bo(study, tmp_path)
+    with session_scope(engine) as session:
         session.add(Lease(item_id=1, rater_id=anna, expires_at=utcnow() - timedelta(seconds=1)))  # lapsed
     saves = [Ratings(rater_id=r, eval_set_id=None, item_id=1, judgements=[Judgement(d, True) for d in distractors],
                      release_lease=True, expected={d: None for d in distractors}) for r in (anna, bo)]
@@ -542,13 +550,7 @@ def test_a_lapsed_save_of_an_item_another_teacher_holds_comes_beyond_k(study, tm
     so anna's is beyond it; then bo's counts. The item ends with one teacher of its K, not two."""
     from rater.store.writer import Ratings, Saved, _apply
 
-    cli, engine = study
-    import_items(cli, tmp_path, 2)
-    set_overlap(engine, 1)
-    with session_scope(engine) as session:
-        anna, bo = (get_or_create_rater(session, name=n, kind="human").id for n in ("anna", "bo"))
-        distractors = session.execute(select(Distractor.id).where(Distractor.item_id == 1)).scalars().all()
-        session.add(Lease(item_id=1, rater_id=bo, expires_at=utcnow() + timedelta(minutes=2)))
+    engine, anna, bo, distractors = item_one_held_by_bo(study, tmp_path)
 
     def save(rater_id: int) -> list:
         with session_scope(engine) as session:

@@ -152,7 +152,7 @@ def test_3_options_cut_off_are_never_saved_unseen(cli, engine, terminals, tmp_pa
     term.wait_for("more options below")
     time.sleep(PACE)
     term.keys("Space")
-    term.wait_for("been shown yet")  # (the toast wraps beside the options)
+    term.wait_for("Not shown yet")  # (the toast wraps beside the options)
     assert {item for item, _, _ in ratings(engine)} == {2}
     term.keys(*["Down"] * 12, pace=0.15)
     time.sleep(PACE)

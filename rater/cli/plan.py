@@ -94,6 +94,9 @@ def plan(ctx: typer.Context,
             cells.append(cell(entry["with_judge"]))
         table.add_row(*cells)
     ctx.obj.console.print(table)
+    for label, entry in result.items():
+        if note := entry.get("with_judge", {}).get("note"):
+            ctx.obj.console.print(f"{label}: {note}.")
     ctx.obj.console.print("These plans assume the labels keep the spread they have so far: rate, then plan again. "
                           "With a judge the plan is never above the teachers' own (the estimate can always do "
                           "without the judge).")

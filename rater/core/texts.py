@@ -62,10 +62,10 @@ CATALOG: dict[str, dict[str, str]] = {
                         "mellanslag sparar det som det står (ändra först om du vill), s går vidare.",
                   "en": "Another window saved this item while it was shown here. Its answer is shown now: space "
                         "saves it as shown (change it first if you like), s moves on."},
-    "beyond_k": {"sv": "Andra lärare hann bedöma objektet medan det låg öppet här: din bedömning är sparad men "
-                       "markerad som utöver K.",
-                 "en": "Other teachers finished this item while it was open here: your rating is kept, marked as "
-                       "beyond K."},
+    "beyond_k": {"sv": "Andra lärare hann bedöma objektet, eller tog över det, medan det låg öppet här: din "
+                       "bedömning är sparad men markerad som utöver K.",
+                 "en": "Other teachers rated this item, or took it over, while it was open here: your rating is kept, "
+                       "marked as beyond K."},
     "study_done": {"sv": "Studien är klar: varje objekt har {k} lärares bedömningar.",
                    "en": "The study is done: every item has {k} teachers' ratings."},
     "rated_but_left": {"sv": "{rated} objekt är bedömda; {left} har du hoppat över två gånger och de är inte bedömda.",
