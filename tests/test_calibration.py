@@ -188,3 +188,13 @@ def test_a_fitted_rule_worse_than_the_judges_own_decisions_is_not_saved(cli, eng
     assert not (tmp_path / "calibrations.yaml").exists()
     with Session(engine) as session:
         assert not session.execute(select(RatingHistory.rating_id)).first()  # no stored decision changed
+
+
+def test_the_judge_is_set_beside_a_range_of_teachers_kappas_or_one_pairs_figure():
+    from rater.cli.calibrate import teachers_line
+
+    one = teachers_line([("anna", "bo", 0.5, 40)], {"anna": 0.6, "bo": 0.6})
+    assert one.endswith("on average 0.600: above the teachers' own kappa (0.500)") and "range" not in one
+    three = teachers_line([("anna", "bo", 0.5, 40), ("anna", "cem", 0.7, 40), ("bo", "cem", 0.6, 40)],
+                          {"anna": 0.55, "bo": 0.65, "cem": 0.6})
+    assert three.endswith("on average 0.600: within the teachers' range (0.500 to 0.700)")

@@ -51,11 +51,14 @@ def teachers_line(pairs: list[tuple[str, str, float | None, int]], judge_vs: dic
     if not kappas or not judged:
         return text
     low, high, mean = min(kappas), max(kappas), sum(judged.values()) / len(judged)
-    where = ("within the teachers' range" if low <= mean <= high else
-             "above the teachers' range" if mean > high else "below the teachers' range")
+    if low == high:  # one pair of teachers (or all alike): a figure, not a range
+        side = "equal to" if mean == low else "above" if mean > high else "below"
+        where = f"{side} the teachers' own kappa ({number(low)})"
+    else:
+        side = "within" if low <= mean <= high else "above" if mean > high else "below"
+        where = f"{side} the teachers' range ({number(low)} to {number(high)})"
     return (text + "; the judge (fitted rule) against each teacher alone: "
-            + ", ".join(f"{t} {number(k)}" for t, k in judged.items())
-            + f", on average {number(mean)}: {where} ({number(low)} to {number(high)})")
+            + ", ".join(f"{t} {number(k)}" for t, k in judged.items()) + f", on average {number(mean)}: {where}")
 
 
 @app.command()
