@@ -63,11 +63,6 @@ def plan(ctx: typer.Context,
         entry = {"teachers_only": teachers_needed(labels, target_width, with_judge=False, pool=pool)}
         if estimate_with:
             entry["with_judge"] = teachers_needed(labels, target_width, with_judge=True, pool=pool)
-            if not labels.judge:
-                entry["with_judge"]["note"] = "the judge rated none of this source: the teachers' figure"
-            elif pool is not None and len(labels.judge) < pool:
-                entry["with_judge"]["note"] = (f"the judge rated {len(labels.judge)} of the source's {pool} "
-                                               "distractors: the teachers' figure (judge all of it to plan with it)")
         result[label] = entry
     if format == "json":
         typer.echo(json.dumps({"target_width": target_width, "judge": estimate_with, "sources": result}, indent=2))

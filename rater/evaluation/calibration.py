@@ -13,6 +13,7 @@ from sqlmodel import Session, col
 from rater.core.domain import RaterKind
 from rater.core.errors import InputError
 from rater.evaluation.agreement import cohen_kappa, precision_recall
+from rater.evaluation.linear import solve
 from rater.evaluation.report import human_majority
 from rater.judge.scoring import Acceptance
 from rater.store.ratings import replace_rating
@@ -83,29 +84,23 @@ def acceptance_model(cases: Sequence[Case], ridge: float = 0.05) -> Callable[[fl
         gradient = [-ridge * b for b in beta]
         hessian = [[ridge if i == j else 0.0 for j in range(3)] for i in range(3)]
         for x, yes, n in rows:
-            p = 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, sum(b * v for b, v in zip(beta, x))))))
+            p = _sigmoid(sum(b * v for b, v in zip(beta, x)))
             for i in range(3):
                 gradient[i] += (yes - n * p) * x[i]
                 for j in range(3):
                     hessian[i][j] += n * p * (1 - p) * x[i] * x[j]
-        step = _solve3(hessian, gradient)
+        step = solve(hessian, gradient) or [0.0, 0.0, 0.0]  # (ridged: never singular)
         beta = [b + d for b, d in zip(beta, step)]
         if max(abs(d) for d in step) < 1e-9:
             break
 
     def model(score: float, mean: float) -> float:
-        z = beta[0] + beta[1] * (score - 3.0) + beta[2] * (mean - 3.0)
-        return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
+        return _sigmoid(beta[0] + beta[1] * (score - 3.0) + beta[2] * (mean - 3.0))
     return model
 
 
-def _solve3(matrix: list[list[float]], vector: list[float]) -> list[float]:
-    """matrix^-1 vector for the (positive definite, ridged) 3 x 3 Hessian, by Cramer's rule."""
-    def det(m: list[list[float]]) -> float:
-        return (m[0][0] * (m[1][1] * m[2][2] - m[1][2] * m[2][1]) - m[0][1] * (m[1][0] * m[2][2] - m[1][2] * m[2][0])
-                + m[0][2] * (m[1][0] * m[2][1] - m[1][1] * m[2][0]))
-    whole = det(matrix)
-    return [det([[vector[r] if c == k else matrix[r][c] for c in range(3)] for r in range(3)]) / whole for k in range(3)]
+def _sigmoid(z: float) -> float:
+    return 1.0 / (1.0 + math.exp(-max(-30.0, min(30.0, z))))
 
 
 def _expected_kappa(groups: Sequence[tuple[float, float, float, float]], rule: Acceptance) -> float | None:

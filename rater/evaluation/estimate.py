@@ -25,6 +25,7 @@ from itertools import combinations
 from typing import Sequence
 
 from rater.core.domain import RaterKind
+from rater.evaluation.linear import solve
 
 Z = 1.959964
 
@@ -90,22 +91,6 @@ def _covariances(rows: Sequence[tuple[float, ...]]) -> list[list[float]]:
     return [[_cov(a, b) for b in columns] for a in columns]
 
 
-def _solve(matrix: list[list[float]], vector: list[float]) -> list[float] | None:
-    """matrix^-1 vector by Gaussian elimination with pivoting; None when the matrix is (nearly) singular."""
-    size = len(vector)
-    rows = [list(matrix[i]) + [vector[i]] for i in range(size)]
-    for col_ in range(size):
-        pivot = max(range(col_, size), key=lambda r: abs(rows[r][col_]))
-        if abs(rows[pivot][col_]) < 1e-12:
-            return None
-        rows[col_], rows[pivot] = rows[pivot], rows[col_]
-        for r in range(size):
-            if r != col_:
-                factor = rows[r][col_] / rows[col_][col_]
-                rows[r] = [x - factor * y for x, y in zip(rows[r], rows[col_])]
-    return [rows[i][size] / rows[i][i] for i in range(size)]
-
-
 @dataclass(frozen=True)
 class Fit:
     """PPI++'s weights and the two parts of its variance: the teachers' residual spread (per labelled distractor)
@@ -127,10 +112,10 @@ def fit(y_labeled: Sequence[float], f_labeled: Sequence[Predictors], f_unlabeled
         usable = [j for j in range(size) if spread[j][j] > 0]  # a predictor that never varies says nothing
         lam = [0.0] * size
         towards = [_cov([v[j] for v in f_l], y_labeled) for j in range(size)]
-        solved = _solve([[(1 + n / big_n) * spread[i][j] for j in usable] for i in usable], [towards[j] for j in usable])
+        solved = solve([[(1 + n / big_n) * spread[i][j] for j in usable] for i in usable], [towards[j] for j in usable])
         if solved is None and 0 in usable:  # the score adds nothing beyond the label (two values, the same split)
             usable = [0]
-            solved = _solve([[(1 + n / big_n) * spread[0][0]]], [towards[0]])
+            solved = solve([[(1 + n / big_n) * spread[0][0]]], [towards[0]])
         for j, weight in zip(usable, solved or []):
             lam[j] = weight
         if size == 1:
@@ -156,7 +141,7 @@ def ppi(y_labeled: Sequence[float], f_labeled: Sequence[Predictors], f_unlabeled
     shift = sum(w * (_mean([v[j] for v in f_u]) - _mean([v[j] for v in f_l])) for j, w in enumerate(weights.lam))
     rate = _mean(y_labeled) + shift
     se = math.sqrt(weights.residual / n + weights.judge_part)
-    scored = len(weights.lam) > 1 and weights.used_score
+    scored = weights.used_score
     return Estimate(min(1.0, max(0.0, rate)), _interval(rate, se), n, big_n, "ppi++" if tuned else "ppi", se=se,
                     lam=weights.lam[0], lam_score=weights.lam[1] if scored else None,
                     predictors="label and score" if scored else "label")
@@ -268,7 +253,13 @@ def teachers_needed(labels: Labels, width: float, with_judge: bool, pool: int | 
     spread = _var(y) if len(y) >= 2 else 0.25  # unknown: the widest a share can spread
     alone = math.ceil(spread / target_se ** 2) if spread > 0 else 1
     need: int | None = alone
-    if with_judge and (pool is None or len(labels.judge) >= pool):  # a judge of part of the source: see estimate_source
+    note = None
+    if with_judge and not labels.judge:
+        note = "the judge rated none of this source: the teachers' figure"
+    elif with_judge and pool is not None and len(labels.judge) < pool:  # its labels speak for part of the source
+        note = (f"the judge rated {len(labels.judge)} of the source's {pool} distractors: the teachers' figure (judge "
+                "all of it to plan with it)")
+    elif with_judge:
         y_l, f_l, f_u = labels.split()
         if f_u and y_l:
             weights = fit(y_l, f_l, f_u)
@@ -278,4 +269,5 @@ def teachers_needed(labels: Labels, width: float, with_judge: bool, pool: int | 
                 need = min(alone, combined + (have - len(y_l)))  # teachers' labels without the judge's count too
     more = max(0, need - have) if need is not None else None
     reachable = pool is None or need is None or need <= pool
-    return {"have": have, "need": need, "more": more, "reachable": reachable, "pool": pool}
+    return {"have": have, "need": need, "more": more, "reachable": reachable, "pool": pool,
+            **({"note": note} if note else {})}
