@@ -28,7 +28,7 @@ from synthetic import header  # noqa: E402
 
 from rater.evaluation.agreement import cohen_kappa  # noqa: E402
 from rater.evaluation.calibration import THRESHOLDS, Case, best_rule, predict  # noqa: E402
-from rater.evaluation.estimate import Estimate, Z, ppi, teachers_only  # noqa: E402
+from rater.evaluation.estimate import Estimate, Keys, ppi, teachers_only  # noqa: E402
 from rater.evaluation.uncertainty import closeness  # noqa: E402
 from rater.judge.scoring import Acceptance  # noqa: E402
 
@@ -50,36 +50,51 @@ def coverage_and_width(repetitions: int, judged: int, rated: int, good: float, b
             runs, TRUE_RATE, rated)
 
 
-def summary(title: str, runs: list[tuple[Estimate, Estimate]], truth: float, rated: int) -> None:
+def holds(estimates: list[Estimate], truth: float) -> float:
+    return sum(e.ci95 is not None and e.ci95[0] <= truth <= e.ci95[1] for e in estimates) / len(estimates)
+
+
+def width(estimates: list[Estimate]) -> float:
+    return statistics.mean(e.ci95[1] - e.ci95[0] for e in estimates if e.ci95 is not None)
+
+
+def summary(title: str, runs: list[tuple[Estimate, Estimate]], truth: float, rated: int,
+            one_by_one: list[tuple[Estimate, Estimate]] | None = None) -> None:
     """Coverage of both intervals, mean widths, and the teacher ratings the teachers-only figure needs for the
-    combined width (its variance falls as 1 / n)."""
-    held = sum(e.ci95 is not None and e.ci95[0] <= truth <= e.ci95[1] for e, _ in runs)
-    held_alone = sum(a.ci95 is not None and a.ci95[0] <= truth <= a.ci95[1] for _, a in runs)
+    combined width (its variance falls as 1 / n). `one_by_one`: the same estimates with distractors taken one by
+    one instead of by item, for comparison."""
     se, se_alone = statistics.mean(e.se or 0.0 for e, _ in runs), statistics.mean(a.se or 0.0 for _, a in runs)
     needed = math.ceil(rated * (se_alone / se) ** 2)
     print(f"   {title}:")
-    print(f"     1. coverage over {len(runs)} repetitions: combined {held / len(runs):.1%}, teachers only "
-          f"{held_alone / len(runs):.1%}")
-    print(f"     2. mean width: combined {2 * Z * se:.1%} with {rated} teacher ratings, teachers only "
-          f"{2 * Z * se_alone:.1%}; the teachers-only figure needs about {needed} teacher ratings for the combined "
+    print(f"     1. coverage over {len(runs)} repetitions: combined {holds([e for e, _ in runs], truth):.1%}, teachers "
+          f"only {holds([a for _, a in runs], truth):.1%}"
+          + (f" (taking distractors one by one, not by item: combined {holds([e for e, _ in one_by_one], truth):.1%}, "
+             f"teachers only {holds([a for _, a in one_by_one], truth):.1%})" if one_by_one else ""))
+    print(f"     2. mean width: combined {width([e for e, _ in runs]):.1%} with {rated} teacher ratings, teachers only "
+          f"{width([a for _, a in runs]):.1%}; the teachers-only figure needs about {needed} teacher ratings for the combined "
           f"width: {rated} is {1 - rated / needed:.1%} fewer")
 
 
 LATENT_RATE = 0.5 * math.erfc(0.19 / math.sqrt(2))  # P(quality > 0.19): the simulated teachers' acceptance, 42.5 %
 
 
-def scored_judges(repetitions: int, items: int, rated_items: int, noise: float, members: int, seed: int = 2) -> None:
+def scored_judges(repetitions: int, items: int, rated_items: int, noise: float, members: int, seed: int = 2,
+                  item_sd: float = 0.0) -> None:
     """A lenient judge (or a panel of `members` such judges, their mean score) scoring every distractor as in
     `simulated_items` and accepting by the SPEC's weighted limit; teachers rate `rated_items` whole items. The
-    same data estimated from the judge's labels alone and from its labels and scores."""
+    same data estimated from the judge's labels alone and from its labels and scores. `item_sd`: the part of a
+    distractor's quality (sd) its item gives all its distractors (an easy question), the rest its own."""
     rng = random.Random(seed)
     runs: dict[str, list[tuple[Estimate, Estimate]]] = {"label": [], "label and score": []}
+    naive: dict[str, list[tuple[Estimate, Estimate]]] = {"label": [], "label and score": []}
     kappas, rates = [], []
     rule = Acceptance()
+    own = math.sqrt(1 - item_sd ** 2)
     for _ in range(repetitions):
         truth, label, score = [], [], []
         for _ in range(items):
-            qualities = [rng.gauss(0, 1) for _ in range(4)]
+            shared = rng.gauss(0, item_sd) if item_sd else 0.0
+            qualities = [shared + own * rng.gauss(0, 1) for _ in range(4)]
             scores = [statistics.mean(min(5.0, max(1.0, round((4.2 + q + rng.gauss(0, noise)) * 2) / 2))
                                       for _ in range(members)) for q in qualities]
             limit = rule.limit(scores)
@@ -90,17 +105,22 @@ def scored_judges(repetitions: int, items: int, rated_items: int, noise: float, 
         mine = [d for d in range(4 * items) if d // 4 in rated]
         others = [d for d in range(4 * items) if d // 4 not in rated]
         y = [float(truth[d]) for d in mine]
-        alone = teachers_only(y)
-        runs["label"].append((ppi(y, [label[d] for d in mine], [label[d] for d in others]), alone))
-        runs["label and score"].append((ppi(y, [(label[d], score[d]) for d in mine],
-                                            [(label[d], score[d]) for d in others]), alone))
+        keys_l, keys_u = (Keys([d // 4 for d in ds], ds) for ds in (mine, others))
+        f_l = {"label": [label[d] for d in mine], "label and score": [(label[d], score[d]) for d in mine]}
+        f_u = {"label": [label[d] for d in others], "label and score": [(label[d], score[d]) for d in others]}
+        alone, alone_naive = teachers_only(y, keys_l), teachers_only(y)
+        for predictors in runs:
+            runs[predictors].append((ppi(y, f_l[predictors], f_u[predictors], keys_l=keys_l, keys_u=keys_u), alone))
+            naive[predictors].append((ppi(y, f_l[predictors], f_u[predictors]), alone_naive))
         kappas.append(cohen_kappa([bool(x) for x in label], truth))
         rates.append(statistics.mean(label))
     who = "a judge" if members == 1 else f"a panel of {members} such judges (mean score)"
-    print(f"   {who}, score noise sd {noise}: accepts {statistics.mean(rates):.1%}, kappa against the teachers "
+    grouped = f", items sharing sd {item_sd} of their distractors' quality" if item_sd else ""
+    print(f"   {who}, score noise sd {noise}{grouped}: accepts {statistics.mean(rates):.1%}, kappa against the teachers "
           f"{statistics.mean(k for k in kappas if k is not None):.2f}")
     for predictors, pairs in runs.items():
-        summary(f"estimated from its {predictors}", pairs, LATENT_RATE, 4 * rated_items)
+        summary(f"estimated from its {predictors}", pairs, LATENT_RATE, 4 * rated_items,
+                naive[predictors] if item_sd else None)
 
 
 def simulated_items(rng: random.Random, items: int, noise: float, per_item: int = 4) -> list[list[tuple[float, bool]]]:
@@ -206,6 +226,9 @@ def main() -> None:
               "study), 500 items x 4 distractors, teachers rating 50 whole items:")
         for noise, members in ((1.0, 1), (0.8, 1), (1.2, 3)):
             scored_judges(args.repetitions, 500, 50, noise, members)
+        print("   the same with easy and hard questions: an item gives its four distractors a shared part of their "
+              "quality, and the intervals sum the error item by item (cluster-robust):")
+        scored_judges(args.repetitions, 500, 50, 0.8, 1, item_sd=0.7)
     if args.studies:
         print(f"3. calibrating a judge (scores 1.2 points too high) to kappa 0.41, {args.studies} studies of 300 items x 4 "
               "distractors, teachers rating one item at a time:")

@@ -13,6 +13,12 @@ from rater.store.ratings import get_or_create_rater, save_judgements
 from tests.test_report import add_items
 
 Z = 1.959964
+T = {2: 4.302653, 3: 3.182446, 6: 2.446912, 9: 2.262157}  # Student's t, 97.5 % point, by degrees of freedom
+
+
+def welch(*parts: tuple[float, float]) -> float:
+    """Welch-Satterthwaite degrees of freedom of a sum of variances (variance, df)."""
+    return sum(v for v, _ in parts) ** 2 / sum(v * v / df for v, df in parts)
 
 
 def label(session, name: str, kind: str, labels: dict[int, tuple[int, bool]]) -> None:
@@ -47,19 +53,23 @@ def test_the_estimate_matches_a_hand_computed_ppi(cli, study):
     # by hand: n 4, N 6; mean_L y .75, mean_L f .5, mean_U f 4/6; var f (all ten) 0.26667; cov_L(y, f) 1/6
     # lam = (1/6) / ((1 + 4/6) * 0.26667) = .375; rate = .75 + .375 (4/6 - .5) = .8125
     # se^2 = var_L(y - lam f) / 4 + lam^2 var_U(f) / 6 = .171875 / 4 + .140625 * .26667 / 6 = .04921875
+    # (one item: distractor by distractor); degrees of freedom: 3 and 5, together 3.89 (Welch): t(3)
     assert e["method"] == "ppi++" and (e["teacher_n"], e["judge_n"]) == (4, 6)
     assert e["lam"] == pytest.approx(0.375) and e["rate"] == pytest.approx(0.8125)
     assert e["se"] == pytest.approx(math.sqrt(0.04921875))
-    assert e["ci95"] == pytest.approx([0.8125 - Z * math.sqrt(0.04921875), 1.0])  # clipped at 1
+    df_s = welch((0.171875 / 4, 3), (0.140625 * 0.26666667 / 6, 5))
+    assert e["df"] == pytest.approx(df_s) and 3 < df_s < 4
+    assert e["ci95"] == pytest.approx([0.8125 - T[3] * math.sqrt(0.04921875), 1.0])  # clipped at 1
     only = e["teachers_only"]
     assert only["rate"] == 0.75 and only["se"] == pytest.approx(math.sqrt(0.25 / 4))
     assert data["sources"]["t"]["estimate"]["judge_n"] == 0  # the judge adds nothing unlabelled: the teachers' mean
     assert data["sources"]["t"]["estimate"]["rate"] == 0.25 and data["sources"]["t"]["estimate"]["lam"] == 0.0
     assert "u" not in data["sources"]  # no teacher label: the report's sources are the teachers'
     difference = data["estimate_differences"]["s - t"]
-    se = math.sqrt(0.04921875 + data["sources"]["t"]["estimate"]["se"] ** 2)
+    se = math.sqrt(0.04921875 + 0.25 / 4)  # t: four teacher labels (0, 0, 1, 0), var .25, 3 degrees of freedom
+    assert 6 < welch((0.04921875, df_s), (0.25 / 4, 3)) < 7  # t(6)
     assert difference["difference"] == pytest.approx(0.8125 - 0.25)
-    assert difference["ci95"] == pytest.approx([0.5625 - Z * se, 0.5625 + Z * se])
+    assert difference["ci95"] == pytest.approx([0.5625 - T[6] * se, 0.5625 + T[6] * se])
     assert difference["excludes_zero"] is False  # .56 apart, yet 4 teacher labels each cannot show it is real
     table = " ".join(cli("report", "--estimate-with", "gpt").output.split())
     assert "Estimates with gpt" in table and "81.2%" in table and "Differences between sources" in table
@@ -86,16 +96,17 @@ def test_sources_without_teachers_or_judge_say_why_and_bad_input_is_refused(cli,
 def test_plan_says_how_many_more_teacher_ratings_a_width_needs(cli, study):
     plan = json.loads(cli("plan", "--target-width", "0.4", "--estimate-with", "gpt", "--format", "json").stdout)
     s = plan["sources"]["s"]
-    # teachers only: var(y) .25, target se .4 / (2 z): need ceil(.25 / se^2) = 25, have 4
-    target = (0.4 / (2 * Z)) ** 2
-    assert s["teachers_only"] == {"have": 4, "need": math.ceil(0.25 / target), "more": math.ceil(0.25 / target) - 4,
-                                  "reachable": False, "pool": 10}  # 25 needed, the source has 10
-    # with the judge: residual variance .171875 over n, plus the judge-only part lam^2 var_U(f) / N = .00625: 42,
-    # more than the teachers alone need, and the estimate can always do without the judge (lam 0): 25
-    combined = math.ceil(0.171875 / (target - 0.140625 * (4 / 15) / 6))
-    assert combined > s["teachers_only"]["need"] and s["with_judge"]["need"] == s["teachers_only"]["need"]
+    # teachers only: var(y) .25, one distractor to an item (all in one item: taken one by one): the fewest n with
+    # t(n - 1)^2 .25 / n <= (.4 / 2)^2: 27 (26: 2.0595^2 * .25 / 26 = .0408 > .04; 27: 2.0555^2 * .25 / 27 = .0391)
+    assert s["teachers_only"] == {"have": 4, "need": 27, "more": 23, "reachable": False, "pool": 10}
+    assert 2.059539 ** 2 * 0.25 / 26 > 0.2 ** 2 >= 2.055529 ** 2 * 0.25 / 27
+    # with the judge: residual variance .171875 over n, plus the judge-only part lam^2 var_U(f) / N = .00625: at
+    # n 27 already too wide, more than the teachers alone need, and the estimate can always do without the judge
+    # (lam 0): 27
+    assert 2.055529 ** 2 * (0.171875 / 27 + 0.140625 * (4 / 15) / 6) > 0.2 ** 2
+    assert s["with_judge"]["need"] == s["teachers_only"]["need"]
     narrow = json.loads(cli("plan", "--target-width", "0.2", "--estimate-with", "gpt", "--format", "json").stdout)
-    assert narrow["sources"]["s"]["teachers_only"]["reachable"] is False  # 97 needed, the source has 10
+    assert narrow["sources"]["s"]["teachers_only"]["reachable"] is False  # 100 needed, the source has 10
     assert narrow["sources"]["s"]["teachers_only"]["pool"] == 10
     table = " ".join(cli("plan", "--target-width", "0.2", "--estimate-with", "gpt").output.split())
     assert "20 percentage points wide" in table and "never above the teachers' own" in table
@@ -140,23 +151,28 @@ def test_a_judge_that_scored_every_distractor_lends_its_scores_to_the_estimate(c
     """Its label says nothing here (accepted alike by the teachers or not: cov 0), its score does. By hand (numpy,
     sample covariances): cov(f) over all 14 = [[.263736, .505495], [.505495, 1.407967]], cov_L(f, y) = (0, .3);
     lam = ((1 + 6/8) cov(f))^-1 cov_L(f, y) = (-.748279, .390407); rate = mean_L(y) + lam . (mean_U(f) - mean_L(f))
-    = .632847; se^2 = var_L(y - lam . f) / 6 + lam' cov_U(f) lam / 8 = .0296308."""
+    = .632847; se^2 = var_L(y - lam . f) / 6 + lam' cov_U(f) lam / 8 = .0296308 (.0200385 + .0095922), with 5 and 7
+    degrees of freedom (one item: distractor by distractor), together 9.4 (Welch): t(9)."""
     scored_study(engine)
     e = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)["sources"]["w"]["estimate"]
     assert e["predictors"] == "label and score" and (e["teacher_n"], e["judge_n"]) == (6, 8)
     assert e["lam"] == pytest.approx(-0.748279, abs=1e-6) and e["lam_score"] == pytest.approx(0.390407, abs=1e-6)
     assert e["rate"] == pytest.approx(0.632847, abs=1e-6) and e["se"] == pytest.approx(math.sqrt(0.0296308), abs=1e-6)
-    assert e["ci95"] == pytest.approx([0.632847 - Z * math.sqrt(0.0296308), 0.632847 + Z * math.sqrt(0.0296308)],
-                                      abs=1e-6)
+    assert 9 < welch((0.0200385, 5), (0.0095922, 7)) < 10
+    assert e["ci95"] == pytest.approx([0.632847 - T[9] * math.sqrt(0.0296308), 1.0], abs=1e-6)  # clipped at 1
     assert e["se"] < e["teachers_only"]["se"]  # the label alone gives lam 0: the teachers' own interval
     labels_only = ppi([float(y) for y in SCORED_Y], [f for f, _ in SCORED_F[:6]], [f for f, _ in SCORED_F[6:]])
     assert labels_only.lam == 0.0 and labels_only.se == pytest.approx(e["teachers_only"]["se"])
     table = cli("report", "--estimate-with", "gpt", "--format", "markdown").output
-    assert "| from the judge's labels and scores |" in table
+    assert "| from the judge's labels and scores; the teachers' labels come from one item" in table
     # rater plan with the scores: residual var_L(y - lam . f) = .120231, judge-only part .0095922; for a width of .6
-    # (se^2 = (.6 / 2z)^2): .120231 / (se^2 - .0095922) = 9 teacher-rated distractors, against 13 = .3 / se^2 alone
+    # the fewest n with t(n - 1)^2 (.120231 / n + .0095922) <= .3^2: 13, against 16 with t(n - 1)^2 .3 / n alone
+    for n, t, enough in ((12, 2.200985, False), (13, 2.178813, True)):
+        assert (t * t * (0.120231 / n + 0.0095922) <= 0.09) is enough
+    for n, t, enough in ((15, 2.144787, False), (16, 2.131450, True)):
+        assert (t * t * 0.3 / n <= 0.09) is enough
     plan = json.loads(cli("plan", "--target-width", "0.6", "--estimate-with", "gpt", "--format", "json").stdout)
-    assert plan["sources"]["w"]["teachers_only"]["need"] == 13 and plan["sources"]["w"]["with_judge"]["need"] == 9
+    assert plan["sources"]["w"]["teachers_only"]["need"] == 16 and plan["sources"]["w"]["with_judge"]["need"] == 13
 
 
 def test_a_judge_that_left_a_score_out_is_estimated_from_its_labels(cli, engine):
@@ -239,3 +255,60 @@ def test_a_score_that_only_repeats_the_label_is_not_said_to_be_used():
     y, f = [1.0, 0.0, 1.0, 1.0], [(1.0, 4.0), (0.0, 2.0), (1.0, 4.0), (0.0, 2.0)]
     estimate = ppi(y, f, [(1.0, 4.0), (0.0, 2.0)] * 3)
     assert estimate.predictors == "label" and estimate.lam_score is None
+
+
+def items_study(engine) -> None:
+    """Five items, A-E. Source c: two distractors in each; teachers rate A-C: A (1, 1), B (0, 0), C (1, 0); the
+    judge all ten: A (1, 1), B (0, 1), C (1, 1), D (1, 0), E (0, 0). Source d: one more distractor in each of A-C,
+    teachers (1, 0, 1), the judge the same."""
+    with Session(engine) as session:
+        ids = add_items(session, [[("c0", "c"), ("c1", "c"), ("d", "d")]] * 3 + [[("c0", "c"), ("c1", "c")]] * 2)
+        item = {d: n + 1 for n, group in enumerate(ids) for d in group}
+        teachers = [1, 1, 1, 0, 0, 0, 1, 0, 1]
+        judge = [1, 1, 1, 0, 1, 0, 1, 1, 1, 1, 0, 0, 0]
+        rated = [d for group in ids[:3] for d in group]
+        label(session, "anna", "human", {d: (item[d], bool(v)) for d, v in zip(rated, teachers)})
+        label(session, "gpt", "llm", {d: (item[d], bool(v)) for d, v in zip([d for g in ids for d in g], judge)})
+        session.commit()
+
+
+def test_distractors_of_one_item_go_together_in_the_interval_and_in_a_difference(cli, engine):
+    """Item by item (CR1), by hand. Source c, teachers only: mean .5; each item's share of the error, the sum of
+    (y - .5) / 6 over its distractors: A 1/6, B -1/6, C 0; se^2 = 3/2 (1/36 + 1/36) = .083333, against var(y) / 6 =
+    .05 distractor by distractor (an item's distractors agree here). PPI: var f (ten) .266667, cov_L(f, y) .1, lam
+    = .1 / ((1 + 6/4) .266667) = .15, rate .5 + .15 (1/4 - 5/6) = .4125; shares of the residuals y - lam f (mean
+    .375): A .158333, B -.15, C -.008333; of the judge-only lam f (mean .0375, over 4): D .01875, E -.01875; se^2 =
+    3/2 (.158333^2 + .15^2 + .008333^2) + 2 (2 * .01875^2) = .0728646 (.0470313 distractor by distractor).
+    Source d, teachers only: 2/3, shares (1/3, -2/3, 1/3) / 3, se^2 = 3/2 * 6/81 = .111111. The difference c - d
+    sums each item's shares first: se^2 = .0339757, where adding the two variances gives .1839757: the same items
+    rated for both sources show the difference far more sharply. Degrees of freedom: items less one (c: 2 and 1,
+    together 2.08; d: 2; the difference 3.88): t(3)."""
+    items_study(engine)
+    data = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)
+    c = data["sources"]["c"]["estimate"]
+    assert c["teachers_only"]["rate"] == 0.5 and c["teachers_only"]["se"] == pytest.approx(math.sqrt(1 / 12))
+    assert c["lam"] == pytest.approx(0.15) and c["rate"] == pytest.approx(0.4125)
+    assert c["se"] == pytest.approx(math.sqrt(0.07286458333)) and c["note"] is None
+    d = data["sources"]["d"]["estimate"]
+    assert d["rate"] == pytest.approx(2 / 3) and d["se"] == pytest.approx(math.sqrt(1 / 9))
+    difference = data["estimate_differences"]["c - d"]
+    assert difference["difference"] == pytest.approx(0.4125 - 2 / 3)
+    se = math.sqrt(0.03397569444)
+    df_c = welch((0.07145833, 2), (0.00140625, 1))
+    assert c["df"] == pytest.approx(df_c) and 3 < welch((0.07286458, df_c), (1 / 9, 2)) < 4
+    assert difference["ci95"] == pytest.approx([0.4125 - 2 / 3 - T[3] * se, 0.4125 - 2 / 3 + T[3] * se])
+    assert difference["excludes_zero"] is False
+    # rater plan: the teachers' labels of c spread .3 per distractor, and by item 5/3 as much (.083333 / .05), two
+    # distractors to an item; for a width of .8 the fewest n with t(n / 2 - 1)^2 * 5/3 * .3 / n <= .4^2 (a
+    # fractional df rounds down): 18 (9 items), where distractors one by one with the normal's 1.96 would say
+    # ceil(.3 / (.4 / 1.96)^2) = 8
+    for n, t, enough in ((17, 2.364624, False), (18, 2.306004, True)):
+        assert (t * t * 5 / 3 * 0.3 / n <= 0.16) is enough
+    plan = json.loads(cli("plan", "--target-width", "0.8", "--format", "json").stdout)
+    assert plan["sources"]["c"]["teachers_only"]["need"] == 18
+
+
+def test_a_source_rated_in_one_item_says_its_interval_may_be_too_narrow(cli, study):
+    data = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)
+    assert "come from one item" in data["sources"]["s"]["estimate"]["note"]
+    assert "come from one item" in data["sources"]["s"]["estimate"]["teachers_only"]["note"]
