@@ -83,6 +83,10 @@ async def test_the_screen_shows_the_most_uncertain_items_first_and_says_so(cli, 
     assert "no judge has rated this item" in statuses[5]
     note = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)["estimate_note"]
     assert note.startswith("teachers have been shown items in the judges' uncertainty order")  # not random: said
+    planned = json.loads(cli("plan", "--target-width", "0.2", "--estimate-with", "gpt", "--format", "json").stdout)
+    assert planned["note"] == note  # and so does the plan, which takes the labels' spread as a random sample's
+    assert "Warning: teachers have been shown items in the judges' uncertainty order" in " ".join(
+        cli("plan", "--target-width", "0.2").output.split())
 
 
 async def test_with_an_overlap_the_claims_follow_the_same_order(cli, engine):

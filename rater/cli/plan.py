@@ -13,8 +13,10 @@ from rater.core.errors import InputError
 from rater.evaluation.estimate import labels_by_source, teachers_needed
 from rater.evaluation.panels import refresh_panels
 from rater.evaluation.report import load_rows
+from rater.evaluation.uncertainty import NOT_RANDOM
 from rater.store.engine import session_scope
 from rater.store.items import check_sources
+from rater.store.study import uncertain_order_used
 
 
 def distractors_per_source(session, set_name: str | None, sources: list[str]) -> dict[str, int]:
@@ -56,6 +58,7 @@ def plan(ctx: typer.Context,
         refresh_panels(session)  # a panel follows its members' newest ratings
         rows = load_rows(session, eval_set=set_name, sources=source)
         pools = distractors_per_source(session, set_name, source)
+        not_random = uncertain_order_used(session)
     by_source = labels_by_source(rows, estimate_with or "")
     result = {}
     for label, labels in by_source.items():
@@ -65,7 +68,8 @@ def plan(ctx: typer.Context,
             entry["with_judge"] = teachers_needed(labels, target_width, with_judge=True, pool=pool)
         result[label] = entry
     if format == "json":
-        typer.echo(json.dumps({"target_width": target_width, "judge": estimate_with, "sources": result}, indent=2))
+        typer.echo(json.dumps({"target_width": target_width, "judge": estimate_with, "sources": result,
+                               **({"note": NOT_RANDOM} if not_random else {})}, indent=2))
         return
     if not any(labels.teachers for labels in by_source.values()):
         ctx.obj.console.print("No teacher has rated anything here yet: have teachers rate a sample first "
@@ -92,6 +96,8 @@ def plan(ctx: typer.Context,
     for label, entry in result.items():
         if note := entry.get("with_judge", {}).get("note"):
             ctx.obj.console.print(f"{label}: {note}.")
-    ctx.obj.console.print("These plans assume the labels keep the spread they have so far: rate, then plan again. "
-                          "With a judge the plan is never above the teachers' own (the estimate can always do "
-                          "without the judge).")
+    ctx.obj.console.print("These plans assume the labels keep the spread they have so far, and as many distractors "
+                          "to an item (an item's distractors count together): rate, then plan again. With a judge the "
+                          "plan is never above the teachers' own (the estimate can always do without the judge).")
+    if not_random:
+        ctx.obj.console.print(f"[yellow]Warning: {NOT_RANDOM}.[/yellow]")

@@ -30,7 +30,7 @@ note."""
 
 import math
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from itertools import combinations
 from typing import Hashable, Sequence
 
@@ -265,6 +265,16 @@ class Labels:
     teachers: dict[int, float]
     judge: dict[int, tuple[float, ...]]
     items: dict[int, int] = field(default_factory=dict)
+    unscored: list[int] = field(default_factory=list)  # distractors the judge labelled without a score, when it
+    # scored others: its scores are then left out
+
+    def unscored_note(self) -> str | None:
+        if not self.unscored:
+            return None
+        shown = ", ".join(str(d) for d in self.unscored[:5]) + (", ..." if len(self.unscored) > 5 else "")
+        return (f"the judge gave no score for {len(self.unscored)} of the source's {len(self.judge)} distractors it "
+                f"labelled (distractor id {shown}), so its scores are left out and the estimate uses its labels; "
+                "judge those again to use the scores")
 
     def keys(self, distractors: Sequence[int]) -> Keys:
         return Keys([("item", self.items[d]) for d in distractors] if self.items else None,
@@ -306,9 +316,10 @@ def labels_by_source(rows, judge: str) -> dict[str, Labels]:
         pairs = judged.get(source, {})
         scores = {s for _, s in pairs.values()}
         scored = None not in scores and len(scores) > 1
+        unscored = sorted(d for d, (_, s) in pairs.items() if s is None) if scores - {None} else []
         found[source] = Labels({d: sum(v) / len(v) for d, v in votes.get(source, {}).items()},
                                {d: (f, float(s)) if scored and s is not None else (f,) for d, (f, s) in pairs.items()},
-                               items)
+                               items, unscored)
     return found
 
 
@@ -334,6 +345,8 @@ def estimate_source(labels: Labels, pool: int | None = None) -> tuple[dict, Spre
         combined = labels.ppi()
     else:
         combined = _stratified(labels, total, unjudged)
+    if (unscored := labels.unscored_note()) and combined.rate is not None:
+        combined = replace(combined, note="; ".join(n for n in (combined.note, unscored) if n))
     return {**combined.as_json(), "teachers_only": only.as_json()}, combined.spread
 
 
