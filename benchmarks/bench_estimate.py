@@ -29,7 +29,7 @@ from synthetic import header  # noqa: E402
 from rater.evaluation.agreement import cohen_kappa  # noqa: E402
 from rater.evaluation.calibration import THRESHOLDS, Case, best_rule, predict  # noqa: E402
 from rater.evaluation.estimate import Estimate, Keys, ppi, teachers_only  # noqa: E402
-from rater.evaluation.uncertainty import closeness  # noqa: E402
+from rater.evaluation.uncertainty import committee, distractor_uncertainty, item_priority  # noqa: E402
 from rater.judge.scoring import Acceptance  # noqa: E402
 
 TRUE_RATE = 0.426  # the teachers' acceptance in the study this project follows (SPEC)
@@ -140,29 +140,17 @@ def simulated_items(rng: random.Random, items: int, noise: float, per_item: int 
 RULES = [Acceptance(rule="threshold", threshold=t) for t in THRESHOLDS]  # fixed limits: the grid's fast half
 
 
-def fit_on_sample(cases: list[Case], population) -> Acceptance:
-    """The rule fitting before 2026-11-30: the highest kappa on the teacher-rated sample itself."""
-    truth = [c.truth for c in cases]
-    best, best_kappa = RULES[0], -2.0
-    for rule in RULES:
-        kappa = cohen_kappa([predict(rule, c) for c in cases], truth)
-        if kappa is not None and kappa > best_kappa + 1e-9:
-            best, best_kappa = rule, kappa
-    return best
-
-
 def fit_expected(cases: list[Case], population) -> Acceptance:
     """`rater calibrate`'s fit: the highest kappa expected over every distractor the judge scored."""
     return best_rule(cases, population, RULES)[0]
 
 
-FITS = {"kappa on the rated sample (before)": fit_on_sample, "kappa expected over the study (now)": fit_expected}
-
-
-def ratings_to_reach(study, order: str, fit, rng: random.Random, target: float = 0.41) -> tuple[int, int]:
-    """Teachers rate one item at a time, the rule is fitted after each and the uncertainty measured against it:
-    teacher-rated distractors until the fitted rule first reaches `target` kappa on the whole study, and from
-    when on it never falls below it again (the study's size when it never does)."""
+def ratings_to_reach(study, order: str, rng: random.Random, horizon: int, target: float = 0.41) -> int | None:
+    """Teachers rate one item at a time, the rule is fitted after each and, in the uncertain order, the items
+    re-ordered as `rater rate --order uncertain` would order them then (rater/evaluation/uncertainty.py: the
+    committee of calibrations, then closeness to the fitted limit): teacher-rated distractors until the fitted rule
+    reaches `target` kappa on the whole study for good (never falls below it again within `horizon` items); None
+    when it is below at the end."""
     cases = [[Case(i, s, [x for x, _ in row], False, t) for s, t in row] for i, row in enumerate(study)]
     everything = [c for row in cases for c in row]
     population = [(c.score, c.item_scores) for c in everything]
@@ -171,44 +159,47 @@ def ratings_to_reach(study, order: str, fit, rng: random.Random, target: float =
     rng.shuffle(left)
     labelled: list[Case] = []
     rule = Acceptance()  # the judge's default weighted limit until a rule is fitted
-    first, last_below = None, 0
-    while left:
+    last_below, reached = 0, False
+    while left and len(labelled) < horizon * len(study[0]):
         if order == "uncertain" and labelled:
-            left.sort(key=lambda i: -max(closeness(c.score, rule.limit(c.item_scores)) for c in cases[i]))
+            fitted = committee(labelled, population, rules=RULES)
+            left.sort(key=lambda i: -item_priority([distractor_uncertainty(
+                c.score, rule.limit(c.item_scores), c.item_scores, fitted) for c in cases[i]]))
         labelled += cases[left.pop(0)]
         if len({c.truth for c in labelled}) == 2:
-            rule = fit(labelled, population)
+            rule = fit_expected(labelled, population)
         kappa = cohen_kappa([predict(rule, c) for c in everything], truth)
-        if kappa is not None and kappa >= target:
-            first = first or len(labelled)
-        else:
+        reached = kappa is not None and kappa >= target
+        if not reached:
             last_below = len(labelled)
-    return first or len(labelled), min(len(labelled), last_below + len(study[0]))
+    return last_below + len(study[0]) if reached else None
 
 
-def calibration_order(seeds: int, items: int, noise: float) -> None:
+def calibration_order(seeds: int, items: int, noise: float, horizon: int = 100) -> None:
     start, best = [], []
-    needed: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    needed: dict[str, list[int | None]] = {"random": [], "uncertain": []}
     for seed in range(seeds):
         study = simulated_items(random.Random(seed), items, noise)
         cases = [Case(i, s, [x for x, _ in row], False, t) for i, row in enumerate(study) for s, t in row]
         truth = [c.truth for c in cases]
         start.append(cohen_kappa([predict(Acceptance(), c) for c in cases], truth))
         best.append(max(cohen_kappa([predict(rule, c) for c in cases], truth) or -1.0 for rule in RULES))
-        for name, fit in FITS.items():
-            for order in ("random", "uncertain"):
-                needed.setdefault((name, order), []).append(
-                    ratings_to_reach(study, order, fit, random.Random(1000 + seed)))
+        if best[-1] >= 0.41:  # a fixed limit can reach it at all
+            for order, found in needed.items():
+                found.append(ratings_to_reach(study, order, random.Random(1000 + seed), horizon))
+    cap = horizon * 4
     print(f"   score noise sd {noise}: default rule kappa {statistics.median(start):.2f}, best fixed limit "
-          f"{statistics.median(best):.2f}")
-    for name in FITS:
-        figures = {order: needed[name, order] for order in ("random", "uncertain")}
-        stays = {order: statistics.median(s for _, s in runs) for order, runs in figures.items()}
-        print(f"     fit by {name}: teacher-rated distractors until kappa 0.41 is reached for good, median (mean): "
-              + ", ".join(f"{order} {stays[order]:.0f} ({statistics.mean(s for _, s in runs):.0f})"
-                          for order, runs in figures.items())
-              + f": uncertain first {1 - stays['uncertain'] / stays['random']:.1%} fewer by the median; first reached "
-              + ", ".join(f"{order} {statistics.median(f for f, _ in runs):.0f}" for order, runs in figures.items()))
+          f"{statistics.median(best):.2f}; in {len(needed['random'])} of {seeds} studies a fixed limit reaches 0.41:")
+    figures = {}
+    for order, found in needed.items():
+        counts = sorted(cap if n is None else n for n in found)
+        figures[order] = (statistics.mean(counts), statistics.median(counts), counts[int(0.9 * len(counts))])
+        print(f"     {order} order: teacher-rated distractors until kappa 0.41 for good: mean {figures[order][0]:.1f}, "
+              f"median {figures[order][1]:.0f}, 90th percentile {figures[order][2]}"
+              f"{f' (not within {cap} in {found.count(None)}, counted as {cap})' if None in found else ''}")
+    print("     uncertain first: " + ", ".join(
+        f"{1 - u / r:.1%} fewer by the {name}" for name, u, r in zip(("mean", "median", "90th percentile"),
+                                                                       figures["uncertain"], figures["random"])))
 
 
 def main() -> None:
@@ -231,7 +222,7 @@ def main() -> None:
         scored_judges(args.repetitions, 500, 50, 0.8, 1, item_sd=0.7)
     if args.studies:
         print(f"3. calibrating a judge (scores 1.2 points too high) to kappa 0.41, {args.studies} studies of 300 items x 4 "
-              "distractors, teachers rating one item at a time:")
+              "distractors, teachers rating one item at a time, up to 100 items:")
         for noise in (1.1, 1.2):
             calibration_order(args.studies, 300, noise)
     

@@ -24,9 +24,9 @@ SIZE = (100, 30)
 
 def judged_study(engine) -> list[int]:
     """The demo's first five items judged so that their uncertainty is known; returns the item ids in the order
-    --order uncertain must give them: the 4th (a rule disagrees with the judge), the 5th (one order accepted what
-    another rejected, though its scores sit 2 above the limit), the 3rd (scores 0.2 above the limit), the 2nd
-    (0.5 above), then the 1st (2 above)."""
+    --order uncertain must give them: the 5th (one order accepted what another rejected, all four distractors,
+    though its scores sit 2 above the limit), the 4th (a rule disagrees with the judge on one distractor), the 3rd
+    (scores 0.2 above the limit), the 2nd (0.5 above), then the 1st (2 above)."""
     with Session(engine) as session, session.begin():
         items = sorted(session.execute(select(Item.id)).scalars())[:5]
         distractors = {i: session.execute(select(Distractor.id).where(Distractor.item_id == i)
@@ -45,7 +45,7 @@ def judged_study(engine) -> list[int]:
             session.add(JudgeRequest(key=f"k{len(order)}{scores[0]}", rater_id=gpt.id, item_id=items[4], model="m",
                                      status="ok", scores=json.dumps(scores), order=json.dumps(order),
                                      created_at=utcnow()))
-    return [items[3], items[4], items[2], items[1], items[0]]
+    return [items[4], items[3], items[2], items[1], items[0]]
 
 
 def test_uncertainty_is_measured_from_limits_disagreement_and_orders(cli, engine):
@@ -53,8 +53,10 @@ def test_uncertainty_is_measured_from_limits_disagreement_and_orders(cli, engine
     expected = judged_study(engine)
     with Session(engine) as session:
         scores = item_uncertainty(session)
-    # acceptance begins half a step above the limit (3.25): 0.05 away 0.975, 0.25 away 0.875, 1.75 away 0.125
-    assert [scores[i] for i in expected] == pytest.approx([1.0, 1.0, 0.975, 0.875, 0.125])
+    # acceptance begins half a step above the limit (3.25): 0.05 away 0.975, 0.25 away 0.875, 1.75 away 0.125; an
+    # item counts its unsettled distractors and adds the nearest other's closeness: four moved, 4; one the rule
+    # disputes, 1 + .125
+    assert [scores[i] for i in expected] == pytest.approx([4.0, 1.125, 0.975, 0.875, 0.125])
     assert len(scores) == 5  # the other items: no judge rated them
 
 
@@ -109,3 +111,31 @@ async def test_without_judge_ratings_the_order_is_the_stored_one_with_a_warning_
     async with app.run_test(size=SIZE, notifications=True) as pilot:
         await settle(pilot)
         assert "so the items come in the stored order, not by uncertainty" in " ".join(n.message for n in app._notifications)
+
+
+def test_distractors_the_teachers_labels_do_not_yet_settle_come_first(cli, engine):
+    """Teachers have rated four items the judge scored: they accept its 5s, reject its 1s and 2s, and accept its 4
+    in two items of the four, so calibrations fitted to resamples of their labels (drawn item by item) disagree about
+    a 4 (accept from above 3.5, or only from above 4). An unrated item with a 4, far from the judge's own limit (3: closeness .625), comes before one with a
+    3.5 right at the limit (.875) that every such calibration rejects."""
+    cli("demo")
+    with Session(engine) as session, session.begin():
+        items = sorted(session.execute(select(Item.id)).scalars())[:6]
+        distractors = {i: session.execute(select(Distractor.id).where(Distractor.item_id == i)
+                                          .order_by(Distractor.id)).scalars().all()[:4] for i in items}
+        gpt = get_or_create_rater(session, name="gpt", kind="llm",
+                                  settings={"acceptance": {"rule": "threshold", "threshold": 3.0}})
+        anna = get_or_create_rater(session, name="anna", kind="human")
+        scores = [[5.0, 4.0, 2.0, 1.0], [5.0, 4.0, 2.0, 1.0], [5.0, 4.0, 1.0, 1.0], [5.0, 4.0, 2.0, 1.0],
+                  [4.0, 1.0, 1.0, 1.0], [3.5, 1.0, 1.0, 1.0]]
+        teachers = [[True, True, False, False], [True, True, False, False], [True, False, False, False],
+                    [True, False, False, False]]
+        for item_id, item_scores in zip(items, scores):
+            save_judgements(session, rater_id=gpt.id, item_id=item_id, judgements=[
+                Judgement(d, s > 3.0, score=s, limit=3.0) for d, s in zip(distractors[item_id], item_scores)])
+        for item_id, labels in zip(items, teachers):
+            save_judgements(session, rater_id=anna.id, item_id=item_id,
+                            judgements=[Judgement(d, a) for d, a in zip(distractors[item_id], labels)])
+    with Session(engine) as session:
+        found = item_uncertainty(session)
+    assert found[items[4]] == 1.0 and found[items[5]] == pytest.approx(0.875)

@@ -4,17 +4,28 @@ learning: teacher time where the judges are least sure). Per distractor, the lar
 - closeness to where acceptance begins (half a score step above the limit): 1 - |score - (limit + 0.25)| / 2, for
   every judge that gave a score and limit;
 - 1 when the judges and rules that rated it disagree (one accepts, another rejects);
-- 1 when a judge decided it differently in different orders (position bias, `rater judge --orders`).
+- 1 when a judge decided it differently in different orders (position bias, `rater judge --orders`);
+- 1 when the teachers' labels so far do not settle how the judge's score should be read: acceptance rules fitted
+  the way `rater calibrate` fits them, each to a resample of the teachers' labels drawn item by item, disagree about
+  it (a committee of calibrations, "query by committee"). Once teachers have rated some of what a judge scored,
+  this asks them about the distractors on which its calibration still hangs, wherever they lie: early on, when the
+  fits differ widely, across the whole score range; later near the limit.
 
-An item's uncertainty is its most uncertain distractor's; items no judge rated have none (they come after)."""
+An item's uncertainty counts its unsettled distractors (those at 1) and adds the closeness of its nearest other one
+(below 1): items with more unsettled distractors first, then those nearest the limit; items no judge rated have none
+(they come after)."""
 
+import random
 from collections import defaultdict
+from typing import Sequence
 
 from sqlalchemy import bindparam, select, update
 from sqlmodel import Session, col
 
 from rater.core.domain import RaterKind
+from rater.evaluation.calibration import Case, Population, best_rule, load_cases
 from rater.evaluation.consistency import order_disagreements
+from rater.judge.scoring import Acceptance
 from rater.store.tables import Item, RaterRecord, Rating, rating_scope
 
 NOT_RANDOM = ("teachers have been shown items in the judges' uncertainty order (--order uncertain), so their labels "
@@ -29,6 +40,53 @@ def closeness(score: float, limit: float) -> float:
     return max(0.0, 1.0 - abs(score - (limit + 0.25)) / 2)
 
 
+COMMITTEE = 6  # calibrations fitted to resamples
+
+
+def committee(cases: Sequence[Case], population: Population | None = None, members: int = COMMITTEE, seed: int = 0,
+              rules: Sequence[Acceptance] | None = None) -> list[Acceptance]:
+    """Acceptance rules fitted as `rater calibrate` fits them (`best_rule`), each to the teachers' labels of items
+    drawn with replacement from those they rated; none before the teachers have rated two items and given both
+    labels."""
+    by_item: dict[int, list[Case]] = defaultdict(list)
+    for case in cases:
+        by_item[case.item_id].append(case)
+    items = sorted(by_item)
+    if len(items) < 2 or len({c.truth for c in cases}) < 2:
+        return []
+    rng = random.Random(seed)
+    fitted = []
+    for _ in range(members):
+        sample = [c for item in (rng.choice(items) for _ in items) for c in by_item[item]]
+        if len({c.truth for c in sample}) == 2:
+            fitted.append(best_rule(sample, population, rules)[0])
+    return fitted
+
+
+def distractor_uncertainty(score: float, limit: float, item_scores: Sequence[float],
+                           fitted: Sequence[Acceptance] = ()) -> float:
+    """1 when the committee's rules split on the distractor, else its closeness to the judge's limit."""
+    accepted = sum(score > rule.limit(list(item_scores)) for rule in fitted)
+    return 1.0 if 0 < accepted < len(fitted) else closeness(score, limit)
+
+
+def _committees(session: Session, judges: dict[int, RaterKind]) -> dict[int, list[Acceptance]]:
+    """Per LLM judge whose scores teachers have rated some of: the committee of calibrations."""
+    names = dict(session.execute(select(col(RaterRecord.id), col(RaterRecord.name))
+                                 .where(col(RaterRecord.id).in_(list(judges)))).all())
+    teachers = list(session.execute(select(col(RaterRecord.name)).where(col(RaterRecord.kind) == RaterKind.human))
+                    .scalars())
+    if not teachers:
+        return {}
+    found = {}
+    for rater_id, kind in judges.items():
+        if kind == RaterKind.llm:
+            cases = load_cases(session, judge=names[rater_id], against=teachers)
+            if fitted := committee(cases.cases, cases.population):
+                found[rater_id] = fitted
+    return found
+
+
 def item_uncertainty(session: Session) -> dict[int, float]:
     judges = dict(session.execute(select(col(RaterRecord.id), col(RaterRecord.kind))
                                   .where(col(RaterRecord.kind).in_([RaterKind.llm, RaterKind.rule]))).all())
@@ -37,21 +95,33 @@ def item_uncertainty(session: Session) -> dict[int, float]:
     per_distractor: dict[int, float] = defaultdict(float)
     decided: dict[int, set[bool]] = defaultdict(set)
     item_of: dict[int, int] = {}
-    for distractor_id, item_id, accepted, score, limit in session.execute(
-            select(col(Rating.distractor_id), col(Rating.item_id), col(Rating.accepted), col(Rating.score),
-                   col(Rating.limit)).where(rating_scope(None), col(Rating.rater_id).in_(list(judges)))):
+    committees = _committees(session, judges)
+    ratings = session.execute(select(col(Rating.distractor_id), col(Rating.item_id), col(Rating.rater_id),
+                                     col(Rating.accepted), col(Rating.score), col(Rating.limit))
+                              .where(rating_scope(None), col(Rating.rater_id).in_(list(judges)))).all()
+    item_scores: dict[tuple[int, int], list[float]] = defaultdict(list)  # (judge, item) -> its scores
+    for _, item_id, rater_id, _, score, _ in ratings:
+        if score is not None:
+            item_scores[rater_id, item_id].append(score)
+    for distractor_id, item_id, rater_id, accepted, score, limit in ratings:
         item_of[distractor_id] = item_id
         decided[distractor_id].add(bool(accepted))
         if score is not None and limit is not None:
-            per_distractor[distractor_id] = max(per_distractor[distractor_id], closeness(score, limit))
+            value = distractor_uncertainty(score, limit, item_scores[rater_id, item_id], committees.get(rater_id, ()))
+            per_distractor[distractor_id] = max(per_distractor[distractor_id], value)
     moved = set().union(*(order_disagreements(session, r) for r, kind in judges.items() if kind == RaterKind.llm))
     for distractor_id, decisions in decided.items():
         if len(decisions) > 1 or distractor_id in moved:
             per_distractor[distractor_id] = 1.0
-    items: dict[int, float] = {}
+    by_item: dict[int, list[float]] = defaultdict(list)
     for distractor_id, item_id in item_of.items():
-        items[item_id] = max(items.get(item_id, 0.0), per_distractor[distractor_id])
-    return items
+        by_item[item_id].append(per_distractor[distractor_id])
+    return {item_id: item_priority(values) for item_id, values in by_item.items()}
+
+
+def item_priority(values: Sequence[float]) -> float:
+    """An item's uncertainty from its distractors': how many are unsettled (1), plus the largest of the others."""
+    return sum(v >= 1.0 for v in values) + max((v for v in values if v < 1.0), default=0.0)
 
 
 def refresh_uncertainty(session: Session) -> int:
