@@ -368,6 +368,25 @@ async def test_time_on_item_is_stored_with_its_judgements(cli, engine):
     assert {seconds for item, _, _, _, seconds, _ in rows(engine)} == {9.5}
 
 
+async def test_time_reading_the_instructions_or_the_history_is_not_time_on_the_item(cli, engine):
+    """The first start opens the instructions over the first item: the 30 s spent reading them are not the item's;
+    nor are the 60 s with the instructions (?) or the history (h) open over a later item."""
+    cli("demo")
+    app = build_app(engine, rater_name="anna", show_instructions=True)
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
+        await settle(pilot)
+        app.clock.advance(30)
+        await press(pilot, "escape")  # (the key comes a second later, still over the item)
+        app.clock.advance(4)
+        await press(pilot, "1", "space")  # 4 s reading the item, 1 s to tick and 1 s to save
+        for key in ("question_mark", "h"):
+            await press(pilot, key)  # a second on the item, then the screen opens over it
+            app.clock.advance(60)
+            await press(pilot, "escape")
+            await press(pilot, "space")  # 1 s on the item again
+    assert [seconds for _, _, _, position, seconds, _ in rows(engine) if position == 0] == [6.0, 2.0, 2.0]
+
+
 async def test_the_screen_points_at_the_evidence(cli, engine):
     await asyncio.to_thread(cli, "demo", "--baseline", "2")  # baseline distractors are spans of the text
     app = build_app(engine, rater_name="anna")

@@ -18,6 +18,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.geometry import Region
 from textual.message import Message
+from textual.screen import Screen
 from textual.timer import Timer
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
@@ -157,6 +158,22 @@ def rating_bindings(texts: Texts) -> list[Binding]:
     ]
 
 
+class ItemScreen(Screen):
+    """The screen with the item: while another covers it (the instructions, the history, a reason), the item's time
+    on screen does not run."""
+
+    def on_screen_suspend(self, _event: events.ScreenSuspend) -> None:
+        self._covered(True)
+
+    def on_screen_resume(self, _event: events.ScreenResume) -> None:
+        self._covered(False)
+
+    def _covered(self, covered: bool) -> None:
+        if isinstance(self.app, RatingApp):
+            self.app.covered = covered
+            self.app._visibility_changed()
+
+
 class RatingApp(App[None]):
     CSS_PATH = "rater.tcss"
     TITLE = "rater"
@@ -180,6 +197,7 @@ class RatingApp(App[None]):
         self.nothing_left = False  # the summary is up: nothing is left to rate
         self.too_small = False
         self.away = False  # the terminal lost focus: time on item pauses
+        self.covered = False  # another screen covers the item's (the instructions): time on item pauses
         self.tally = Tally()
         self.overlap: int | None = None  # work shared out: K as the study had it when the run started
         self.run_start: RunStart | None = None
@@ -213,6 +231,9 @@ class RatingApp(App[None]):
         if self.shown is not None:
             self._visibility_changed()
 
+    def get_default_screen(self) -> Screen:
+        return ItemScreen(id="_default")
+
     def on_app_blur(self, _event: events.AppBlur) -> None:
         self.away = True
         self._visibility_changed()
@@ -225,7 +246,7 @@ class RatingApp(App[None]):
         """Time on item runs only while the item can be seen."""
         if self.shown is None or self.shown.drawn_at is None:
             return
-        if self.too_small or self.away:
+        if self.too_small or self.away or self.covered:
             self.shown.pause(self.clock())
         else:
             self.shown.resume(self.clock())
