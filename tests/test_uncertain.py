@@ -139,3 +139,7 @@ def test_distractors_the_teachers_labels_do_not_yet_settle_come_first(cli, engin
     with Session(engine) as session:
         found = item_uncertainty(session)
     assert found[items[4]] == 1.0 and found[items[5]] == pytest.approx(0.875)
+    console = Console(file=io.StringIO(), width=200)
+    assert order_by_uncertainty(engine, console)
+    assert ("6 items scored (gpt: also where calibrations fitted to resamples of the teachers' labels so far "
+            "disagree)") in console.file.getvalue()

@@ -104,12 +104,15 @@ def order_by_uncertainty(engine, console) -> bool:
     from rater.evaluation.uncertainty import refresh_uncertainty
 
     with session_scope(engine) as session:
-        scored = refresh_uncertainty(session)
+        scored, calibrated = refresh_uncertainty(session)
     if not scored:
         console.print("[yellow]Warning: --order uncertain needs a judge's ratings (`rater judge`), and no judge has "
                       "rated anything: the items come in the stored order.[/yellow]")
         return False
-    console.print(f"Ordered by the judges' uncertainty: {scored} items scored; items no judge rated come after them.")
+    fitted = (f" ({' and '.join(calibrated)}: also where calibrations fitted to resamples of the teachers' labels so "
+              "far disagree)" if calibrated else "")
+    console.print(f"Ordered by the judges' uncertainty: {scored} items scored{fitted}; items no judge rated come "
+                  "after them.")
     return True
 
 

@@ -70,32 +70,35 @@ def distractor_uncertainty(score: float, limit: float, item_scores: Sequence[flo
     return 1.0 if 0 < accepted < len(fitted) else closeness(score, limit)
 
 
-def _committees(session: Session, judges: dict[int, RaterKind]) -> dict[int, list[Acceptance]]:
-    """Per LLM judge whose scores teachers have rated some of: the committee of calibrations."""
-    names = dict(session.execute(select(col(RaterRecord.id), col(RaterRecord.name))
-                                 .where(col(RaterRecord.id).in_(list(judges)))).all())
+def _judges(session: Session) -> dict[int, RaterKind]:
+    return dict(session.execute(select(col(RaterRecord.id), col(RaterRecord.kind))
+                                .where(col(RaterRecord.kind).in_([RaterKind.llm, RaterKind.rule]))).all())
+
+
+def committees(session: Session) -> dict[str, tuple[int, list[Acceptance]]]:
+    """Per LLM judge (by name) whose scores teachers have rated some of: its id and its committee of calibrations."""
+    llm = dict(session.execute(select(col(RaterRecord.name), col(RaterRecord.id))
+                               .where(col(RaterRecord.kind) == RaterKind.llm)).all())
     teachers = list(session.execute(select(col(RaterRecord.name)).where(col(RaterRecord.kind) == RaterKind.human))
                     .scalars())
-    if not teachers:
-        return {}
     found = {}
-    for rater_id, kind in judges.items():
-        if kind == RaterKind.llm:
-            cases = load_cases(session, judge=names[rater_id], against=teachers)
-            if fitted := committee(cases.cases, cases.population):
-                found[rater_id] = fitted
+    for name, rater_id in sorted(llm.items()) if teachers else ():
+        cases = load_cases(session, judge=name, against=teachers)
+        if fitted := committee(cases.cases, cases.population):
+            found[name] = (rater_id, fitted)
     return found
 
 
-def item_uncertainty(session: Session) -> dict[int, float]:
-    judges = dict(session.execute(select(col(RaterRecord.id), col(RaterRecord.kind))
-                                  .where(col(RaterRecord.kind).in_([RaterKind.llm, RaterKind.rule]))).all())
+def item_uncertainty(session: Session,
+                     fitted: dict[str, tuple[int, list[Acceptance]]] | None = None) -> dict[int, float]:
+    """Each judged item's uncertainty; `fitted`: the committees (default: fitted here)."""
+    judges = _judges(session)
     if not judges:
         return {}
     per_distractor: dict[int, float] = defaultdict(float)
     decided: dict[int, set[bool]] = defaultdict(set)
     item_of: dict[int, int] = {}
-    committees = _committees(session, judges)
+    by_judge = {rater_id: rules for rater_id, rules in (committees(session) if fitted is None else fitted).values()}
     ratings = session.execute(select(col(Rating.distractor_id), col(Rating.item_id), col(Rating.rater_id),
                                      col(Rating.accepted), col(Rating.score), col(Rating.limit))
                               .where(rating_scope(None), col(Rating.rater_id).in_(list(judges)))).all()
@@ -107,7 +110,7 @@ def item_uncertainty(session: Session) -> dict[int, float]:
         item_of[distractor_id] = item_id
         decided[distractor_id].add(bool(accepted))
         if score is not None and limit is not None:
-            value = distractor_uncertainty(score, limit, item_scores[rater_id, item_id], committees.get(rater_id, ()))
+            value = distractor_uncertainty(score, limit, item_scores[rater_id, item_id], by_judge.get(rater_id, ()))
             per_distractor[distractor_id] = max(per_distractor[distractor_id], value)
     moved = set().union(*(order_disagreements(session, r) for r, kind in judges.items() if kind == RaterKind.llm))
     for distractor_id, decisions in decided.items():
@@ -124,12 +127,14 @@ def item_priority(values: Sequence[float]) -> float:
     return sum(v >= 1.0 for v in values) + max((v for v in values if v < 1.0), default=0.0)
 
 
-def refresh_uncertainty(session: Session) -> int:
-    """Store each item's uncertainty (None where no judge rated it); how many items have one."""
-    values = item_uncertainty(session)
+def refresh_uncertainty(session: Session) -> tuple[int, list[str]]:
+    """Store each item's uncertainty (None where no judge rated it); how many items have one, and the judges whose
+    committee of calibrations took part."""
+    fitted = committees(session)
+    values = item_uncertainty(session, fitted)
     session.execute(update(Item).values(uncertainty=None))
     if values:
         session.connection().execute(
             update(Item.__table__).where(Item.__table__.c.id == bindparam("item_id"))  # type: ignore[attr-defined]
             .values(uncertainty=bindparam("value")), [{"item_id": i, "value": v} for i, v in values.items()])
-    return len(values)
+    return len(values), sorted(fitted)
