@@ -336,3 +336,28 @@ def test_with_easy_and_hard_questions_the_interval_by_item_holds_the_truth_where
         by_item += grouped.ci95[0] <= truth_rate <= grouped.ci95[1]
         one_by_one += alone.ci95[0] <= truth_rate <= alone.ci95[1]
     assert 0.92 <= by_item / 400 <= 0.98 and one_by_one / 400 < 0.88
+
+
+def test_teacher_labels_all_alike_give_an_interval_not_a_point(cli, engine):
+    """Source z: five items of two distractors, every one rejected by anna, some accepted by the judge. Ten labels
+    alike show no spread, which is not a spread of zero: Agresti-Coull, (0 + 2) / (10 + 4) = .142857, se^2 =
+    .142857 * .857143 / 14 = .0087464, t on 5 items less one (2.776445): [0, .402516]. The difference with a source
+    of the same items is then not falsely sure, and plan does not say 0 more."""
+    with Session(engine) as session:
+        ids = add_items(session, [[("z0", "z"), ("z1", "z"), ("y", "y")]] * 5)
+        item = {d: n + 1 for n, group in enumerate(ids) for d in group}
+        label(session, "anna", "human", {d: (item[d], d % 3 == 0 and g[2] == d) for g in ids for d in g})
+        label(session, "gpt", "llm", {d: (item[d], d % 2 == 0) for g in ids for d in g})
+        session.commit()
+    data = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt").stdout)
+    z = data["sources"]["z"]["estimate"]
+    se = math.sqrt(2 / 14 * 12 / 14 / 14)
+    assert z["rate"] == 0.0 and z["se"] == pytest.approx(se) and z["df"] == 4
+    assert z["ci95"] == pytest.approx([0.0, 2 / 14 + T4 * se])
+    assert z["teachers_only"]["ci95"] == z["ci95"] and "all reject" in z["note"]
+    assert data["estimate_differences"]["y - z"]["ci95"][1] - data["estimate_differences"]["y - z"]["ci95"][0] > 0.3
+    plan = json.loads(cli("plan", "--target-width", "0.2", "--estimate-with", "gpt", "--format", "json").stdout)
+    assert plan["sources"]["z"]["teachers_only"]["more"] > 0 and plan["sources"]["z"]["with_judge"]["more"] > 0
+
+
+T4 = 2.776445

@@ -142,4 +142,17 @@ def test_distractors_the_teachers_labels_do_not_yet_settle_come_first(cli, engin
     console = Console(file=io.StringIO(), width=200)
     assert order_by_uncertainty(engine, console)
     assert ("6 items scored (gpt: also where calibrations fitted to resamples of the teachers' labels so far "
-            "disagree)") in console.file.getvalue()
+            "disagree, and near the limit they fit)") in console.file.getvalue()
+
+
+def test_where_the_calibrations_agree_closeness_is_to_the_limit_they_fit_not_the_judges_own():
+    """A judge limit of 3, and a committee that agrees on accepting above 4 (not yet saved): a 4.5 is half a step
+    from where acceptance begins for them (.875), not far above the judge's own limit (.375)."""
+    from rater.evaluation.uncertainty import distractor_uncertainty
+    from rater.judge.scoring import Acceptance
+
+    agreed = [Acceptance(rule="threshold", threshold=4.0)] * 6
+    assert distractor_uncertainty(4.5, 3.0, [4.5, 1.0], agreed) == pytest.approx(0.875)
+    assert distractor_uncertainty(4.5, 3.0, [4.5, 1.0]) == pytest.approx(0.375)
+    split = agreed[:3] + [Acceptance(rule="threshold", threshold=4.5)] * 3
+    assert distractor_uncertainty(4.5, 3.0, [4.5, 1.0], split) == 1.0

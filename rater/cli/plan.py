@@ -83,6 +83,8 @@ def plan(ctx: typer.Context,
         table.add_column(column)
 
     def cell(plan: dict) -> str:
+        if plan["need"] is None:
+            return "no number of ratings is enough"
         if not plan["reachable"]:
             return f"{plan['more']} (more than the {plan['pool']} there are)"
         return str(plan["more"])

@@ -110,7 +110,7 @@ def order_by_uncertainty(engine, console) -> bool:
                       "rated anything: the items come in the stored order.[/yellow]")
         return False
     fitted = (f" ({' and '.join(calibrated)}: also where calibrations fitted to resamples of the teachers' labels so "
-              "far disagree)" if calibrated else "")
+              "far disagree, and near the limit they fit)" if calibrated else "")
     console.print(f"Ordered by the judges' uncertainty: {scored} items scored{fitted}; items no judge rated come "
                   "after them.")
     return True

@@ -72,6 +72,9 @@ class Estimate:
     def as_json(self) -> dict:
         data = asdict(self)
         data.pop("spread")
+        for name in ("lam", "lam_score"):
+            if data[name] == 0:
+                data[name] = 0.0  # not -0.0
         data["ci95"] = list(self.ci95) if self.ci95 else None
         return data
 
@@ -164,10 +167,30 @@ def _one_item(keys: Keys) -> str | None:
     return ONE_ITEM if keys.clusters is not None and len(keys.own) >= 2 and not keys.by_item else None
 
 
+def _agreeing(y: Sequence[float], keys: Keys) -> Estimate | None:
+    """When the teachers' labels are all alike they show no spread, which is not a spread of zero (20 rejections
+    do not prove a rate of 0): the interval is then Agresti-Coull's, from (k + 2) / (n + 4), with t on the items
+    less one."""
+    if not y or len(set(y)) > 1:
+        return None
+    n, k = len(y), sum(y)
+    centre = (k + 2) / (n + 4)
+    se = math.sqrt(centre * (1 - centre) / (n + 4))
+    items = len(set(keys.clusters)) if keys.by_item and keys.clusters is not None else n
+    df = max(1, items - 1)
+    alike = "all reject" if k == 0 else "all accept" if k == n else "are all alike"
+    return Estimate(_mean(y), _interval(centre, se, df), n, 0, "teachers", se=se, df=df,
+                    note=f"the teachers' {n} label{'s' if n != 1 else ''} {alike}, which shows no spread: the interval "
+                         "is Agresti-Coull's, from (accepted + 2) / (labels + 4)",
+                    spread=Spread({("alike", *keys.own[:1]): se}, df))
+
+
 def teachers_only(y: Sequence[float], keys: Keys | None = None) -> Estimate:
     if not y:
         return Estimate(None, None, 0, 0, "teachers", reason="no teacher labels")
     keys = keys or Keys.plain("teacher", len(y))
+    if alike := _agreeing(y, keys):
+        return alike
     spread = _errors(y, keys)
     rate, se = _mean(y), spread.se
     return Estimate(rate, _interval(rate, se, spread.df), len(y), 0, "teachers", se=se, note=_one_item(keys),
@@ -239,9 +262,9 @@ def ppi(y_labeled: Sequence[float], f_labeled: Sequence[Predictors], f_unlabeled
     n, big_n = len(y_labeled), len(f_unlabeled)
     if n == 0:
         return Estimate(None, None, 0, big_n, "ppi++", reason="no distractor has both the teachers' and the judge's label")
-    if big_n == 0:
+    if big_n == 0 or (tuned and len(set(y_labeled)) == 1):  # nothing unlabelled, or labels all alike (lam 0)
         only = teachers_only(y_labeled, keys_l)
-        return Estimate(only.rate, only.ci95, n, 0, "ppi++", se=only.se, lam=0.0, note=only.note, df=only.df,
+        return Estimate(only.rate, only.ci95, n, big_n, "ppi++", se=only.se, lam=0.0, note=only.note, df=only.df,
                         spread=only.spread)
     weights = fit(y_labeled, f_labeled, f_unlabeled, tuned, keys_l, keys_u)
     f_l, f_u = _vectors(f_labeled), _vectors(f_unlabeled)
@@ -273,8 +296,7 @@ class Labels:
             return None
         shown = ", ".join(str(d) for d in self.unscored[:5]) + (", ..." if len(self.unscored) > 5 else "")
         return (f"the judge gave no score for {len(self.unscored)} of the source's {len(self.judge)} distractors it "
-                f"labelled (distractor id {shown}), so its scores are left out and the estimate uses its labels; "
-                "judge those again to use the scores")
+                f"labelled (distractor id {shown}), so its scores are left out and the estimate uses its labels")
 
     def keys(self, distractors: Sequence[int]) -> Keys:
         return Keys([("item", self.items[d]) for d in distractors] if self.items else None,
@@ -419,8 +441,11 @@ def teachers_needed(labels: Labels, width: float, with_judge: bool, pool: int | 
     rating more."""
     have = len(labels.teachers)
     y = list(labels.teachers.values())
-    spread = _var(y) if len(y) >= 2 else 0.25  # unknown: the widest a share can spread
     only = labels.teachers_only()
+    spread = _var(y) if len(y) >= 2 else 0.25  # unknown: the widest a share can spread
+    if y and len(set(y)) == 1:  # all alike: no spread shown, which is not none (as in the interval)
+        centre = (sum(y) + 2) / (len(y) + 4)
+        spread = centre * (1 - centre)
     effect = (only.se ** 2) / (spread / len(y)) if len(y) >= 2 and spread > 0 and only.se else 1.0
     per_item = len(y) / (only.df + 1) if only.df else 1.0
     need = _fewest(effect * spread, 0.0, width, per_item) if spread > 0 else 1
@@ -432,7 +457,7 @@ def teachers_needed(labels: Labels, width: float, with_judge: bool, pool: int | 
                 "all of it to plan with it)")
     elif with_judge:
         y_l, f_l, f_u = labels.split()
-        if f_u and y_l:
+        if f_u and len(set(y_l)) > 1:  # (labels all alike cannot follow the judge's: lam 0, the teachers' figure)
             weights = fit(y_l, f_l, f_u, keys_l=labels.keys(labels.both()), keys_u=labels.keys(labels.judge_only()))
             residual = weights.residual * weights.design_effect(len(y_l)) if len(y_l) >= 2 else 0.25
             combined = _fewest(residual, weights.judge_part, width, per_item) if residual > 0 else 1

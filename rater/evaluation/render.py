@@ -115,7 +115,7 @@ def _table(title: str, columns: Sequence[str], rows: Sequence[Sequence[str]], ca
 
 
 DIFFERENCE_COLUMNS = ("sources", "difference", "95% CI", "a real difference?")
-ESTIMATE_COLUMNS = ("source", "teachers only (per distractor)", "teachers + judge", "teacher / judge-only distractors",
+ESTIMATE_COLUMNS = ("source", "teachers only (by item)", "teachers + judge", "teacher / judge-only distractors",
                     "note")
 
 
@@ -191,7 +191,8 @@ def as_markdown(data: dict) -> str:
             lines += ["", *_markdown_table(DIFFERENCE_COLUMNS, difference_rows(data))]
         if data.get("estimate_note"):
             lines += ["", f"Warning: {data['estimate_note']}."]
-    lines += ["", *_markdown_table(("reason", "count"), data["reasons"].items())]
+    if data["reasons"]:
+        lines += ["", *_markdown_table(("reason", "count"), data["reasons"].items())]
     return "\n".join(lines) + "\n"
 
 

@@ -65,9 +65,13 @@ def committee(cases: Sequence[Case], population: Population | None = None, membe
 
 def distractor_uncertainty(score: float, limit: float, item_scores: Sequence[float],
                            fitted: Sequence[Acceptance] = ()) -> float:
-    """1 when the committee's rules split on the distractor, else its closeness to the judge's limit."""
-    accepted = sum(score > rule.limit(list(item_scores)) for rule in fitted)
-    return 1.0 if 0 < accepted < len(fitted) else closeness(score, limit)
+    """1 when the committee's rules split on the distractor, else its closeness to the limit: the committee's
+    (the one its rules agree on, nearer the teachers than a calibration not yet saved) or the judge's own."""
+    limits = [rule.limit(list(item_scores)) for rule in fitted]
+    accepted = sum(score > each for each in limits)
+    if 0 < accepted < len(limits):
+        return 1.0
+    return max(closeness(score, each) for each in limits) if limits else closeness(score, limit)
 
 
 def _judges(session: Session) -> dict[int, RaterKind]:
