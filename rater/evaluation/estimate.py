@@ -26,7 +26,8 @@ agree it is wider, as it must be (benchmarks/bench_estimate.py: 95 % coverage wh
 interval holds the truth far less often). A difference between two sources, or the two parts of a stratified
 estimate, sums the shares of the same item before squaring, so distractors of one item in both count once. A part
 whose labels all come from one item cannot show how items differ: it is taken distractor by distractor, with a
-note."""
+note. Intervals use Student's t on the items less one (Welch-Satterthwaite where parts combine), and teacher labels
+all alike (no spread shown) Agresti-Coull's interval from (accepted + 2) / (labels + 4)."""
 
 import math
 from collections import defaultdict
@@ -127,6 +128,8 @@ def _combined(*parts: tuple[float, Spread]) -> Spread:
     df = (variance ** 2 / sum(v * v / d for v, d in pieces if v > 0) if variance > 0
           else min(d for _, d in pieces))
     return Spread(dict(total), df)
+
+
 ONE_ITEM = ("the teachers' labels come from one item, which cannot show how items differ: the interval takes its "
             "distractors one by one and may be too narrow; have teachers rate more items")
 
