@@ -356,6 +356,9 @@ def test_teacher_labels_all_alike_give_an_interval_not_a_point(cli, engine):
     assert z["ci95"] == pytest.approx([0.0, 2 / 14 + T4 * se])
     assert z["teachers_only"]["ci95"] == z["ci95"] and "all reject" in z["note"]
     assert data["estimate_differences"]["y - z"]["ci95"][1] - data["estimate_differences"]["y - z"]["ci95"][0] > 0.3
+    csv_rows = [r for r in cli("report", "--format", "csv", "--estimate-with", "gpt").stdout.splitlines()
+                if r.startswith("estimate,gpt,z,")]
+    assert len(csv_rows) == 2 and all("all reject" in r for r in csv_rows)  # the CSV carries the note too
     plan = json.loads(cli("plan", "--target-width", "0.2", "--estimate-with", "gpt", "--format", "json").stdout)
     assert plan["sources"]["z"]["teachers_only"]["more"] > 0 and plan["sources"]["z"]["with_judge"]["more"] > 0
 

@@ -241,7 +241,7 @@ def as_csv(data: dict) -> str:
                 low, high = figure["ci95"] or (None, None)
                 writer.writerow(dict(section="estimate", group=est["judge"], source=label, versus=versus,
                                      rate=figure["rate"], ci95_low=low, ci95_high=high, n=figure["teacher_n"],
-                                     value=figure.get("reason") or ""))
+                                     value=figure.get("reason") or figure.get("note") or ""))
     if data.get("estimate_note"):
         writer.writerow(dict(section="estimate", group="note", value=data["estimate_note"]))
     for pair, d in data.get("estimate_differences", {}).items():
