@@ -250,6 +250,9 @@ def test_the_estimate_uses_the_teachers_of_the_acceptance_figures(cli, study, en
     assert both["estimate"]["teachers_only"]["rate"] == pytest.approx((0.75 + 0.0) / 2)  # each distractor's share
     assert alone["sources"]["s"]["estimate"]["teachers_only"]["rate"] == 0.75
     assert alone["sources"]["s"]["estimate"]["rate"] == pytest.approx(0.8125)  # as with anna alone, by hand above
+    judge = json.loads(cli("report", "--format", "json", "--estimate-with", "gpt", "--rater", "gpt").stdout)
+    assert "--rater gpt names no teacher" in judge["estimate_note"]  # the figures above are gpt's: said
+    assert "estimate_note" not in alone
 
 
 def test_a_score_that_only_repeats_the_label_is_not_said_to_be_used():

@@ -121,8 +121,12 @@ def report(ctx: typer.Context,
 
             every = rows if not rater else estimate_rows(load_rows(session, eval_set=set_name, sources=source), rater)
             add_estimates(data, every, estimate_with, distractors_per_source(session, set_name, source))
-            if uncertain_order_used(session):
-                data["estimate_note"] = NOT_RANDOM
+            notes = [NOT_RANDOM] if uncertain_order_used(session) else []
+            if rater and not any(r.kind == RaterKind.human for r in rows):
+                notes.append(f"--rater {', '.join(rater)} names no teacher, so the acceptance figures are the judges' "
+                             "but the estimates beside them use every teacher's labels")
+            if notes:
+                data["estimate_note"] = "; ".join(notes)
         add_judge_trust(session, data)
     console = ctx.obj.console
     if format == "table":
