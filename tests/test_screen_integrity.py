@@ -216,6 +216,16 @@ async def test_the_screen_speaks_swedish_when_asked(cli, engine):
         assert "Varför underkänns distraktor 1?" in screen_text(app)
 
 
+async def test_the_hint_for_the_whole_text_is_in_the_teachers_language(cli, engine, tmp_path):
+    context = "Svar 0 står här. Den andra meningen. Den tredje. Den fjärde. Den femte meningen är sist."
+    cli("import", items_file(tmp_path, 1, 3, context=context))
+    for language, hint in (("sv", "(c: hela texten)"), ("en", "(c: the whole text)")):
+        app = build_app(engine, rater_name=f"t{language}", language=language)
+        async with app.run_test(size=SIZE, notifications=True) as pilot:
+            await settle(pilot)
+            assert hint in screen_text(app)
+
+
 # 7. two windows of one teacher -------------------------------------------------------------------------------
 
 async def test_a_save_another_window_overtook_is_not_silently_applied(cli, engine):

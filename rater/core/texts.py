@@ -18,6 +18,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "reason": {"sv": "Orsak", "en": "Reason"},
     "page": {"sv": "Sida", "en": "Page"},
     "context": {"sv": "Text", "en": "Text"},
+    "whole_text": {"sv": "c: hela texten", "en": "c: the whole text"},
     "help": {"sv": "Hjälp", "en": "Help"},
     "history": {"sv": "Historik", "en": "History"},
     "flag": {"sv": "Flagga", "en": "Flag"},

@@ -82,7 +82,8 @@ class ContextPanel(Static):
         if start > 0:
             shown = Text.assemble(("… ", "dim"), shown)
         if end < len(text):
-            shown.append(" …  (c: the whole text)", style="dim")
+            texts = getattr(self.app, "texts", None)
+            shown.append(f" …  ({texts.say('whole_text') if texts else 'c: the whole text'})", style="dim")
         self.update(shown)
 
 
