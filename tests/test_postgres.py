@@ -83,6 +83,13 @@ async def test_the_rating_screen_saves_on_postgres(pg_url):
     assert [tuple(r) for r in rows] == [(True, 1), (True, 2), (True, 1), (False, 1)]
 
 
+def test_the_uncertain_order_and_its_calibration_committee_on_postgres(pg_url):
+    from tests.test_uncertain import check_unsettled_first
+
+    Cli(pg_url)("demo")
+    check_unsettled_first(create_store_engine(pg_url))
+
+
 def test_two_screens_save_at_once(pg_url):
     Cli(pg_url)("demo")
     keys = ["1,3,space"] * 12

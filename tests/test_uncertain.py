@@ -113,12 +113,12 @@ async def test_without_judge_ratings_the_order_is_the_stored_one_with_a_warning_
         assert "so the items come in the stored order, not by uncertainty" in " ".join(n.message for n in app._notifications)
 
 
-def test_distractors_the_teachers_labels_do_not_yet_settle_come_first(cli, engine):
+def unsettled_study(engine) -> list[int]:
     """Teachers have rated four items the judge scored: they accept its 5s, reject its 1s and 2s, and accept its 4
     in two items of the four, so calibrations fitted to resamples of their labels (drawn item by item) disagree about
-    a 4 (accept from above 3.5, or only from above 4). An unrated item with a 4, far from the judge's own limit (3: closeness .625), comes before one with a
-    3.5 right at the limit (.875) that every such calibration rejects."""
-    cli("demo")
+    a 4 (accept from above 3.5, or only from above 4). Two more items are judged only: the 5th with a 4, far from
+    the judge's own limit (3: closeness .625), the 6th with a 3.5 right at the limit (.875) that every such
+    calibration rejects. Returns the six item ids."""
     with Session(engine) as session, session.begin():
         items = sorted(session.execute(select(Item.id)).scalars())[:6]
         distractors = {i: session.execute(select(Distractor.id).where(Distractor.item_id == i)
@@ -136,6 +136,12 @@ def test_distractors_the_teachers_labels_do_not_yet_settle_come_first(cli, engin
         for item_id, labels in zip(items, teachers):
             save_judgements(session, rater_id=anna.id, item_id=item_id,
                             judgements=[Judgement(d, a) for d, a in zip(distractors[item_id], labels)])
+    return items
+
+
+def check_unsettled_first(engine) -> None:
+    """The 5th item (its 4 unsettled) comes before the 6th (near the judge's limit), and the command says why."""
+    items = unsettled_study(engine)
     with Session(engine) as session:
         found = item_uncertainty(session)
     assert found[items[4]] == 1.0 and found[items[5]] == pytest.approx(0.875)
@@ -143,6 +149,11 @@ def test_distractors_the_teachers_labels_do_not_yet_settle_come_first(cli, engin
     assert order_by_uncertainty(engine, console)
     assert ("6 items scored (gpt: also where calibrations fitted to resamples of the teachers' labels so far "
             "disagree, and near the limit they fit)") in console.file.getvalue()
+
+
+def test_distractors_the_teachers_labels_do_not_yet_settle_come_first(cli, engine):
+    cli("demo")
+    check_unsettled_first(engine)  # (on PostgreSQL too: tests/test_postgres.py)
 
 
 def test_where_the_calibrations_agree_closeness_is_to_the_limit_they_fit_not_the_judges_own():
