@@ -150,6 +150,11 @@ class Keys:
     def by_item(self) -> bool:
         return self.clusters is not None and len(set(self.clusters)) >= 2
 
+    @property
+    def used(self) -> Sequence[Hashable]:
+        """The keys the errors are summed by: the items, or each value's own when there are fewer than two."""
+        return self.clusters if self.clusters is not None and self.by_item else self.own
+
 
 def _errors(values: Sequence[float], keys: Keys) -> Spread:
     """Each item's share of the error of the mean of `values`: the sum of (v - mean) / n over its values, scaled
@@ -160,7 +165,7 @@ def _errors(values: Sequence[float], keys: Keys) -> Spread:
         return Spread({}, 1)
     m = _mean(values)
     sums: Errors = defaultdict(float)
-    for key, v in zip(keys.clusters if keys.clusters is not None and keys.by_item else keys.own, values):
+    for key, v in zip(keys.used, values):
         sums[key] += (v - m) / n
     scale = math.sqrt(len(sums) / (len(sums) - 1))
     return Spread({key: share * scale for key, share in sums.items()}, len(sums) - 1)
@@ -170,17 +175,20 @@ def _one_item(keys: Keys) -> str | None:
     return ONE_ITEM if keys.clusters is not None and len(keys.own) >= 2 and not keys.by_item else None
 
 
+def _alike_centre(y: Sequence[float]) -> float | None:
+    """Agresti-Coull's (accepted + 2) / (labels + 4) when the labels are all alike, else None."""
+    return (sum(y) + 2) / (len(y) + 4) if y and len(set(y)) == 1 else None
+
+
 def _agreeing(y: Sequence[float], keys: Keys) -> Estimate | None:
     """When the teachers' labels are all alike they show no spread, which is not a spread of zero (20 rejections
     do not prove a rate of 0): the interval is then Agresti-Coull's, from (k + 2) / (n + 4), with t on the items
     less one."""
-    if not y or len(set(y)) > 1:
+    if (centre := _alike_centre(y)) is None:
         return None
     n, k = len(y), sum(y)
-    centre = (k + 2) / (n + 4)
     se = math.sqrt(centre * (1 - centre) / (n + 4))
-    items = len(set(keys.clusters)) if keys.by_item and keys.clusters is not None else n
-    df = max(1, items - 1)
+    df = max(1, len(set(keys.used)) - 1)
     alike = "all reject" if k == 0 else "all accept" if k == n else "are all alike"
     return Estimate(_mean(y), _interval(centre, se, df), n, 0, "teachers", se=se, df=df,
                     note=f"the teachers' {n} label{'s' if n != 1 else ''} {alike}, which shows no spread: the interval "
@@ -446,11 +454,10 @@ def teachers_needed(labels: Labels, width: float, with_judge: bool, pool: int | 
     y = list(labels.teachers.values())
     only = labels.teachers_only()
     spread = _var(y) if len(y) >= 2 else 0.25  # unknown: the widest a share can spread
-    if y and len(set(y)) == 1:  # all alike: no spread shown, which is not none (as in the interval)
-        centre = (sum(y) + 2) / (len(y) + 4)
-        spread = centre * (1 - centre)
     effect = (only.se ** 2) / (spread / len(y)) if len(y) >= 2 and spread > 0 and only.se else 1.0
-    per_item = len(y) / (only.df + 1) if only.df else 1.0
+    if (centre := _alike_centre(y)) is not None:  # all alike: no spread shown, which is not none (as in the interval)
+        spread, effect = centre * (1 - centre), 1.0
+    per_item = len(y) / len(set(labels.keys(list(labels.teachers)).used)) if y else 1.0
     need = _fewest(effect * spread, 0.0, width, per_item) if spread > 0 else 1
     note = None
     if with_judge and not labels.judge:

@@ -67,7 +67,8 @@ def distractor_uncertainty(score: float, limit: float, item_scores: Sequence[flo
                            fitted: Sequence[Acceptance] = ()) -> float:
     """1 when the committee's rules split on the distractor, else its closeness to the limit: the committee's
     (the one its rules agree on, nearer the teachers than a calibration not yet saved) or the judge's own."""
-    limits = [rule.limit(list(item_scores)) for rule in fitted]
+    scores = list(item_scores)
+    limits = [rule.limit(scores) for rule in fitted]
     accepted = sum(score > each for each in limits)
     if 0 < accepted < len(limits):
         return 1.0
