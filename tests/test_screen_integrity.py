@@ -103,6 +103,28 @@ async def test_options_never_shown_are_never_saved_and_the_area_scrolls(cli, eng
     assert len(rows(engine)) == 9
 
 
+async def test_an_option_not_yet_in_view_cannot_be_ticked_or_given_a_reason(cli, engine, tmp_path):
+    cli("import", items_file(tmp_path, 1, 9))
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=(60, 16)) as pilot:
+        await settle(pilot)
+        hidden = min(n for n in range(9) if n not in app.shown.seen)
+        await press(pilot, str(hidden + 1), "r", str(hidden + 1))
+        assert not any(app.shown.ticked) and not any(app.shown.reasons)
+        assert f"Option {hidden + 1} is not fully in view yet" in toasts(app)
+        await press(pilot, *["down"] * 12, str(hidden + 1))
+        assert app.shown.ticked[hidden]
+
+
+async def test_a_key_with_no_option_says_so(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await press(pilot, "7")
+        assert "There is no option 7 here." in toasts(app) and not any(app.shown.ticked)
+
+
 # 4. ticks thrown away --------------------------------------------------------------------------------------
 
 async def test_escape_after_r_cancels_the_reason_only(cli, engine):

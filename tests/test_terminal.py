@@ -171,7 +171,8 @@ def test_4_escape_cancels_a_reason_and_keeps_the_ticks_for_the_next_start(cli, e
     shown = term.wait_for("Vad gör ekorren")  # still rating: Esc cancelled the reason only
     assert "EXIT=" not in shown
     term.keys("Escape")
-    term.wait_for("EXIT=0")
+    shown = term.wait_for("EXIT=0")
+    assert "Saved this time: 0 items (0 distractors). Everything you saved is kept" in " ".join(shown.split())
     with Session(engine) as session:
         assert session.execute(select(Draft.item_id)).scalars().all() == [1]
     again = terminals("escape2", 100, 30, rate(cli.db_path))

@@ -107,9 +107,10 @@ async def test_skip_leaves_item_unrated_and_it_returns_last(cli, engine):
 async def test_reason_is_stored_with_a_rejection(cli, engine):
     cli("demo")
     app = build_app(engine, rater_name="anna")
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=SIZE, notifications=True) as pilot:
         await press(pilot, "4", "r", "4", "4")  # tick 4, then reason for 4: "Identical" (un-ticks it)
         await press(pilot, "r", "2")
+        assert not app._notifications  # the prompt asking for the number no longer covers the dialog
         await press(pilot, "6")
         await press(pilot, *"för lång", "enter")
         await press(pilot, "space")
@@ -163,7 +164,8 @@ async def test_locked_database_keeps_ticks_and_retry_saves(cli, db_path):
         await press(pilot, "1", "2")
         locker.execute("BEGIN EXCLUSIVE")
         await press(pilot, "space")
-        assert any("Could not save" in n.message for n in app._notifications)
+        assert any("Could not save" in n.message and "stayed locked by another program" in n.message
+                   for n in app._notifications)
         assert app.shown.ticked == [True, True, False, False] and "ekorren" in shown_question(app)
         locker.execute("ROLLBACK")
         await press(pilot, "space")
@@ -294,7 +296,9 @@ async def test_any_store_error_on_save_keeps_the_ticks(cli, engine):
         with engine.begin() as connection:  # the item's distractor vanishes: the save breaks a foreign key
             connection.exec_driver_sql(f"DELETE FROM distractor WHERE id = {app.shown.item.distractors[3].id}")
         await press(pilot, "space")
-        assert any("Could not save" in n.message for n in app._notifications)
+        said = [n.message for n in app._notifications if "Could not save" in n.message]
+        assert said == ["Could not save: the database refused them. Your ticks are kept; press space to try again."]
+        assert "FOREIGN KEY" not in said[0].upper()  # the database's own words are for the organizer, not the teacher
         assert app.shown.ticked == [True, True, False, False] and "ekorren" in shown_question(app)
     assert ratings(engine) == {}
 

@@ -56,8 +56,8 @@ def eval_rate(ctx: typer.Context, name: str = typer.Argument(..., help="The eval
     run_overlap(ctx.obj.engine, overlap, name)
     first_time = register_teacher(ctx.obj.engine, rater_name, name)
     seed = zlib.crc32(rater_name.encode()) if shuffle_per_rater else None
-    open_screen(ctx.obj.engine, rater_name=rater_name, queue=Queue(eval_set=name), blind=True, language=lang,
-                shuffle_seed=seed, show_instructions=first_time)
+    open_screen(ctx.obj.engine, ctx.obj.console, rater_name=rater_name, queue=Queue(eval_set=name), blind=True,
+                language=lang, shuffle_seed=seed, show_instructions=first_time)
 
 
 @eval_app.command("list")

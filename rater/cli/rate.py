@@ -36,10 +36,14 @@ def default_rater_name() -> str:
         return "teacher"
 
 
-def open_screen(engine, **kwargs) -> None:
+def open_screen(engine, console, **kwargs) -> None:
+    """The rating screen, and once it closes a line on what was saved."""
     from rater.tui.app import build_app  # Textual loads only for the screens
 
-    build_app(engine, **kwargs).run()
+    screen = build_app(engine, **kwargs)
+    screen.run()
+    if screen.return_code in (None, 0):
+        console.print(screen.farewell(), soft_wrap=True)
 
 
 def run_overlap(engine, asked: int | None, eval_set: str | None = None) -> int | None:
@@ -139,6 +143,6 @@ def rate(ctx: typer.Context,
     first_time = register_teacher(ctx.obj.engine, rater_name)
     uncertain = order == "uncertain" and order_by_uncertainty(ctx.obj.engine, ctx.obj.console)
     notices = ("uncertain_none",) if order == "uncertain" and not uncertain else ()
-    open_screen(ctx.obj.engine, rater_name=rater_name, queue=Queue(where, uncertain=uncertain), language=lang,
-                notices=notices,
+    open_screen(ctx.obj.engine, ctx.obj.console, rater_name=rater_name, queue=Queue(where, uncertain=uncertain),
+                language=lang, notices=notices,
                 shuffle_seed=seed if order == "random" else None, show_instructions=first_time)

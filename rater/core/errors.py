@@ -21,6 +21,14 @@ class StoreError(RaterError):
     """The database cannot be opened, written or migrated."""
 
 
+class SaveError(StoreError):
+    """An item's ratings could not be saved; `reason` says why in plain words (what a teacher's screen shows)."""
+
+    def __init__(self, item_id: int, reason: str, hint: str = "") -> None:
+        super().__init__(f"Could not save the ratings of item {item_id}: {reason}", hint)
+        self.reason = reason
+
+
 class UnknownPluginError(RaterError):
     """A rater or generator name is not installed."""
 

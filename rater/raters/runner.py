@@ -10,13 +10,13 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from rater.core.domain import ItemView, Judgement, LookAgain, Revisit
-from rater.core.errors import FatalRaterError, RaterError, StaleSave, StoreError
+from rater.core.errors import FatalRaterError, RaterError, SaveError, StaleSave, StoreError
 from rater.raters.agenda import Agenda, Queue, open_run
 
 __all__ = ["Queue", "RunSummary", "run_rater"]
 from rater.raters.base import Rater, RunStart, StopRun
 from rater.store.drafts import Marks
-from rater.store.engine import in_thread
+from rater.store.engine import database_text, in_thread, known_store_error
 from rater.store.study import RENEW_SECONDS
 from rater.store.tables import JudgeRequest
 from rater.store.writer import DraftMarks, Ratings, Row, Saved, StoreWriter
@@ -175,7 +175,8 @@ class Run:
     async def _save(self, item: ItemView, judgements: list[Judgement], revisited: bool) -> None:
         ratings = _ratings(self.start, item, judgements, interactive=self.rater.interactive, revisited=revisited)
         try:
-            saved = await _stored(self.writer.submit(ratings), item)
+            saved = await _stored(self.writer.submit(ratings), item,
+                                  self.engine.url.render_as_string(hide_password=False))
         except StaleSave as stale:  # another window of this teacher saved the item: show its answer and ask
             self.rater.save_failed(item, stale)
             await self.agenda.give_back_ahead()
@@ -228,10 +229,14 @@ async def _drain(saving: set[asyncio.Task], below: int) -> set[asyncio.Task]:
     return saving
 
 
-async def _stored(write: asyncio.Future, item: ItemView) -> object:
-    """Wait for a queued write (its result); a database error becomes a StoreError naming the item."""
+async def _stored(write: asyncio.Future, item: ItemView, url: str) -> object:
+    """Wait for a queued write (its result); a database error becomes a SaveError naming the item, in plain words
+    the teacher's screen can show (a failure rater cannot explain: the database's own words only in the hint,
+    which the organizer's commands print and the teacher's screens do not)."""
     try:
         return await write
     except SQLAlchemyError as exc:
-        raise StoreError(f"Could not save the ratings of item {item.id}: {getattr(exc, 'orig', None) or exc}",
-                         "check that the database is reachable and not locked by another program") from exc
+        if (known := known_store_error(exc, url)) is not None:
+            raise SaveError(item.id, known.message, known.hint) from exc
+        raise SaveError(item.id, "the database refused them.",
+                        f"tell the study's organizer; the database said: {database_text(exc, url)}") from exc

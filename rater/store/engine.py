@@ -129,12 +129,22 @@ def _engine(url: str, pool_size: int | None = None) -> Engine:
 
 def store_error(exc: BaseException, url: str, timeout_ms: int | None = None) -> StoreError:
     """A database failure as the user should see it: what is wrong and how to fix it, never the password."""
+    return known_store_error(exc, url, timeout_ms) or StoreError(
+        f"The database {safe_url(url)} failed: {database_text(exc, url)}", "check the --db path or URL")
+
+
+def database_text(exc: BaseException, url: str) -> str:
+    """The database's own words about a failure, the password masked."""
+    text = str(getattr(exc, "orig", None) or exc).strip()
+    password = make_url(url).password
+    return text.replace(password, "***") if password else text
+
+
+def known_store_error(exc: BaseException, url: str, timeout_ms: int | None = None) -> StoreError | None:
+    """A failure rater can explain in plain words (locked, full, read-only, unreachable, refused login, ...); None
+    for any other."""
     parsed = make_url(url)
-    text = str(getattr(exc, "orig", None) or exc)
-    if parsed.password:
-        text = text.replace(parsed.password, "***")
-    lowered = text.lower()
-    where = safe_url(url)
+    lowered = database_text(exc, url).lower()
     if parsed.get_backend_name() == "sqlite":
         path = parsed.database
         if "file is not a database" in lowered or "malformed" in lowered:
@@ -167,7 +177,7 @@ def store_error(exc: BaseException, url: str, timeout_ms: int | None = None) -> 
             return StoreError(f"Cannot reach the PostgreSQL server at {server}.",
                               "check the host and port in --db / RATER_DB, and that the server is running and "
                               "accepts connections from this machine")
-    return StoreError(f"The database {where} failed: {text.strip()}", "check the --db path or URL")
+    return None
 
 
 def _check_sqlite_path(path: Path) -> None:

@@ -363,7 +363,8 @@ class RatingApp(App[None]):
             self.unsaved.pop(message.item.id, None)  # the newer answer is shown instead, and the teacher asked
             self.notify(self.texts.say("overtaken"), severity="warning", timeout=15)
             return
-        self.notify(self.texts.say("not_saved", error=message.error.message), severity="error", timeout=10)
+        self.notify(self.texts.say("not_saved", error=getattr(message.error, "reason", message.error.message)),
+                    severity="error", timeout=10)
 
     def on_beyond_k(self, _message: BeyondK) -> None:
         self.notify(self.texts.say("beyond_k"), severity="warning", timeout=10)
@@ -492,12 +493,15 @@ class RatingApp(App[None]):
     def action_tick(self, index: int) -> None:
         if (shown := self._on_screen()) is None:
             return
-        index += shown.page * PAGE_SIZE
-        if self.choosing_reason:
-            self.choosing_reason = False
+        key, index = index + 1, index + shown.page * PAGE_SIZE
+        choosing_reason, self.choosing_reason = self.choosing_reason, False
+        if index >= len(shown.ticked):
+            self.notify(self.texts.say("no_option", number=key), timeout=3)
+        elif index not in shown.seen:  # a tick or reason is a decision about what the teacher has read
+            self.notify(self.texts.say("tick_unseen", number=key), severity="warning", timeout=5)
+        elif choosing_reason:
             self._ask_reason(shown, index)
-            return
-        if index < len(shown.ticked):
+        else:
             shown.ticked[index] = not shown.ticked[index]
             if shown.ticked[index]:
                 shown.reasons[index] = None  # an accepted distractor has no rejection reason
@@ -563,9 +567,6 @@ class RatingApp(App[None]):
         self.notify(self.texts.say("reason_prompt"), timeout=3)
 
     def _ask_reason(self, shown: Shown, index: int) -> None:
-        if index >= len(shown.item.distractors):
-            return
-
         def chosen(reason: str | None) -> None:
             if reason and self.shown is shown:
                 shown.reasons[index] = reason
@@ -573,6 +574,7 @@ class RatingApp(App[None]):
                 self._refresh_ticks(shown)
                 self._changed(shown)
 
+        self.clear_notifications()  # the prompt that asked for the number would sit over the dialog
         self.push_screen(ReasonScreen.make(index + 1, shown.item.distractors[index].text, self.texts), chosen)
 
     def action_page(self, step: int) -> None:
@@ -635,6 +637,10 @@ class RatingApp(App[None]):
             self.shown = None
         elif self.nothing_left:  # opened from the summary, and closed: the summary again
             self.on_queue_exhausted(QueueExhausted(self.left))
+
+    def farewell(self) -> str:
+        """What the terminal says once the screen has closed: what this session saved, and that it is kept."""
+        return self.texts.say("farewell", items=self.tally.items, judgements=self.tally.judgements)
 
     async def action_quit(self) -> None:
         """ctrl+q leaves as Esc does: the ticks on screen are kept as a draft first."""

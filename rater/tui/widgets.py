@@ -8,7 +8,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from rater.core.evidence import excerpt, segments
+from rater.core.evidence import Segment, excerpt, segments
 from rater.core.texts import Texts
 
 PAGE_SIZE = 9  # number keys 1-9; an item with more distractors is shown in pages
@@ -46,10 +46,10 @@ class DistractorOption(Static):
         self.set_class(ticked, "-ticked")
 
 
-def marked_text(text: str, answer: str, options: list[str], start: int = 0, end: int | None = None) -> Text:
-    """`text[start:end]` with the answer and each option marked where they occur (option n as "[n]" after it)."""
+def marked_text(pieces: list[Segment]) -> Text:
+    """The text's pieces with the answer and each option marked where they occur (option n as "[n]" after it)."""
     shown = Text()
-    for piece in segments(text, answer, options, start, end):
+    for piece in pieces:
         style = ANSWER_STYLE if "answer" in piece.labels else OPTION_STYLE if piece.labels else ""
         shown.append(piece.text, style=style)
         for label in piece.ends:
@@ -74,16 +74,16 @@ class ContextPanel(Static):
 
     def _render_text(self) -> None:
         text, answer, options = self.parts
-        if self.expanded:
-            self.update(marked_text(text, answer, options))
-            return
-        start, end = excerpt(text, answer)
-        shown = marked_text(text, answer, options, start, end)
+        texts = getattr(self.app, "texts", None) or Texts("en")
+        start, end = (0, len(text)) if self.expanded else excerpt(text, answer)
+        pieces = segments(text, answer, options, start, end)
+        shown = marked_text(pieces)
         if start > 0:
             shown = Text.assemble(("… ", "dim"), shown)
         if end < len(text):
-            texts = getattr(self.app, "texts", None)
-            shown.append(f" …  ({texts.say('whole_text') if texts else 'c: the whole text'})", style="dim")
+            shown.append(f" …  ({texts.say('whole_text')})", style="dim")
+        if marks := sorted({label for piece in pieces for label in piece.ends}, key=int):  # say what "[n]" means
+            shown.append(f"\n({texts.say('option_marks', mark=marks[0])})", style="dim")
         self.update(shown)
 
 
