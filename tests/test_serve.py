@@ -976,6 +976,32 @@ def test_nothing_left_looks_again_and_gets_an_item_another_teacher_let_go(browse
         server.stop()
 
 
+def test_two_tabs_of_the_done_page_do_not_reload_each_other(browser, tmp_path):
+    """Work shared out, nothing left: each load of the done page looks again for work. Finding nothing again is no
+    new page, so a second tab of it does not make the first reload (which, as it loads, would make the second
+    reload, and so on for as long as both are open)."""
+    db = tmp_path / "one.db"
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps({"context": "T.", "question": "Fråga?", "answer": "s", "distractors": ["d"]}) + "\n")
+    rater(db, "import", str(items))
+    server = Served(db, "--overlap", "1", "--idle", "4")  # the page asks the server every second
+    try:
+        link = server.link("anna")
+        first = Page(browser, link).ready()
+        with first.page.expect_navigation(url="**/rate", timeout=60_000):
+            first.page.keyboard.press("Space")
+        first.page.wait_for_selector("body.done")
+        loads: list[str] = []
+        first.page.on("load", lambda _page: loads.append("first"))
+        second = Page(browser, link, context=first.context)
+        second.page.wait_for_selector("body.done")
+        second.page.on("load", lambda _page: loads.append("second"))
+        first.page.wait_for_timeout(6000)
+        assert loads == []
+    finally:
+        server.stop()
+
+
 def test_a_tick_after_a_revocation_closes_the_page_at_once(browser, demo):
     """The heartbeat comes every 30 s at most; a tick's draft refused (403) says so at once, not as a tick kept."""
     server = Served(demo, "--idle", "200")  # a heartbeat every 30 s: too slow to be what closes the page here

@@ -431,8 +431,9 @@ class RatingSite:
         session = self.sessions.get(name)
         if session.state == "loading":
             await session.wait_for_change(session.seq, "loading", 15)
+        looked = session.looked
         if session.look_again():  # nothing was left, work is shared out: an item may have come free since
-            await session.wait_for_change(session.seq, "done", 5)
+            await session.wait_for_change(session.seq, "done", 5, looked)
         return self.rating_page(request, session, token)
 
     def rating_page(self, request: Request, session: TeacherSession, token: str) -> Response:

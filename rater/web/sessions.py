@@ -52,6 +52,7 @@ class TeacherSession:
         self.state = "loading"  # loading, item, saving, done (nothing left), ended (stopped, revoked, failed)
         self.item: ItemView | None = None
         self.seq = 0
+        self.looked = 0  # how often the run has found nothing left
         self.marks: Marks = {}
         self.shown_at = 0.0
         self.left: list[ItemView] = []
@@ -103,10 +104,12 @@ class TeacherSession:
         """End the run (idle, revoked, server stopping): the held item goes back to the others."""
         self.rater.stop()
 
-    async def wait_for_change(self, seq: int, state: str, timeout: float) -> None:
-        """Until something else than presentation `seq` in `state` is up (or `timeout` seconds pass)."""
+    async def wait_for_change(self, seq: int, state: str, timeout: float, looked: int | None = None) -> None:
+        """Until something else than presentation `seq` in `state` is up, or the run has looked for work again
+        since `looked` (or `timeout` seconds pass)."""
         deadline = self.clock() + timeout
-        while self.seq == seq and self.state == state and (remaining := deadline - self.clock()) > 0:
+        while (self.seq == seq and self.state == state and looked in (None, self.looked)
+               and (remaining := deadline - self.clock()) > 0):
             self.changed.clear()
             try:
                 await asyncio.wait_for(self.changed.wait(), remaining)
@@ -130,8 +133,11 @@ class TeacherSession:
         self._changed()
 
     def exhausted(self, left: Sequence[ItemView]) -> None:
+        if self.state != "done" or [i.id for i in self.left] != [i.id for i in left]:
+            self.seq += 1  # a new page (other tabs reload); finding nothing again is not (or two tabs of the done
+            # page, each looking again as it loads, would reload each other forever)
         self.item, self.left, self.state = None, list(left), "done"
-        self.seq += 1
+        self.looked += 1
         self._changed()
 
     def look_again(self) -> bool:
