@@ -9,7 +9,7 @@ from collections import Counter
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import event, func, select, update
+from sqlalchemy import delete, event, func, select, update
 from sqlmodel import Session
 
 from rater.core.domain import Judgement
@@ -19,6 +19,7 @@ from rater.store.engine import create_store_engine, session_scope
 from rater.store.ratings import get_or_create_rater, save_judgements
 from rater.store.study import Study, recount_need
 from rater.store.tables import NEED_UNKNOWN, Distractor, Item, Lease, RaterRecord, Rating, StudySetting, utcnow
+from rater.tui.screens import SummaryScreen
 from tests.conftest import Cli, build_app, import_items, press, run_driver, tallies, tallies_recounted
 
 
@@ -523,6 +524,42 @@ def item_one_held_by_bo(study, tmp_path) -> tuple:
         distractors = session.execute(select(Distractor.id).where(Distractor.item_id == 1)).scalars().all()
         session.add(Lease(item_id=1, rater_id=bo, expires_at=utcnow() + timedelta(minutes=2)))
     return engine, anna, bo, distractors
+
+
+async def test_the_terminal_s_nothing_left_looks_again_and_shows_an_item_another_teacher_let_go(study, tmp_path,
+                                                                                                monkeypatch):
+    """K 1: bo holds item 1; anna rates item 2 and is told nothing is left, on a summary that looks again. Once bo's
+    hold is gone, the summary gives way to item 1 by itself."""
+    import rater.tui.app as screen
+
+    monkeypatch.setattr(screen, "LOOK_AGAIN_SECONDS", 0.3)
+    engine, _, bo, _ = item_one_held_by_bo(study, tmp_path)
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await press(pilot, "1", "space")
+        summary = await showing(pilot, lambda: isinstance(app.screen, SummaryScreen))
+        text = str(app.screen.query_one("#summary").render())
+        assert "Nothing is left for you" in text and "This screen looks again every 0.3 seconds" in text
+        await asyncio.sleep(1)  # it looks again and finds nothing: the same summary stays
+        assert app.screen is summary and app.shown is None
+        with session_scope(engine) as session:
+            session.execute(delete(Lease).where(Lease.rater_id == bo))
+        await showing(pilot, lambda: app.shown is not None and app.shown.item.id == 1)
+        assert not isinstance(app.screen, SummaryScreen)
+        await press(pilot, "1", "space")  # (the study's count follows the save: the next look says it is done)
+        await showing(pilot, lambda: isinstance(app.screen, SummaryScreen)
+                      and "The study is done" in str(app.screen.query_one("#summary").render()))
+        assert app.look_timer is None  # nothing will come free: it stops looking
+    assert set(teachers_per_item(engine)) == {1, 2}
+
+
+async def showing(pilot, done, timeout: float = 10.0):
+    """Wait until `done()` holds; the screen then."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not done():
+        assert asyncio.get_running_loop().time() < deadline
+        await pilot.pause(0.05)
+    return pilot.app.screen
 
 
 def test_a_lapsed_save_in_one_batch_with_a_holders_save_of_the_item_comes_beyond_k(study, tmp_path):

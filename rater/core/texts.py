@@ -72,6 +72,10 @@ CATALOG: dict[str, dict[str, str]] = {
                        "bedömning är sparad men markerad som utöver K.",
                  "en": "Other teachers rated this item, or took it over, while it was open here: your rating is kept, "
                        "marked as beyond K."},
+    "screen_looks_again": {"sv": "Skärmen tittar efter igen var {seconds}:e sekund: ett objekt som en annan lärare "
+                                 "släpper kommer hit.",
+                           "en": "This screen looks again every {seconds} seconds: an item another teacher lets go "
+                                 "comes here."},
     "study_done": {"sv": "Studien är klar: varje objekt har {k} lärares bedömningar.",
                    "en": "The study is done: every item has {k} teachers' ratings."},
     "rated_but_left": {"sv": "{rated} objekt är bedömda; {left} har du hoppat över två gånger och de är inte bedömda.",

@@ -55,6 +55,7 @@ from rater.store.tables import (
 
 LEASE_SECONDS = 120  # an open item is held this long past its holder's last sign of life (renewed while shown)
 RENEW_SECONDS = 30  # how often a screen that shows an item renews its hold
+LOOK_AGAIN_SECONDS = 30  # how often "nothing is left for you" looks for an item again (another's hold may lapse)
 CANDIDATES = 32  # items read per claim attempt
 LOCK_RETRIES = 500  # PostgreSQL: rounds of looking again while other claims hold the only candidates
 PREFERENCE_OVERLAP = "preference.overlap"

@@ -23,7 +23,7 @@ from textual.timer import Timer
 from textual.widgets import Footer, Static
 from textual.worker import Worker, WorkerState
 
-from rater.core.domain import ItemView, Judgement, Revisit
+from rater.core.domain import ItemView, Judgement, LookAgain, Revisit
 from rater.core.errors import RaterError, StaleSave
 from rater.core.texts import TICK_MEANING, Texts
 from rater.raters.base import RunStart
@@ -33,7 +33,7 @@ from rater.store.engine import session_scope
 from rater.store.flags import flag_item
 from rater.store.items import count_items_without_distractors
 from rater.store.ratings import RatedItem, eval_set_id_of, get_or_create_rater, rater_acceptance, rater_history
-from rater.store.study import Study
+from rater.store.study import LOOK_AGAIN_SECONDS, Study
 from rater.store.tables import saved_id
 from rater.tui.screens import ErrorScreen, FlagScreen, HistoryScreen, InstructionsScreen, ReasonScreen, SummaryScreen
 from rater.tui.widgets import PAGE_SIZE, ContextPanel, DistractorOption, ItemPanel, MainArea
@@ -203,6 +203,7 @@ class RatingApp(App[None]):
         self.run_start: RunStart | None = None
         self.left: Sequence[ItemView] = ()  # items skipped twice, listed by the summary
         self.draft_timer: Timer | None = None
+        self.look_timer: Timer | None = None  # while "nothing is left for you" is up (work shared out)
 
     def compose(self) -> ComposeResult:
         yield Static("loading…", id="status")
@@ -341,6 +342,9 @@ class RatingApp(App[None]):
         if self.nothing_left:  # back from the summary
             self.nothing_left = False
             self.refresh_bindings()
+            if isinstance(self.screen, SummaryScreen):  # an item came free while it was up
+                self.pop_screen()
+        self._looking(False)
         self._refresh_item(shown)
         self.query_one(MainArea).scroll_home(animate=False)
         if paged != (shown.pages > 1):
@@ -375,15 +379,36 @@ class RatingApp(App[None]):
         self.left = message.left
         self.refresh_bindings()
         t, say = self.tally, self.texts.say
+        looks_again = False
         if message.left:  # items skipped twice are not rated: the headline must not say everything is
             headline = say("rated_but_left", rated=t.before + t.items, left=len(message.left))
         elif self.overlap is not None:
-            headline = say("study_done", k=self.overlap) if t.needed == 0 else say("nothing_left", k=self.overlap)
+            looks_again = t.needed != 0  # items other teachers hold may come free
+            headline = say("nothing_left", k=self.overlap) if looks_again else say("study_done", k=self.overlap)
         else:
             headline = say("all_rated", total=t.total)
         text = (f"[b]{headline}[/b]\n\n" + say("session", items=t.items, judgements=t.judgements, share=f"{t.rate:.0%}")
-                + "\n\n" + say("all_saved"))
+                + "\n\n" + say("all_saved")
+                + (f"\n\n{say('screen_looks_again', seconds=LOOK_AGAIN_SECONDS)}" if looks_again else ""))
+        if isinstance(self.screen, SummaryScreen):  # it looked again and found nothing
+            if self.screen.text == text and [i.id for i in self.screen.left] == [i.id for i in message.left]:
+                return
+            self.pop_screen()
         self.push_screen(SummaryScreen.make(text, message.left, self.texts), self._after_summary)
+        self._looking(looks_again)
+
+    def _looking(self, on: bool) -> None:
+        """Start or stop looking for an item again (the summary says nothing is left while work is shared out)."""
+        if on and self.look_timer is None:
+            self.look_timer = self.set_interval(LOOK_AGAIN_SECONDS, self._look_again)
+        elif not on and self.look_timer is not None:
+            self.look_timer.stop()
+            self.look_timer = None
+
+    def _look_again(self) -> None:
+        """Work shared out and nothing left: ask the run to look for an item again while the summary is up."""
+        if self.nothing_left and isinstance(self.screen, SummaryScreen):
+            self.rater.decide(LookAgain())
 
     def _after_summary(self, answer: int | str | None) -> None:
         if answer == "back":

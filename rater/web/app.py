@@ -51,6 +51,7 @@ from rater.store.access import teacher_for_token
 from rater.store.engine import in_thread, read_scope, session_scope
 from rater.store.flags import flag_item
 from rater.store.ratings import eval_set_id_of, rater_history
+from rater.store.study import LOOK_AGAIN_SECONDS
 from rater.web.sessions import REASONS, Answer, Marks, Sessions, TeacherSession
 
 COOKIE, LANG_COOKIE = "rater_token", "rater_lang"
@@ -108,7 +109,6 @@ STUDY_TEXTS: dict[str, dict[str, str]] = {  # the organizer's page (/study)
     "st_nobody_holds": {"sv": "Ingen har ett objekt öppet.", "en": "Nobody has an item open."},
 }
 
-LOOK_AGAIN_SECONDS = 30  # how often "nothing is left for you" reloads itself to look for an item again (work shared out)
 
 WEB_TEXTS: dict[str, dict[str, str]] = {
     "draft_unsaved": {"sv": "Dina markeringar är inte sparade än: servern svarade inte. De skickas igen om en stund; "
