@@ -116,6 +116,15 @@ async def test_an_option_not_yet_in_view_cannot_be_ticked_or_given_a_reason(cli,
         assert app.shown.ticked[hidden]
 
 
+async def test_the_smallest_screen_s_key_bar_shows_how_to_save_leave_and_get_help(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna")
+    async with app.run_test(size=(60, 20)) as pilot:
+        await settle(pilot)
+        shown = screen_text(app)
+        assert all(key in shown for key in ("space Save", "esc Leave", "? Help")), shown
+
+
 async def test_a_key_with_no_option_says_so(cli, engine):
     cli("demo")
     app = build_app(engine, rater_name="anna")

@@ -39,6 +39,7 @@ from rater.tui.screens import ErrorScreen, FlagScreen, HistoryScreen, Instructio
 from rater.tui.widgets import PAGE_SIZE, ContextPanel, DistractorOption, ItemPanel, MainArea
 
 MIN_WIDTH, MIN_HEIGHT = 60, 16
+COMPACT_BELOW = 100  # columns: in a narrower terminal the key bar drops its padding
 SAVING_NOTICE_DELAY = 0.15  # seconds
 MIN_DWELL = 0.5  # seconds an item is on screen before a key can save, skip or leave it: a double tap saves nothing
 DRAFT_DELAY = 0.2  # seconds of quiet after a tick before the draft is written
@@ -145,6 +146,9 @@ def rating_bindings(texts: Texts) -> list[Binding]:
         *[Binding(str(n), f"tick({n - 1})", say("tick"), show=n == 1, key_display="1-9", id=f"rate.tick{n}")
           for n in range(1, PAGE_SIZE + 1)],
         Binding("space,enter", "submit", say("save"), key_display="space", id="rate.submit"),
+        # the keys a teacher cannot do without come first: a narrow terminal cuts the key bar off at the right
+        Binding("escape", "leave", say("leave"), key_display="esc", id="rate.leave"),
+        Binding("question_mark", "instructions", say("help"), key_display="?", id="rate.help"),
         Binding("backspace", "previous", say("back"), id="rate.back"),
         Binding("s", "skip", say("skip"), id="rate.skip"),
         Binding("r", "reason", say("reason"), id="rate.reason"),
@@ -153,8 +157,6 @@ def rating_bindings(texts: Texts) -> list[Binding]:
         Binding("c", "context", say("context"), id="rate.context"),
         Binding("h", "history", say("history"), id="rate.history"),
         Binding("f", "flag", say("flag"), show=False, id="rate.flag"),  # in the instructions; the footer is full
-        Binding("question_mark", "instructions", say("help"), key_display="?", id="rate.help"),
-        Binding("escape", "leave", say("leave"), key_display="esc", id="rate.leave"),
     ]
 
 
@@ -227,6 +229,7 @@ class RatingApp(App[None]):
         self.call_after_refresh(self._update_seen)
 
     def _fit(self, width: int, height: int) -> None:
+        self.query_one(Footer).compact = width < COMPACT_BELOW  # more keys fit in a narrow terminal
         self.too_small = width < MIN_WIDTH or height < MIN_HEIGHT
         self.set_class(self.too_small, "-too-small")
         if self.shown is not None:
