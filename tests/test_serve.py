@@ -976,6 +976,39 @@ def test_nothing_left_looks_again_and_gets_an_item_another_teacher_let_go(browse
         server.stop()
 
 
+def test_keys_neither_tick_nor_save_options_not_yet_in_view(browser, tmp_path):
+    """A short desktop window and nine long options: key 9 shows option 9 instead of ticking it unseen, and space
+    is refused while options are still unseen; once shown, the same keys tick and save."""
+    db = tmp_path / "long.db"
+    items = tmp_path / "items.jsonl"
+    items.write_text(json.dumps({"context": "T.", "question": "Lång fråga?", "answer": "s",
+                                 "distractors": [f"alternativ {n} " + "med många ord " * 30 for n in range(9)]},
+                                ensure_ascii=False) + "\n")
+    rater(db, "import", str(items))
+    server = Served(db)
+    tab = Page(browser, server.link("anna"), {"viewport": {"width": 1000, "height": 500}}).ready()
+    try:
+        tab.page.keyboard.press("9")
+        tab.page.wait_for_selector("text=Option 9 was not in view yet")
+        assert not tab.page.locator("input[name=tick]").nth(8).is_checked()
+        tab.page.keyboard.press("Space")
+        tab.page.wait_for_selector("text=Not shown yet: option")
+        tab.page.wait_for_timeout(300)
+        assert ratings(db) == {}
+        tab.page.keyboard.press("9")  # (it was scrolled into view)
+        assert tab.page.locator("input[name=tick]").nth(8).is_checked()
+        for n in range(9):  # every option through the window
+            tab.page.locator(".option").nth(n).scroll_into_view_if_needed()
+            tab.page.wait_for_timeout(100)
+        with tab.page.expect_navigation(url="**/rate", timeout=30_000):
+            tab.page.keyboard.press("Space")
+        wait_for_ratings(db, {"anna": 9})
+        assert [a for _, _, a, _ in rows(db, "anna")] == [0] * 8 + [1]
+    finally:
+        tab.close()
+        server.stop()
+
+
 def test_two_tabs_of_the_done_page_do_not_reload_each_other(browser, tmp_path):
     """Work shared out, nothing left: each load of the done page looks again for work. Finding nothing again is no
     new page, so a second tab of it does not make the first reload (which, as it loads, would make the second

@@ -149,6 +149,8 @@ WEB_TEXTS: dict[str, dict[str, str]] = {
                     "en": "This page looks again every {seconds} seconds: an item another teacher lets go comes here."},
     "web_all_saved": {"sv": "Allt är sparat. Tillbaka går till din senaste bedömning; Historik visar alla.",
                       "en": "Every rating is saved. Back goes to your last rating; History shows them all."},
+    "web_tick_unseen": {"sv": "Alternativ {number} syns inte än: det visas nu; läs det, tryck sedan igen.",
+                        "en": "Option {number} was not in view yet: it is shown now; read it, then press again."},
     "web_not_seen": {"sv": "Alternativ {numbers} har inte visats än: rulla ned innan du sparar.",
                      "en": "Not shown yet: option {numbers}. Scroll down before saving."},
     "revoked_page": {"sv": "Sessionen är avslutad: länken är återkallad. Be den som leder studien om en ny.",

@@ -185,7 +185,10 @@
                             (t.tagName === "INPUT" && (t.type === "checkbox" || t.type === "radio")));
     if (/^[1-9]$/.test(e.key) && options.length) {
       const option = options[Number(e.key) - 1];
-      if (option) {
+      if (option && !seen.has(option)) {  // a tick is a decision about what the teacher has read
+        notice(say("tickUnseen", "Option {number} is not in view yet.").replace("{number}", option.dataset.number));
+        option.scrollIntoView({ block: "center" });
+      } else if (option) {
         const box = option.querySelector('input[type="checkbox"]');
         box.checked = !box.checked;
         box.dispatchEvent(new Event("change", { bubbles: true }));
