@@ -273,14 +273,14 @@ async def test_the_status_line_shows_the_own_count_and_what_the_study_needs(stud
     app = build_app(engine, rater_name="anna")
     async with app.run_test(size=(100, 30)) as pilot:
         await press(pilot)
-        await shows(pilot, "you rated 0; the study needs 3 more")
+        await shows(pilot, "you rated 0; 3 items still need ratings")
         await press(pilot, "1", "space")
-        await shows(pilot, "you rated 1; the study needs 3 more")
+        await shows(pilot, "you rated 1; 3 items still need ratings")
     await asyncio.to_thread(rate_as, engine, "bo", 2)
     app = build_app(engine, rater_name="anna")
     async with app.run_test(size=(100, 30)) as pilot:
         await press(pilot, "1", "space")
-        await shows(pilot, "you rated 2; the study needs 1 more")
+        await shows(pilot, "you rated 2; 1 item still needs ratings")
 
 
 def test_two_teachers_with_overlap_one_on_100_items_rate_each_item_once(study, tmp_path):

@@ -221,7 +221,7 @@ def test_8_a_lapsed_hold_saves_beyond_k_and_says_so(cli, engine, terminals):
     started(cli)
     cli("study", "overlap", "1")
     term = terminals("lapse", 100, 30, rate(cli.db_path))
-    term.wait_for("the study needs")
+    term.wait_for("items still need ratings")
     with session_scope(engine) as session:
         item = session.execute(select(Lease.item_id)).scalar_one()
         session.execute(update(Lease).values(expires_at=utcnow() - timedelta(seconds=1)))

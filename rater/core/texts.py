@@ -43,7 +43,8 @@ CATALOG: dict[str, dict[str, str]] = {
     "reviewing": {"sv": "du granskar din bedömning nr {n}", "en": "reviewing your rating no. {n}"},
     "saving": {"sv": "sparar…", "en": "saving…"},
     "you_rated": {"sv": "du har bedömt {n}", "en": "you rated {n}"},
-    "study_needs": {"sv": "studien behöver {n} till", "en": "the study needs {n} more"},
+    "study_needs": {"sv": "{n} objekt behöver fler bedömningar", "en": "{n} items still need ratings",
+                    "en_one": "1 item still needs ratings"},
     "more_below": {"sv": "▼ fler alternativ nedanför: rulla ned (↓)", "en": "▼ more options below: scroll down (↓)"},
     "new_option": {"sv": "ny", "en": "new"},
     "too_small": {"sv": "Terminalen är för liten för bedömning.\nGör den minst {width} x {height} tecken.",
@@ -87,10 +88,12 @@ CATALOG: dict[str, dict[str, str]] = {
                            "teachers have it open."},
     "session": {"sv": "Den här gången: {items} objekt, {judgements} distraktorer, {share} godtagna.",
                 "en": "This session: {items} items, {judgements} distractors, {share} accepted."},
-    "farewell": {"sv": "Sparat den här gången: {items} objekt ({judgements} distraktorer). Allt du sparat finns kvar; "
+    "farewell": {"sv": "Sparat den här gången: {n} objekt ({judgements} distraktorer). Allt du sparat finns kvar; "
                        "starta igen för att fortsätta där du slutade.",
-                 "en": "Saved this time: {items} items ({judgements} distractors). Everything you saved is kept; "
-                       "start again to go on where you stopped."},
+                 "en": "Saved this time: {n} items ({judgements} distractors). Everything you saved is kept; "
+                       "start again to go on where you stopped.",
+                 "en_one": "Saved this time: 1 item ({judgements} distractors). Everything you saved is kept; "
+                           "start again to go on where you stopped."},
     "all_saved": {"sv": "Allt är sparat. Esc avslutar, Backspace går tillbaka, h visar din historik.",
                   "en": "Every rating is saved. Esc leaves, Backspace goes back, h shows your history."},
     "left_skipped": {"sv": "Överhoppade två gånger ({n}): välj ett för att öppna det.",
@@ -133,7 +136,11 @@ class Texts:
         self.language = language if language in LANGUAGES else default_language()
 
     def say(self, key: str, **values: object) -> str:
-        return CATALOG[key][self.language].format(**values)
+        return self.fill(CATALOG[key], **values)
+
+    def fill(self, entry: dict[str, str], **values: object) -> str:
+        """An entry's text in this language; where it has a singular form ("en_one"), that one when n is 1."""
+        return entry.get(f"{self.language}_one" if values.get("n") == 1 else "", entry[self.language]).format(**values)
 
     def reason(self, reason: str | None) -> str:
         """A stored rejection reason as the teacher reads it: one of the five in this language, or their words."""

@@ -668,7 +668,7 @@ class RatingApp(App[None]):
 
     def farewell(self) -> str:
         """What the terminal says once the screen has closed: what this session saved, and that it is kept."""
-        return self.texts.say("farewell", items=self.tally.items, judgements=self.tally.judgements)
+        return self.texts.say("farewell", n=self.tally.items, judgements=self.tally.judgements)
 
     async def action_quit(self) -> None:
         """ctrl+q leaves as Esc does: the ticks on screen are kept as a draft first."""

@@ -159,9 +159,10 @@ WEB_TEXTS: dict[str, dict[str, str]] = {
                  "en": "Is something wrong with the question itself (a wrong answer, a typo)? Say what (optional)."},
     "accepted_word": {"sv": "godtagna", "en": "accepted"},
     "skip_to_options": {"sv": "Till alternativen", "en": "Skip to the options"},
-    "progress": {"sv": "{rated} bedömda den här gången · {left} kvar", "en": "{rated} rated this session · {left} left"},
-    "progress_shared": {"sv": "{rated} bedömda den här gången · studien behöver {left} till",
-                        "en": "{rated} rated this session · the study needs {left} more"},
+    "progress": {"sv": "{rated} bedömda den här gången · {n} kvar", "en": "{rated} rated this session · {n} left"},
+    "progress_shared": {"sv": "{rated} bedömda den här gången · {n} objekt behöver fler bedömningar",
+                        "en": "{rated} rated this session · {n} items still need ratings",
+                        "en_one": "{rated} rated this session · 1 item still needs ratings"},
     "reason_for": {"sv": "Orsak (valfritt)", "en": "Reason (optional)"},
     "reason_none": {"sv": "Ingen", "en": "None"},
     "keys": {"sv": "Tangenter: 1–9 bockar, mellanslag sparar, Backsteg tillbaka, s hoppar över, ? hjälp, "
@@ -182,9 +183,9 @@ class WebTexts(Texts):
 
     def say(self, key: str, **values: object) -> str:
         if key in WEB_TEXTS:
-            return WEB_TEXTS[key][self.language].format(**values)
+            return self.fill(WEB_TEXTS[key], **values)
         if key in STUDY_TEXTS:
-            return STUDY_TEXTS[key][self.language].format(**values)
+            return self.fill(STUDY_TEXTS[key], **values)
         return super().say(key, **values)
 
 
@@ -474,7 +475,7 @@ class RatingSite:
             return ""
         left = max(0, start.pending - session.rated)
         key = "progress_shared" if start.overlap is not None else "progress"
-        line = texts.say(key, rated=session.rated, left=left)
+        line = texts.say(key, rated=session.rated, n=left)
         if self.config.queue.uncertain:
             unjudged = session.item is not None and session.item.uncertainty is None
             line += " · " + texts.say("no_judge" if unjudged else "by_uncertainty")
