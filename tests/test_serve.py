@@ -972,6 +972,12 @@ def test_nothing_left_looks_again_and_gets_an_item_another_teacher_let_go(browse
             anna.page.wait_for_timeout(1000)
             anna.page.reload()
         assert anna.question() == held
+        anna.page.wait_for_timeout(700)
+        with anna.page.expect_navigation(url="**/rate", timeout=60_000):
+            anna.page.keyboard.press("Space")
+        text = " ".join(anna.page.inner_text("main").split())
+        assert "The study is done: every item has a teacher's rating." in text and "looks again" not in text
+        assert not anna.page.locator('meta[http-equiv="refresh"]').count()  # nothing will come free
     finally:
         server.stop()
 
@@ -1015,15 +1021,18 @@ def test_two_tabs_of_the_done_page_do_not_reload_each_other(browser, tmp_path):
     reload, and so on for as long as both are open)."""
     db = tmp_path / "one.db"
     items = tmp_path / "items.jsonl"
-    items.write_text(json.dumps({"context": "T.", "question": "Fråga?", "answer": "s", "distractors": ["d"]}) + "\n")
+    items.write_text("".join(json.dumps({"context": "T.", "question": f"Fråga {n}?", "answer": "s",
+                                         "distractors": ["d"]}) + "\n" for n in range(2)))
     rater(db, "import", str(items))
     server = Served(db, "--overlap", "1", "--idle", "4")  # the page asks the server every second
     try:
+        Page(browser, server.link("bo")).ready()  # bo holds the other item: nothing is left for anna, for now
         link = server.link("anna")
         first = Page(browser, link).ready()
         with first.page.expect_navigation(url="**/rate", timeout=60_000):
             first.page.keyboard.press("Space")
         first.page.wait_for_selector("body.done")
+        assert "Nothing is left for you" in first.page.inner_text("main")
         loads: list[str] = []
         first.page.on("load", lambda _page: loads.append("first"))
         second = Page(browser, link, context=first.context)

@@ -164,8 +164,8 @@ async def test_locked_database_keeps_ticks_and_retry_saves(cli, db_path):
         await press(pilot, "1", "2")
         locker.execute("BEGIN EXCLUSIVE")
         await press(pilot, "space")
-        assert any("Could not save" in n.message and "stayed locked by another program" in n.message
-                   for n in app._notifications)
+        assert any(n.message.startswith("Could not save: the database ") and "stayed locked by another program" in
+                   n.message for n in app._notifications)
         assert app.shown.ticked == [True, True, False, False] and "ekorren" in shown_question(app)
         locker.execute("ROLLBACK")
         await press(pilot, "space")

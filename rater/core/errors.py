@@ -25,6 +25,8 @@ class SaveError(StoreError):
     """An item's ratings could not be saved; `reason` says why in plain words (what a teacher's screen shows)."""
 
     def __init__(self, item_id: int, reason: str, hint: str = "") -> None:
+        if reason[1:2].islower():  # "The database ..." after a colon: "the database ..." (not "PostgreSQL")
+            reason = reason[0].lower() + reason[1:]
         super().__init__(f"Could not save the ratings of item {item_id}: {reason}", hint)
         self.reason = reason
 

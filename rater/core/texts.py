@@ -50,9 +50,10 @@ CATALOG: dict[str, dict[str, str]] = {
     "too_small": {"sv": "Terminalen är för liten för bedömning.\nGör den minst {width} x {height} tecken.",
                   "en": "The terminal is too small for rating.\nMake it at least {width} x {height} characters."},
     "not_seen": {"sv": "Alternativ {numbers} har inte visats än: rulla ned eller byt sida (→) innan du sparar.",
-                 "en": "Not shown yet: option {numbers}. Scroll down or turn the page (→) before saving."},
-    "tick_unseen": {"sv": "Alternativ {number} syns inte helt än: rulla ned (↓) och läs det innan du bockar det.",
-                    "en": "Option {number} is not fully in view yet: scroll down (↓) and read it before you tick it."},
+                 "en": "Not shown yet: options {numbers}. Scroll down or turn the page (→) before saving.",
+                 "en_one": "Not shown yet: option {numbers}. Scroll down or turn the page (→) before saving."},
+    "tick_unseen": {"sv": "Alternativ {number} syns inte helt än: rulla ned (↓) och läs det först.",
+                    "en": "Option {number} is not fully in view yet: scroll down (↓) and read it first."},
     "no_option": {"sv": "Det finns inget alternativ {number} här.", "en": "There is no option {number} here."},
     "just_shown": {"sv": "Objektet visades nyss: titta på det och tryck igen.",
                    "en": "This item was just shown: look at it, then press again."},
@@ -77,15 +78,18 @@ CATALOG: dict[str, dict[str, str]] = {
                                  "släpper kommer hit.",
                            "en": "This screen looks again every {seconds} seconds: an item another teacher lets go "
                                  "comes here."},
-    "study_done": {"sv": "Studien är klar: varje objekt har {k} lärares bedömningar.",
-                   "en": "The study is done: every item has {k} teachers' ratings."},
+    "study_done": {"sv": "Studien är klar: varje objekt har {n} lärares bedömningar.",
+                   "en": "The study is done: every item has {n} teachers' ratings.",
+                   "en_one": "The study is done: every item has a teacher's rating."},
     "rated_but_left": {"sv": "{rated} objekt är bedömda; {left} har du hoppat över två gånger och de är inte bedömda.",
                        "en": "{rated} items are rated; {left} you skipped twice are not rated yet."},
     "all_rated": {"sv": "Alla {total} objekt är bedömda.", "en": "All {total} items are rated."},
-    "nothing_left": {"sv": "Inget är kvar åt dig. Varje annat objekt har alla lärare det behöver ({k}), eller är "
-                           "öppet hos andra lärare.",
-                     "en": "Nothing is left for you. Every other item has all the teachers it needs ({k}), or other "
-                           "teachers have it open."},
+    "nothing_left": {"sv": "Inget är kvar åt dig. Varje annat objekt har redan sina {n} lärares bedömningar, eller är "
+                           "öppet hos en annan lärare.",
+                     "en": "Nothing is left for you. Every other item already has its {n} teachers' ratings, or "
+                           "another teacher has it open.",
+                     "en_one": "Nothing is left for you. Every other item already has a teacher's rating, or another "
+                               "teacher has it open."},
     "session": {"sv": "Den här gången: {items} objekt, {judgements} distraktorer, {share} godtagna.",
                 "en": "This session: {items} items, {judgements} distractors, {share} accepted."},
     "farewell": {"sv": "Sparat den här gången: {n} objekt ({judgements} distraktorer). Allt du sparat finns kvar; "

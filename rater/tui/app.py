@@ -387,7 +387,7 @@ class RatingApp(App[None]):
             headline = say("rated_but_left", rated=t.before + t.items, left=len(message.left))
         elif self.overlap is not None:
             looks_again = t.needed != 0  # items other teachers hold may come free
-            headline = say("nothing_left", k=self.overlap) if looks_again else say("study_done", k=self.overlap)
+            headline = say("nothing_left", n=self.overlap) if looks_again else say("study_done", n=self.overlap)
         else:
             headline = say("all_rated", total=t.total)
         text = (f"[b]{headline}[/b]\n\n" + say("session", items=t.items, judgements=t.judgements, share=f"{t.rate:.0%}")
@@ -553,8 +553,8 @@ class RatingApp(App[None]):
             return
         unseen = [n + 1 for n in range(len(shown.ticked)) if n not in shown.seen]
         if unseen:
-            self.notify(self.texts.say("not_seen", numbers=", ".join(map(str, unseen))), severity="warning",
-                        timeout=6)
+            self.notify(self.texts.say("not_seen", numbers=", ".join(map(str, unseen)), n=len(unseen)),
+                        severity="warning", timeout=6)
             return
         shown.changed = False  # the save deletes the draft
         self.unsaved[shown.item.id] = (shown.ticked, shown.reasons)  # kept until the save is confirmed

@@ -51,7 +51,7 @@ from rater.store.access import teacher_for_token
 from rater.store.engine import in_thread, read_scope, session_scope
 from rater.store.flags import flag_item
 from rater.store.ratings import eval_set_id_of, rater_history
-from rater.store.study import LOOK_AGAIN_SECONDS
+from rater.store.study import LOOK_AGAIN_SECONDS, Study
 from rater.web.sessions import REASONS, Answer, Marks, Sessions, TeacherSession
 
 COOKIE, LANG_COOKIE = "rater_token", "rater_lang"
@@ -437,7 +437,14 @@ class RatingSite:
         looked = session.looked
         if session.look_again():  # nothing was left, work is shared out: an item may have come free since
             await session.wait_for_change(session.seq, "done", 5, looked)
+            if session.state == "done":  # the study may be done: then there is nothing to look for
+                session.lacking = await in_thread(self._lacking)
         return self.rating_page(request, session, token)
+
+    def _lacking(self) -> int | None:
+        queue = self.config.queue
+        with read_scope(self.config.engine) as session:
+            return Study.named(session, queue.eval_set, queue.where).lacking(session)
 
     def rating_page(self, request: Request, session: TeacherSession, token: str) -> Response:
         texts = self.texts(request)
@@ -455,8 +462,9 @@ class RatingSite:
                 before = session.start.total - session.start.pending if session.start else 0
                 done = texts.say("rated_but_left", rated=before + session.rated, left=len(session.left))
             elif session.start is not None and session.start.overlap is not None:
-                done = texts.say("nothing_left", k=session.start.overlap)
-            if session.start is not None and session.start.overlap is not None:  # each load looks again (page)
+                done = texts.say("study_done" if session.lacking == 0 else "nothing_left", n=session.start.overlap)
+            if session.start is not None and session.start.overlap is not None and session.lacking != 0:
+                # each load looks again (page)
                 return self.render(request, "done.html", done=done, left=left, refresh=str(LOOK_AGAIN_SECONDS),
                                    looks_again=texts.say("looks_again", seconds=LOOK_AGAIN_SECONDS), **common)
             return self.render(request, "done.html", done=done, left=left, **common)

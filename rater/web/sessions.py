@@ -53,6 +53,7 @@ class TeacherSession:
         self.item: ItemView | None = None
         self.seq = 0
         self.looked = 0  # how often the run has found nothing left
+        self.lacking: int | None = None  # work shared out: items the study still needs ratings for, when last asked
         self.marks: Marks = {}
         self.shown_at = 0.0
         self.left: list[ItemView] = []
