@@ -123,6 +123,9 @@ async def test_the_smallest_screen_s_key_bar_shows_how_to_save_leave_and_get_hel
         await settle(pilot)
         shown = screen_text(app)
         assert all(key in shown for key in ("space Save", "esc Leave", "? Help")), shown
+        await press(pilot, "1", "space")
+        status = str(app.query_one("#status").render())
+        assert status.endswith("you accepted 25% so far") and "anna" not in status  # the tally, not the name
 
 
 async def test_a_key_with_no_option_says_so(cli, engine):

@@ -227,6 +227,7 @@ class RatingApp(App[None]):
     def on_resize(self, event: events.Resize) -> None:
         self._fit(event.size.width, event.size.height)
         self.call_after_refresh(self._update_seen)
+        self._status()  # a narrow line leaves the name out
 
     def _fit(self, width: int, height: int) -> None:
         self.query_one(Footer).compact = width < COMPACT_BELOW  # more keys fit in a narrow terminal
@@ -462,8 +463,8 @@ class RatingApp(App[None]):
         else:  # work shared out: the teacher's own count, and what the study still needs
             needed = f"; {say('study_needs', n=t.needed)}" if t.needed is not None else ""
             where = (f"{say('you_rated', n=t.before + t.items)}{needed}", "bold")
-        self.query_one("#status", Static).update(Text.assemble(where, f"   {self.rater.name}   {mode}; {tally}",
-                                                               *notes))
+        name = f"   {self.rater.name}" if self.size.width >= COMPACT_BELOW else ""  # a narrow line keeps the tally
+        self.query_one("#status", Static).update(Text.assemble(where, f"{name}   {mode}; {tally}", *notes))
 
     def on_main_area_scrolled(self, _message: MainArea.Scrolled) -> None:
         self.call_after_refresh(self._update_seen)  # once the options have their new places
