@@ -175,7 +175,7 @@ def ratings_to_reach(study, order: str, rng: random.Random, horizon: int, target
     return last_below + len(study[0]) if reached else None
 
 
-def calibration_order(seeds: int, items: int, noise: float, shuffles: int, horizon: int = 100) -> None:
+def calibration_order(seeds: range, items: int, noise: float, shuffles: int, horizon: int = 100) -> None:
     """Each study is rated in `shuffles` different random orders (its items shuffled; the uncertain order starts
     from the same shuffle): one shuffle's figures move by about 14 % of the mean between shuffles. A study whose
     calibration falls short of 0.41 even with every teacher label (the fit never picks the one limit that would
@@ -183,7 +183,7 @@ def calibration_order(seeds: int, items: int, noise: float, shuffles: int, horiz
     start, best = [], []
     needed: dict[str, list[tuple[bool, int | None]]] = {"random": [], "uncertain": []}
     stuck = 0
-    for seed in range(seeds):
+    for seed in seeds:
         study = simulated_items(random.Random(seed), items, noise)
         cases = [Case(i, s, [x for x, _ in row], False, t) for i, row in enumerate(study) for s, t in row]
         truth = [c.truth for c in cases]
@@ -201,7 +201,8 @@ def calibration_order(seeds: int, items: int, noise: float, shuffles: int, horiz
     cap = horizon * 4
     studies = len(needed["random"]) // shuffles
     print(f"   score noise sd {noise}: default rule kappa {statistics.median(start):.2f}, best fixed limit "
-          f"{statistics.median(best):.2f}; in {studies} of {seeds} studies a fixed limit reaches 0.41, and in "
+          f"{statistics.median(best):.2f}; in {studies} of {len(seeds)} studies (seeds {seeds.start}-{seeds.stop - 1}) "
+          "a fixed limit reaches 0.41, and in "
           f"{stuck} of them the calibration on every teacher label does not (out of reach of any order); "
           f"{shuffles} shuffles each:")
     for scope, keep in (("every such study", lambda reachable: True), ("the studies within reach", bool)):
@@ -223,6 +224,7 @@ def main() -> None:
     parser.add_argument("--repetitions", type=int, default=500, help="of parts 1-2 (0: skip them)")
     parser.add_argument("--studies", type=int, default=80, help="of part 3 (0: skip it)")
     parser.add_argument("--shuffles", type=int, default=3, help="random orders of each study in part 3")
+    parser.add_argument("--first-seed", type=int, default=0, help="of part 3's studies (another set: e.g. 80)")
     args = parser.parse_args()
     print(header("estimate"))
     if args.repetitions:
@@ -241,7 +243,7 @@ def main() -> None:
         print(f"3. calibrating a judge (scores 1.2 points too high) to kappa 0.41, {args.studies} studies of 300 items x 4 "
               "distractors, teachers rating one item at a time, up to 100 items:")
         for noise in (1.1, 1.2):
-            calibration_order(args.studies, 300, noise, args.shuffles)
+            calibration_order(range(args.first_seed, args.first_seed + args.studies), 300, noise, args.shuffles)
     
 
 if __name__ == "__main__":
