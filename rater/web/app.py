@@ -109,7 +109,6 @@ STUDY_TEXTS: dict[str, dict[str, str]] = {  # the organizer's page (/study)
     "st_nobody_holds": {"sv": "Ingen har ett objekt öppet.", "en": "Nobody has an item open."},
 }
 
-
 WEB_TEXTS: dict[str, dict[str, str]] = {
     "draft_unsaved": {"sv": "Dina markeringar är inte sparade än: servern svarade inte. De skickas igen om en stund; "
                             "Spara skickar dem i alla fall.",
