@@ -128,6 +128,14 @@ async def test_the_smallest_screen_s_key_bar_shows_how_to_save_leave_and_get_hel
         assert status.endswith("you accepted 25% so far") and "anna" not in status  # the tally, not the name
 
 
+async def test_the_swedish_key_bar_names_the_space_bar_in_swedish(cli, engine):
+    cli("demo")
+    app = build_app(engine, rater_name="anna", language="sv")
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert "mellanslag Spara" in screen_text(app)
+
+
 async def test_a_key_with_no_option_says_so(cli, engine):
     cli("demo")
     app = build_app(engine, rater_name="anna")

@@ -998,7 +998,7 @@ def test_keys_neither_tick_nor_save_options_not_yet_in_view(browser, tmp_path):
         tab.page.wait_for_selector("text=Option 9 was not in view yet")
         assert not tab.page.locator("input[name=tick]").nth(8).is_checked()
         tab.page.keyboard.press("Space")
-        tab.page.wait_for_selector("text=Not shown yet: option")
+        tab.page.wait_for_selector("text=Not shown yet: options ")
         tab.page.wait_for_timeout(300)
         assert ratings(db) == {}
         tab.page.keyboard.press("9")  # (it was scrolled into view)

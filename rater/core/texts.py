@@ -13,6 +13,7 @@ CATALOG: dict[str, dict[str, str]] = {
     "question": {"sv": "Fråga", "en": "Question"},
     "tick": {"sv": "Bocka", "en": "Tick"},
     "save": {"sv": "Spara", "en": "Save"},
+    "space_key": {"sv": "mellanslag", "en": "space"},
     "back": {"sv": "Tillbaka", "en": "Back"},
     "skip": {"sv": "Hoppa över", "en": "Skip"},
     "reason": {"sv": "Orsak", "en": "Reason"},

@@ -145,7 +145,7 @@ def rating_bindings(texts: Texts) -> list[Binding]:
     return [
         *[Binding(str(n), f"tick({n - 1})", say("tick"), show=n == 1, key_display="1-9", id=f"rate.tick{n}")
           for n in range(1, PAGE_SIZE + 1)],
-        Binding("space,enter", "submit", say("save"), key_display="space", id="rate.submit"),
+        Binding("space,enter", "submit", say("save"), key_display=say("space_key"), id="rate.submit"),
         # the keys a teacher cannot do without come first: a narrow terminal cuts the key bar off at the right
         Binding("escape", "leave", say("leave"), key_display="esc", id="rate.leave"),
         Binding("question_mark", "instructions", say("help"), key_display="?", id="rate.help"),

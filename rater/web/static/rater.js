@@ -150,7 +150,7 @@
     if (action === "save") {
       const unseen = options.filter(function (o) { return !seen.has(o); });
       if (unseen.length) {
-        notice(say("notSeen", "Not shown yet: option {numbers}.").replace(
+        notice(say(unseen.length === 1 ? "notSeenOne" : "notSeen", "Not shown yet: option {numbers}.").replace(
           "{numbers}", unseen.map(function (o) { return o.dataset.number; }).join(", ")));
         unseen[0].scrollIntoView({ block: "center" });
         return false;
