@@ -175,8 +175,7 @@ class Run:
     async def _save(self, item: ItemView, judgements: list[Judgement], revisited: bool) -> None:
         ratings = _ratings(self.start, item, judgements, interactive=self.rater.interactive, revisited=revisited)
         try:
-            saved = await _stored(self.writer.submit(ratings), item,
-                                  self.engine.url.render_as_string(hide_password=False))
+            saved = await _stored(self.writer.submit(ratings), item, self.engine)
         except StaleSave as stale:  # another window of this teacher saved the item: show its answer and ask
             self.rater.save_failed(item, stale)
             await self.agenda.give_back_ahead()
@@ -229,13 +228,14 @@ async def _drain(saving: set[asyncio.Task], below: int) -> set[asyncio.Task]:
     return saving
 
 
-async def _stored(write: asyncio.Future, item: ItemView, url: str) -> object:
+async def _stored(write: asyncio.Future, item: ItemView, engine: Engine) -> object:
     """Wait for a queued write (its result); a database error becomes a SaveError naming the item, in plain words
     the teacher's screen can show (a failure rater cannot explain: the database's own words only in the hint,
     which the organizer's commands print and the teacher's screens do not)."""
     try:
         return await write
     except SQLAlchemyError as exc:
+        url = engine.url.render_as_string(hide_password=False)  # (only to mask the password in what is shown)
         if (known := known_store_error(exc, url)) is not None:
             raise SaveError(item.id, known.message, known.hint) from exc
         raise SaveError(item.id, "the database refused them.",
